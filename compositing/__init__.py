@@ -1,0 +1,1 @@
+"""Host-independent compositing: crop geometry, warps, masks, blending, temporal windows."""

@@ -1,0 +1,158 @@
+"""CropPlan (socket FUSE_CROPS): where every row of a crop IMAGE batch came from.
+
+A plan holds one FaceSequence per contiguous run of one track. The crop pixels travel separately
+as a plain IMAGE batch (all sequences concatenated, in plan order) so that any node can process
+them; the plan maps batch rows back to (sequence, source frame) and carries a fingerprint of the
+source video so that pasting onto another video is an error, not a silent mess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from ..tracking.types import _as_array, _check_shape, _frozen, check_fps, check_frame_size
+
+
+@dataclass(frozen=True, eq=False)
+class FaceSequence:
+    """One contiguous run of one track.
+
+    frames (m,) int64 source frame indices, strictly increasing;
+    affine_src_to_crop (m,2,3) float64: source pixel (x, y, 1) -> crop pixel (x, y);
+    crop_size (height, width) of every crop of the sequence.
+    """
+
+    track_id: int
+    frames: np.ndarray
+    affine_src_to_crop: np.ndarray
+    crop_size: tuple[int, int]
+    identity: str = ""
+
+    def __post_init__(self) -> None:
+        frames = _as_array("frames", self.frames, np.int64)
+        _check_shape("frames", frames, (None,))
+        if len(frames) == 0:
+            raise ValueError("frames must hold at least one frame index, but got none")
+        if (np.diff(frames) <= 0).any():
+            raise ValueError(f"frames must be strictly increasing, but got {frames[:8].tolist()}...")
+        affine = _as_array("affine_src_to_crop", self.affine_src_to_crop, np.float64)
+        _check_shape("affine_src_to_crop", affine, (len(frames), 2, 3))
+        if not np.isfinite(affine).all():
+            raise ValueError("affine_src_to_crop must be finite, but got NaN or inf")
+        if (np.abs(np.linalg.det(affine[:, :, :2])) < 1e-12).any():
+            raise ValueError("affine_src_to_crop must be invertible, but got a singular matrix")
+        object.__setattr__(self, "crop_size", check_frame_size(self.crop_size))
+        object.__setattr__(self, "track_id", int(self.track_id))
+        object.__setattr__(self, "frames", _frozen(frames))
+        object.__setattr__(self, "affine_src_to_crop", _frozen(affine))
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def affine_crop_to_src(self) -> np.ndarray:
+        """(m,2,3) float64 inverse affines: crop pixel -> source pixel."""
+        linear = np.linalg.inv(self.affine_src_to_crop[:, :, :2])
+        offset = -np.einsum("mij,mj->mi", linear, self.affine_src_to_crop[:, :, 2])
+        return np.concatenate([linear, offset[:, :, None]], axis=2)
+
+
+@dataclass(frozen=True, eq=False)
+class CropPlan:
+    """Face sequences cut from one source video, in batch order."""
+
+    sequences: tuple[FaceSequence, ...]
+    frame_size: tuple[int, int]
+    frame_count: int
+    fps: Fraction
+    fingerprint: np.ndarray  # (frame_count,16,16,C) uint8 pixel samples of the source, see fingerprint_frames
+
+    def __post_init__(self) -> None:
+        sequences = tuple(self.sequences)
+        for position, sequence in enumerate(sequences):
+            if not isinstance(sequence, FaceSequence):
+                raise ValueError(f"sequences[{position}] must be a FaceSequence, but got {type(sequence).__name__}")
+        object.__setattr__(self, "sequences", sequences)
+        object.__setattr__(self, "frame_size", check_frame_size(self.frame_size))
+        object.__setattr__(self, "fps", check_fps(self.fps))
+        if not isinstance(self.frame_count, (int, np.integer)) or self.frame_count < 0:
+            raise ValueError(f"frame_count must be a non-negative int, but got {self.frame_count!r}")
+        object.__setattr__(self, "frame_count", int(self.frame_count))
+        fingerprint = np.asarray(self.fingerprint, dtype=np.uint8)
+        _check_shape("fingerprint", fingerprint, (self.frame_count, None, None, None))
+        object.__setattr__(self, "fingerprint", _frozen(fingerprint))
+        for sequence in sequences:
+            if sequence.frames[-1] >= self.frame_count:
+                raise ValueError(f"sequence of track {sequence.track_id} must stay within {self.frame_count} frames, but reaches frame {sequence.frames[-1]}")
+        sizes = {s.crop_size for s in sequences}
+        if len(sizes) > 1:
+            raise ValueError(f"sequences must share one crop_size so their crops form one IMAGE batch, but got {sorted(sizes)}")
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __repr__(self) -> str:
+        return f"CropPlan({len(self)} sequences, {self.total_rows} crops of {self.crop_size}, source {self.frame_count} frames of {self.frame_size[1]}x{self.frame_size[0]})"
+
+    @property
+    def crop_size(self) -> tuple[int, int] | None:
+        """(height, width) of every crop, or None for an empty plan."""
+        return self.sequences[0].crop_size if self.sequences else None
+
+    @property
+    def total_rows(self) -> int:
+        return sum(len(s) for s in self.sequences)
+
+    @property
+    def row_offsets(self) -> np.ndarray:
+        """(s+1,) int64: sequence j occupies batch rows [row_offsets[j], row_offsets[j+1])."""
+        return np.concatenate([[0], np.cumsum([len(s) for s in self.sequences])]).astype(np.int64)
+
+    def select_tracks(self, track_ids) -> "CropPlan":
+        """A plan with only the sequences of the given track ids (the crop batch must follow)."""
+        wanted = {int(t) for t in track_ids}
+        return CropPlan(tuple(s for s in self.sequences if s.track_id in wanted), self.frame_size, self.frame_count, self.fps, self.fingerprint)
+
+
+FINGERPRINT_GRID = 16
+
+
+def fingerprint_frames(frames_bhwc) -> np.ndarray:
+    """A cheap fingerprint of a video batch: a fixed 16x16 grid of pixels per frame, uint8.
+
+    (B,16,16,C) uint8. It reads 256 pixels a frame, so it is cheap for long 4K clips. It is kept
+    as samples rather than a hash so that a video whose faces were already replaced by an earlier
+    paste still matches (see same_video): pasting works in any order of nodes.
+    """
+    shape = tuple(int(v) for v in frames_bhwc.shape)
+    if len(shape) != 4:
+        raise ValueError(f"frames must be a 4D [B,H,W,C] batch, but got shape {shape}")
+    _, height, width, _ = shape
+    ys = np.linspace(0, height - 1, FINGERPRINT_GRID).round().astype(np.int64)
+    xs = np.linspace(0, width - 1, FINGERPRINT_GRID).round().astype(np.int64)
+    if hasattr(frames_bhwc, "detach"):  # a torch tensor
+        import torch
+
+        grid = frames_bhwc[:, torch.as_tensor(ys)][:, :, torch.as_tensor(xs)].detach().cpu().float().numpy()
+    else:
+        grid = np.asarray(frames_bhwc)[:, ys][:, :, xs].astype(np.float32)
+    return np.clip(np.round(grid * 255.0), 0, 255).astype(np.uint8)
+
+
+def same_video(fingerprint: np.ndarray, frames_bhwc) -> bool:
+    """True when frames_bhwc is the video the fingerprint was taken from, faces edited or not.
+
+    Frames whose faces were pasted over differ at the few grid points inside those faces; another
+    video (or the same one shifted, scaled or re-encoded) differs almost everywhere. The test is
+    the median absolute difference over all grid points: at most 2/255.
+    """
+    if tuple(fingerprint.shape[:1]) != tuple(frames_bhwc.shape[:1]):
+        return False
+    other = fingerprint_frames(frames_bhwc)
+    if other.shape != fingerprint.shape:
+        return False
+    difference = np.abs(other.astype(np.int16) - fingerprint.astype(np.int16))
+    return float(np.median(difference)) <= 2.0

@@ -1,0 +1,1 @@
+"""Host-independent lipsync: audio decoding, features, frame/audio alignment, backends."""

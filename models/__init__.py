@@ -1,0 +1,1 @@
+"""Host-independent model registries (one per family) and safe loading."""

@@ -1,0 +1,1 @@
+"""Host-independent tracking: types, association, track life cycle, gap filling, smoothing."""

@@ -1,0 +1,314 @@
+"""FaceDetections and FaceTracks: the frozen, validated struct-of-arrays types of the pipeline.
+
+Coordinates are source-frame pixels, xyxy, float32. Metadata is numpy; pixels never live here.
+Every array is copied on construction and made read-only, so a value handed to several ComfyUI
+nodes can never be changed behind their backs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Iterable, Sequence
+
+import numpy as np
+
+ABSENT = 0
+DETECTED = 1
+INTERPOLATED = 2
+STATE_NAMES = {ABSENT: "absent", DETECTED: "detected", INTERPOLATED: "interpolated"}
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = np.array(array, copy=True)
+    array.setflags(write=False)
+    return array
+
+
+def _as_array(name: str, value, dtype) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be convertible to a {np.dtype(dtype).name} array, but got {type(value).__name__}: {error}") from None
+
+
+def _check_shape(name: str, array: np.ndarray, expected: Sequence[int | None]) -> None:
+    """Raise ValueError unless array.shape matches expected (None = any size)."""
+    ok = array.ndim == len(expected) and all(e is None or e == s for e, s in zip(expected, array.shape))
+    if not ok:
+        wanted = "(" + ", ".join("_" if e is None else str(e) for e in expected) + ("," if len(expected) == 1 else "") + ")"
+        raise ValueError(f"{name} must be a {len(expected)}D np.ndarray with shape {wanted}, but got shape {tuple(array.shape)}")
+
+
+def check_frame_size(frame_size) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in frame_size)
+    except (TypeError, ValueError):
+        raise ValueError(f"frame_size must be (height, width), but got {frame_size!r}") from None
+    if height <= 0 or width <= 0:
+        raise ValueError(f"frame_size must be positive (height, width), but got {frame_size!r}")
+    return height, width
+
+
+def check_fps(fps) -> Fraction:
+    """Exact fps as a Fraction: 30000/1001 stays 30000/1001; floats are snapped to a near fraction."""
+    if isinstance(fps, Fraction):
+        value = fps
+    elif isinstance(fps, (int, np.integer)):
+        value = Fraction(int(fps))
+    elif isinstance(fps, (float, np.floating)):
+        if not np.isfinite(fps):
+            raise ValueError(f"fps must be a positive number, but got {fps!r}")
+        value = Fraction(float(fps)).limit_denominator(1001)
+    elif isinstance(fps, str):
+        try:
+            value = Fraction(fps)
+        except ValueError:
+            raise ValueError(f"fps must be a positive number such as 25 or 30000/1001, but got {fps!r}") from None
+    else:
+        raise ValueError(f"fps must be a positive number or Fraction, but got {type(fps).__name__}")
+    if value <= 0:
+        raise ValueError(f"fps must be a positive number, but got {fps!r}")
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class FaceDetections:
+    """Faces found in a clip (socket FUSE_FACES).
+
+    frame (n,) int64 frame index; xyxy (n,4) float32 source pixels; score (n,) float32 in 0..1;
+    landmarks (n,5,2) float32 or None (left eye, right eye, nose, left and right mouth corner);
+    embedding (n,D) float32 or None. frame_count and frame_size (H, W) describe the source clip.
+    sampled_frames (s,) int64 or None: the frames the detector ran on when it ran on a stride
+    (detect_every > 1); None means every frame. A frame not sampled has unknown faces, not none.
+    """
+
+    frame: np.ndarray
+    xyxy: np.ndarray
+    score: np.ndarray
+    frame_count: int
+    frame_size: tuple[int, int]
+    landmarks: np.ndarray | None = None
+    embedding: np.ndarray | None = None
+    detector: str = ""
+    sampled_frames: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        frame = _as_array("frame", self.frame, np.int64).reshape(-1) if np.size(self.frame) == 0 else _as_array("frame", self.frame, np.int64)
+        xyxy = _as_array("xyxy", self.xyxy, np.float32)
+        if xyxy.size == 0:
+            xyxy = xyxy.reshape(0, 4)
+        score = _as_array("score", self.score, np.float32).reshape(-1) if np.size(self.score) == 0 else _as_array("score", self.score, np.float32)
+        _check_shape("frame", frame, (None,))
+        n = len(frame)
+        _check_shape("xyxy", xyxy, (n, 4))
+        _check_shape("score", score, (n,))
+        if not np.isfinite(xyxy).all():
+            raise ValueError("xyxy must hold finite numbers, but got NaN or inf in rows " + str(np.flatnonzero(~np.isfinite(xyxy).all(1))[:5].tolist()))
+        if n and ((xyxy[:, 2] < xyxy[:, 0]) | (xyxy[:, 3] < xyxy[:, 1])).any():
+            raise ValueError("xyxy must have x2 >= x1 and y2 >= y1, but got inverted boxes")
+        if not isinstance(self.frame_count, (int, np.integer)) or self.frame_count < 0:
+            raise ValueError(f"frame_count must be a non-negative int, but got {self.frame_count!r}")
+        if n and (frame.min() < 0 or frame.max() >= self.frame_count):
+            raise ValueError(f"frame must hold indices in [0, {self.frame_count}), but got {frame.min()}..{frame.max()}")
+        object.__setattr__(self, "frame_size", check_frame_size(self.frame_size))
+        object.__setattr__(self, "frame_count", int(self.frame_count))
+        if self.landmarks is not None:
+            landmarks = _as_array("landmarks", self.landmarks, np.float32)
+            if landmarks.size == 0:
+                landmarks = landmarks.reshape(0, 5, 2)
+            _check_shape("landmarks", landmarks, (n, 5, 2))
+            object.__setattr__(self, "landmarks", _frozen(landmarks))
+        if self.embedding is not None:
+            embedding = _as_array("embedding", self.embedding, np.float32)
+            _check_shape("embedding", embedding, (n, None))
+            object.__setattr__(self, "embedding", _frozen(embedding))
+        if self.sampled_frames is not None:
+            sampled = np.unique(_as_array("sampled_frames", self.sampled_frames, np.int64).reshape(-1))
+            if len(sampled) and (sampled[0] < 0 or sampled[-1] >= self.frame_count):
+                raise ValueError(f"sampled_frames must hold indices in [0, {self.frame_count}), but got {sampled[0]}..{sampled[-1]}")
+            if n and not np.isin(frame, sampled).all():
+                raise ValueError("sampled_frames must include every frame that has a detection, but some detections are on frames not sampled")
+            object.__setattr__(self, "sampled_frames", _frozen(sampled))
+        object.__setattr__(self, "frame", _frozen(frame))
+        object.__setattr__(self, "xyxy", _frozen(xyxy))
+        object.__setattr__(self, "score", _frozen(score))
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def is_sampled(self) -> np.ndarray:
+        """(frame_count,) bool: the detector ran on this frame."""
+        if self.sampled_frames is None:
+            return np.ones(self.frame_count, bool)
+        mask = np.zeros(self.frame_count, bool)
+        mask[self.sampled_frames] = True
+        return mask
+
+    def __repr__(self) -> str:
+        return f"FaceDetections({len(self)} faces in {self.frame_count} frames of {self.frame_size[1]}x{self.frame_size[0]}, detector={self.detector!r})"
+
+    @classmethod
+    def empty(cls, frame_count: int, frame_size: tuple[int, int], detector: str = "") -> "FaceDetections":
+        return cls(frame=np.zeros(0, np.int64), xyxy=np.zeros((0, 4), np.float32), score=np.zeros(0, np.float32), frame_count=frame_count, frame_size=frame_size, detector=detector)
+
+    def select(self, mask: np.ndarray) -> "FaceDetections":
+        """A new FaceDetections with the rows where mask (bool (n,) or integer indices) selects."""
+        mask = np.asarray(mask)
+        return FaceDetections(
+            frame=self.frame[mask],
+            xyxy=self.xyxy[mask],
+            score=self.score[mask],
+            frame_count=self.frame_count,
+            frame_size=self.frame_size,
+            landmarks=None if self.landmarks is None else self.landmarks[mask],
+            embedding=None if self.embedding is None else self.embedding[mask],
+            detector=self.detector,
+            sampled_frames=self.sampled_frames,
+        )
+
+    def in_frame(self, index: int) -> "FaceDetections":
+        return self.select(self.frame == index)
+
+    @classmethod
+    def merge(cls, parts: Iterable["FaceDetections"]) -> "FaceDetections":
+        """Concatenate detections of the same clip (e.g. batches of frames), sorted by frame."""
+        parts = list(parts)
+        if not parts:
+            raise ValueError("merge needs at least one FaceDetections, but got none")
+        first = parts[0]
+        for part in parts[1:]:
+            if part.frame_count != first.frame_count or part.frame_size != first.frame_size:
+                raise ValueError(f"merge needs detections of one clip, but got {part.frame_count} frames of {part.frame_size} and {first.frame_count} of {first.frame_size}")
+        frame = np.concatenate([p.frame for p in parts])
+        order = np.argsort(frame, kind="stable")
+
+        def optional(name: str):
+            values = [getattr(p, name) for p in parts if len(p)]
+            if not values or any(v is None for v in values):
+                return None
+            return np.concatenate(values)[order]
+
+        nonempty = [p for p in parts if len(p)] or [first]
+        return cls(
+            frame=frame[order],
+            xyxy=np.concatenate([p.xyxy for p in parts])[order],
+            score=np.concatenate([p.score for p in parts])[order],
+            frame_count=first.frame_count,
+            frame_size=first.frame_size,
+            landmarks=optional("landmarks") if len(frame) else None,
+            embedding=optional("embedding") if len(frame) else None,
+            detector=nonempty[0].detector,
+            sampled_frames=None if all(p.sampled_frames is None for p in parts) else np.concatenate([p.sampled_frames if p.sampled_frames is not None else np.arange(p.frame_count) for p in parts]),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class FaceTracks:
+    """Faces followed through a clip (socket FUSE_TRACKS).
+
+    track_id (k,) int64, ids from 1; xyxy (k,N,4) float32, NaN where the face is absent;
+    state (k,N) uint8 in {ABSENT, DETECTED, INTERPOLATED}; score (k,N) float32 (0 where absent);
+    landmarks (k,N,5,2) float32 or None; identity (k,) str or None (character names).
+    frame_count N, frame_size (H, W) and fps (a Fraction) describe the source clip.
+    """
+
+    track_id: np.ndarray
+    xyxy: np.ndarray
+    state: np.ndarray
+    score: np.ndarray
+    frame_count: int
+    frame_size: tuple[int, int]
+    fps: Fraction = Fraction(25)
+    landmarks: np.ndarray | None = None
+    identity: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.frame_count, (int, np.integer)) or self.frame_count < 0:
+            raise ValueError(f"frame_count must be a non-negative int, but got {self.frame_count!r}")
+        n = int(self.frame_count)
+        track_id = _as_array("track_id", self.track_id, np.int64).reshape(-1)
+        k = len(track_id)
+        xyxy = _as_array("xyxy", self.xyxy, np.float32).reshape(k, n, 4) if np.size(self.xyxy) == 0 else _as_array("xyxy", self.xyxy, np.float32)
+        state = _as_array("state", self.state, np.uint8).reshape(k, n) if np.size(self.state) == 0 else _as_array("state", self.state, np.uint8)
+        score = _as_array("score", self.score, np.float32).reshape(k, n) if np.size(self.score) == 0 else _as_array("score", self.score, np.float32)
+        _check_shape("xyxy", xyxy, (k, n, 4))
+        _check_shape("state", state, (k, n))
+        _check_shape("score", score, (k, n))
+        if len(np.unique(track_id)) != k:
+            raise ValueError(f"track_id must be unique, but got {track_id.tolist()}")
+        if k and track_id.min() < 1:
+            raise ValueError(f"track_id must start at 1, but got {track_id.min()}")
+        if not np.isin(state, list(STATE_NAMES)).all():
+            raise ValueError(f"state must hold only {sorted(STATE_NAMES)}, but got {np.unique(state).tolist()}")
+        present = state != ABSENT
+        if not np.isfinite(xyxy[present]).all():
+            raise ValueError("xyxy must be finite wherever state is not absent, but got NaN or inf")
+        xyxy = xyxy.copy()
+        xyxy[~present] = np.nan
+        object.__setattr__(self, "frame_size", check_frame_size(self.frame_size))
+        object.__setattr__(self, "frame_count", n)
+        object.__setattr__(self, "fps", check_fps(self.fps))
+        if self.landmarks is not None:
+            landmarks = _as_array("landmarks", self.landmarks, np.float32)
+            _check_shape("landmarks", landmarks, (k, n, 5, 2))
+            object.__setattr__(self, "landmarks", _frozen(landmarks))
+        if self.identity is not None:
+            identity = np.asarray(self.identity, dtype=str)
+            _check_shape("identity", identity, (k,))
+            object.__setattr__(self, "identity", _frozen(identity))
+        object.__setattr__(self, "track_id", _frozen(track_id))
+        object.__setattr__(self, "xyxy", _frozen(xyxy))
+        object.__setattr__(self, "state", _frozen(state))
+        object.__setattr__(self, "score", _frozen(np.where(present, score, 0).astype(np.float32)))
+
+    def __len__(self) -> int:
+        return len(self.track_id)
+
+    def __repr__(self) -> str:
+        return f"FaceTracks({len(self)} tracks over {self.frame_count} frames of {self.frame_size[1]}x{self.frame_size[0]} at {self.fps} fps)"
+
+    @property
+    def present(self) -> np.ndarray:
+        """(k,N) bool: the face is in the frame (detected or interpolated)."""
+        return self.state != ABSENT
+
+    @classmethod
+    def empty(cls, frame_count: int, frame_size: tuple[int, int], fps=Fraction(25)) -> "FaceTracks":
+        return cls(
+            track_id=np.zeros(0, np.int64),
+            xyxy=np.zeros((0, frame_count, 4), np.float32),
+            state=np.zeros((0, frame_count), np.uint8),
+            score=np.zeros((0, frame_count), np.float32),
+            frame_count=frame_count,
+            frame_size=frame_size,
+            fps=fps,
+        )
+
+    def select(self, mask: np.ndarray) -> "FaceTracks":
+        """A new FaceTracks with the tracks where mask (bool (k,) or integer indices) selects."""
+        mask = np.asarray(mask)
+        return FaceTracks(
+            track_id=self.track_id[mask],
+            xyxy=self.xyxy[mask],
+            state=self.state[mask],
+            score=self.score[mask],
+            frame_count=self.frame_count,
+            frame_size=self.frame_size,
+            fps=self.fps,
+            landmarks=None if self.landmarks is None else self.landmarks[mask],
+            identity=None if self.identity is None else self.identity[mask],
+        )
+
+    def index_of(self, track_id: int) -> int:
+        hits = np.flatnonzero(self.track_id == track_id)
+        if not len(hits):
+            raise ValueError(f"track_id must be one of {self.track_id.tolist()}, but got {track_id}")
+        return int(hits[0])
+
+    def runs(self, index: int) -> list[tuple[int, int]]:
+        """Contiguous present runs of track `index` as half-open frame ranges [(start, stop), ...]."""
+        present = np.concatenate([[False], self.present[index], [False]]).astype(np.int8)
+        edges = np.flatnonzero(np.diff(present))
+        return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
