@@ -50,6 +50,20 @@ def check_frame_size(frame_size) -> tuple[int, int]:
     return height, width
 
 
+def _snap_float_fps(fps: float) -> Fraction:
+    """A float fps as the exact rate it stands for: 29.97 -> 30000/1001, 25.0 -> 25, 12.5 -> 25/2.
+
+    Video tools hand fps around as rounded floats (VideoHelperSuite gives 29.97); NTSC rates are
+    N*1000/1001, so a non-integer float within 0.005 of such a rate is taken to be it.
+    """
+    if abs(fps - round(fps)) < 1e-6:
+        return Fraction(round(fps))
+    ntsc = Fraction(round(fps * 1.001) * 1000, 1001)
+    if abs(float(ntsc) - fps) < 0.005:
+        return ntsc
+    return Fraction(fps).limit_denominator(1001)
+
+
 def check_fps(fps) -> Fraction:
     """Exact fps as a Fraction: 30000/1001 stays 30000/1001; floats are snapped to a near fraction."""
     if isinstance(fps, Fraction):
@@ -59,7 +73,7 @@ def check_fps(fps) -> Fraction:
     elif isinstance(fps, (float, np.floating)):
         if not np.isfinite(fps):
             raise ValueError(f"fps must be a positive number, but got {fps!r}")
-        value = Fraction(float(fps)).limit_denominator(1001)
+        value = _snap_float_fps(float(fps))
     elif isinstance(fps, str):
         try:
             value = Fraction(fps)
