@@ -159,3 +159,137 @@ def intermediate_device():
 
         return comfy.model_management.intermediate_device()
     return torch.device("cpu")
+
+
+# Sampler and scheduler names when ComfyUI is absent (tests, command line); inside ComfyUI the
+# lists come from comfy.samplers.KSampler, so new samplers appear without a FUSE release.
+FALLBACK_SAMPLERS = ("euler", "euler_ancestral", "heun", "dpm_2", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_sde", "ddim", "uni_pc", "lcm")
+FALLBACK_SCHEDULERS = ("simple", "normal", "karras", "exponential", "sgm_uniform", "ddim_uniform", "beta")
+
+
+def sampler_names() -> list[str]:
+    """The sampler combo of the KSampler node (a short static list outside ComfyUI)."""
+    if in_comfyui():
+        import comfy.samplers
+
+        return list(comfy.samplers.KSampler.SAMPLERS)
+    return list(FALLBACK_SAMPLERS)
+
+
+def scheduler_names() -> list[str]:
+    """The scheduler combo of the KSampler node (a short static list outside ComfyUI)."""
+    if in_comfyui():
+        import comfy.samplers
+
+        return list(comfy.samplers.KSampler.SCHEDULERS)
+    return list(FALLBACK_SCHEDULERS)
+
+
+def prepare_noise(latent, seed: int):
+    """Noise for a latent from a seed, exactly as the KSampler node makes it (CPU, latent's dtype)."""
+    if in_comfyui():
+        import comfy.sample
+
+        return comfy.sample.prepare_noise(latent, int(seed))
+    import torch
+
+    generator = torch.manual_seed(int(seed))
+    return torch.randn(latent.size(), dtype=latent.dtype, layout=latent.layout, generator=generator, device="cpu")
+
+
+def vae_facts(vae) -> dict:
+    """What a VAE does to pixels: spatial_compression (8 for Wan 2.1, 16 for Wan 2.2 5B),
+    temporal_compression (4 for Wan, 1 for image VAEs), latent_dim (2 image, 3 video) and
+    latent_channels (16 / 48 for Wan). Read from the VAE, never assumed."""
+    temporal = vae.temporal_compression_decode()
+    return {
+        "spatial_compression": int(vae.spacial_compression_encode()),
+        "temporal_compression": int(temporal) if temporal else 1,
+        "latent_dim": int(getattr(vae, "latent_dim", 2)),
+        "latent_channels": int(getattr(vae, "latent_channels", 0)),
+    }
+
+
+def vae_encode(vae, pixels):
+    """VAEEncode: IMAGE [F,H,W,3] -> latent. A video VAE treats the batch as ONE clip -> [1,C,T,h,w]."""
+    return vae.encode(pixels[..., :3])
+
+
+def vae_decode(vae, latent):
+    """VAEDecode without the flattening: [B,C,T,h,w] -> [B,T,H,W,3] (video), [B,C,h,w] -> [B,H,W,3]."""
+    return vae.decode(latent)
+
+
+def model_spatial_patch(model) -> int:
+    """The latent patch size the diffusion model groups pixels by (Wan DiT: 2), 1 when it has none."""
+    try:
+        patch = model.get_model_object("diffusion_model.patch_size")
+    except Exception:  # noqa: BLE001 - any model without the attribute (UNets, fakes) has no patch grid
+        return 1
+    if isinstance(patch, (tuple, list)):
+        patch = patch[-1]
+    return int(patch) if patch else 1
+
+
+def check_latent_channels(model, latent) -> None:
+    """ValueError unless the latent has the channel count of the model's latent format."""
+    expected = model.get_model_object("latent_format").latent_channels
+    if expected != latent.shape[1]:
+        raise ValueError(
+            f"vae must encode to the model's latent space ({expected} channels), but got {latent.shape[1]} channels; "
+            "use the VAE that belongs to the model (Wan 2.2 5B: wan2.2_vae; Wan 2.1 and Wan 2.2 A14B: wan_2.1_vae)"
+        )
+
+
+def sample_latent(
+    model,
+    latent,
+    noise_seeds,
+    *,
+    add_noise: bool = True,
+    steps: int,
+    cfg: float,
+    sampler_name: str,
+    scheduler: str,
+    positive,
+    negative,
+    denoise: float = 1.0,
+    start_step: int | None = None,
+    last_step: int | None = None,
+    force_full_denoise: bool = False,
+    noise_mask=None,
+    on_step: Callable[[int], None] | None = None,
+):
+    """Sample a latent batch like the KSampler / KSamplerAdvanced nodes.
+
+    latent [B,C,h,w] or [B,C,T,h,w] in raw VAE space; noise_seeds: one seed per batch row, row i's
+    noise is prepare_noise(latent[i:i+1], noise_seeds[i]) so a row's result never depends on what
+    else is in the batch; add_noise False uses zero noise (KSamplerAdvanced add_noise disable).
+    start_step / last_step / force_full_denoise as KSamplerAdvanced (force_full_denoise False =
+    return with leftover noise). noise_mask: 1 = denoise, resized by the host to the latent.
+    on_step(1) after every sampler step (a progress bar update, which is also the interrupt point).
+    Returns the sampled latent on the intermediate device.
+    """
+    import comfy.sample
+    import comfy.utils
+    import torch
+
+    latent = comfy.sample.fix_empty_latent_channels(model, latent)
+    check_latent_channels(model, latent)
+    if len(noise_seeds) != latent.shape[0]:
+        raise ValueError(f"noise_seeds must hold one seed per latent row ({latent.shape[0]}), but got {len(noise_seeds)}")
+    if add_noise:
+        noise = torch.cat([comfy.sample.prepare_noise(latent[row : row + 1], int(seed)) for row, seed in enumerate(noise_seeds)])
+    else:
+        noise = torch.zeros(latent.size(), dtype=latent.dtype, layout=latent.layout, device="cpu")
+
+    def callback(step, x0, x, total_steps):
+        if on_step is not None:
+            on_step(1)
+
+    return comfy.sample.sample(
+        model, noise, steps, cfg, sampler_name, scheduler, positive, negative, latent,
+        denoise=denoise, disable_noise=not add_noise, start_step=start_step, last_step=last_step,
+        force_full_denoise=force_full_denoise, noise_mask=noise_mask, callback=callback,
+        disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=int(noise_seeds[0]),
+    )

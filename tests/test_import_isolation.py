@@ -8,7 +8,7 @@ import pytest
 HOST_MODULES = ("comfy", "comfy_api", "comfy_extras", "folder_paths", "server", "nodes", "execution")
 
 
-@pytest.mark.parametrize("package", ["tracking", "compositing", "lipsync", "models"])
+@pytest.mark.parametrize("package", ["tracking", "compositing", "lipsync", "models", "sampling"])
 def test_core_package_loads_no_host_module(package):
     code = (
         "import sys, pkgutil, importlib\n"

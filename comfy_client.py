@@ -1,0 +1,405 @@
+"""A client for a running ComfyUI server: node schemas, uploads, queueing, following, outputs.
+
+Host-independent: the Python standard library (urllib) plus the websocket-client package when it
+is importable; without it, wait() polls /history instead of following /ws. Nothing here imports
+ComfyUI, so the command line, the tests and other programs use it against any server.
+
+    client = ComfyClient("http://127.0.0.1:8188")
+    prompt_id = client.queue_prompt(api_workflow)
+    entry = client.wait(prompt_id, on_progress=lambda p: print(p["node"], p["value"], "/", p["max"]))
+    paths = client.download_outputs(entry, "out")
+
+ui_to_api() turns a workflow saved from the editor (UI format) into the API format /prompt takes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+# Widget types the frontend draws for an input (any other type is a socket only).
+WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
+# Values of the "control after generate" widget the frontend adds after a seed input.
+SEED_CONTROL_VALUES = ("fixed", "increment", "decrement", "randomize")
+# Nodes that exist only in the editor: notes are never sent, reroutes and primitives are resolved.
+EDITOR_ONLY_NODES = ("Note", "MarkdownNote", "Reroute", "PrimitiveNode")
+MUTED_MODE = 2  # LiteGraph node mode "never": the frontend leaves the node out of the prompt
+BYPASS_MODE = 4
+
+
+class ComfyServerError(RuntimeError):
+    """The server refused a request or a prompt failed while running.
+
+    str(error) is a readable summary in the server's own words; `details` holds the JSON the server
+    sent (the /prompt error body with node_errors, or the execution_error message).
+    """
+
+    def __init__(self, message: str, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
+
+
+class ComfyClient:
+    """One ComfyUI server. `client_id` ties /ws progress messages to the prompts this client queued."""
+
+    def __init__(self, server: str = "http://127.0.0.1:8188", client_id: str | None = None, request_timeout: float = 60.0, use_websocket: bool | None = None) -> None:
+        if "://" not in server:
+            server = "http://" + server
+        self.server = server.rstrip("/")
+        self.client_id = client_id or uuid.uuid4().hex
+        self.request_timeout = request_timeout
+        # None: follow /ws when websocket-client is importable, else poll /history.
+        self.use_websocket = use_websocket
+
+    # ---- plumbing -------------------------------------------------------------------------------
+
+    def _url(self, path: str, query: dict | None = None) -> str:
+        url = self.server + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        return url
+
+    def _request(self, method: str, path: str, *, query: dict | None = None, body: bytes | None = None, content_type: str | None = None) -> tuple[int, bytes]:
+        """Send one request; returns (status, body) for 2xx and 4xx answers, raises for the rest."""
+        request = urllib.request.Request(self._url(path, query), data=body, method=method)
+        if content_type:
+            request.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(request, timeout=self.request_timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            text = error.read()
+            if 400 <= error.code < 500:
+                return error.code, text
+            raise ComfyServerError(f"{method} {path} failed on {self.server}: HTTP {error.code}: {text.decode('utf-8', 'replace')[:2000]}") from error
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise ComfyServerError(f"cannot reach ComfyUI at {self.server} ({reason}); start the server or pass its address") from error
+
+    def _json(self, method: str, path: str, *, query: dict | None = None, payload=None):
+        body = None if payload is None else json.dumps(payload).encode("utf-8")
+        status, text = self._request(method, path, query=query, body=body, content_type="application/json" if body is not None else None)
+        if status >= 400:
+            raise ComfyServerError(f"{method} {path} failed on {self.server}: HTTP {status}: {text.decode('utf-8', 'replace')[:2000]}")
+        return json.loads(text) if text else None
+
+    # ---- queries --------------------------------------------------------------------------------
+
+    def system_stats(self) -> dict:
+        """GET /system_stats: ComfyUI version, Python, torch, devices."""
+        return self._json("GET", "/system_stats")
+
+    def object_info(self, node_class: str | None = None) -> dict:
+        """GET /object_info: {node id: schema} for every node the server loaded (or just one)."""
+        if node_class is None:
+            return self._json("GET", "/object_info")
+        return self._json("GET", "/object_info/" + urllib.parse.quote(node_class, safe=""))
+
+    def workflow_templates(self) -> dict[str, list[str]]:
+        """GET /workflow_templates: {custom node folder: [workflow names]} the editor offers."""
+        return self._json("GET", "/workflow_templates")
+
+    def history(self, prompt_id: str) -> dict | None:
+        """The /history entry of one prompt (prompt, outputs, status), or None while it is not done."""
+        return self._json("GET", "/history/" + urllib.parse.quote(prompt_id, safe="")).get(prompt_id)
+
+    # ---- actions --------------------------------------------------------------------------------
+
+    def upload_file(self, path: str, kind: str = "input", subfolder: str = "", overwrite: bool = True) -> str:
+        """Upload an image, video or audio file through POST /upload/image.
+
+        kind is the server folder it lands in: "input" (what LoadImage / LoadVideo read), "temp"
+        or "output". Returns the name to put in a loader's file widget ("subfolder/name").
+        """
+        if kind not in ("input", "temp", "output"):
+            raise ValueError(f"kind must be 'input', 'temp' or 'output', but got {kind!r}")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"path must be an existing file to upload, but got {path!r}")
+        boundary = uuid.uuid4().hex
+        filename = os.path.basename(path)
+        mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        with open(path, "rb") as stream:
+            data = stream.read()
+        parts = []
+        for name, value in (("type", kind), ("subfolder", subfolder), ("overwrite", "true" if overwrite else "false")):
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{filename}"\r\nContent-Type: {mime}\r\n\r\n'.encode() + data + b"\r\n")
+        parts.append(f"--{boundary}--\r\n".encode())
+        status, text = self._request("POST", "/upload/image", body=b"".join(parts), content_type=f"multipart/form-data; boundary={boundary}")
+        if status >= 400:
+            raise ComfyServerError(f"upload of {path!r} was refused: HTTP {status}: {text.decode('utf-8', 'replace')}")
+        answer = json.loads(text)
+        return f"{answer['subfolder']}/{answer['name']}" if answer.get("subfolder") else answer["name"]
+
+    def queue_prompt(self, prompt: dict, extra_data: dict | None = None, front: bool = False) -> str:
+        """POST /prompt with an API-format workflow; returns the prompt id.
+
+        Raises ComfyServerError with every node error the server reported when it refuses the
+        prompt (HTTP 400: unknown node, missing input, value out of range, ...).
+        """
+        if not isinstance(prompt, dict) or not prompt:
+            raise TypeError(f"prompt must be a non-empty API-format dict {{node id: {{class_type, inputs}}}}, but got {type(prompt).__name__}")
+        if "nodes" in prompt and "links" in prompt:
+            raise ValueError("prompt must be an API-format workflow, but got a UI-format one (it has 'nodes' and 'links'); convert it with ui_to_api(workflow, client.object_info())")
+        payload = {"prompt": prompt, "client_id": self.client_id}
+        if extra_data:
+            payload["extra_data"] = extra_data
+        if front:
+            payload["front"] = True
+        status, text = self._request("POST", "/prompt", body=json.dumps(payload).encode("utf-8"), content_type="application/json")
+        answer = json.loads(text) if text else {}
+        if status >= 400:
+            raise ComfyServerError(describe_prompt_error(answer, prompt), answer)
+        if answer.get("node_errors"):
+            log.warning("ComfyUI queued prompt %s but left out outputs with errors: %s", answer["prompt_id"], describe_prompt_error(answer, prompt))
+        return answer["prompt_id"]
+
+    def interrupt(self, prompt_id: str | None = None) -> None:
+        """POST /interrupt: stop the running prompt (only if it is `prompt_id`, when given)."""
+        self._json("POST", "/interrupt", payload={"prompt_id": prompt_id} if prompt_id else {})
+
+    def wait(self, prompt_id: str, on_progress: Callable[[dict], None] | None = None, timeout: float = 600.0, poll_interval: float = 0.5) -> dict:
+        """Follow a queued prompt to its end and return its /history entry.
+
+        on_progress receives ComfyUI's progress messages {"node", "value", "max", "prompt_id"}
+        (only through /ws; polling sees none). Raises ComfyServerError with the server's words when
+        the prompt fails or is interrupted, TimeoutError after `timeout` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        use_websocket = self.use_websocket
+        if use_websocket is None:
+            use_websocket = _websocket_module() is not None
+        entry = None
+        if use_websocket:
+            entry = self._wait_websocket(prompt_id, on_progress, deadline)
+        if entry is None:
+            entry = self._wait_polling(prompt_id, deadline, poll_interval)
+        return check_history_entry(prompt_id, entry)
+
+    def _wait_polling(self, prompt_id: str, deadline: float, poll_interval: float) -> dict:
+        while True:
+            entry = self.history(prompt_id)
+            if entry is not None:  # the server stores the entry once, when the prompt has ended
+                return entry
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"prompt {prompt_id} did not finish in time on {self.server}; it may still be running (interrupt() stops it)")
+            time.sleep(poll_interval)
+
+    def _wait_websocket(self, prompt_id: str, on_progress, deadline: float) -> dict | None:
+        """Follow /ws until the server says the prompt is done; None if /ws cannot be used."""
+        websocket = _websocket_module()
+        if websocket is None:
+            return None
+        ws_url = "ws" + self.server[len("http"):] + "/ws?" + urllib.parse.urlencode({"clientId": self.client_id})
+        try:
+            connection = websocket.create_connection(ws_url, timeout=self.request_timeout)
+        except Exception as error:  # noqa: BLE001 - any failure to open /ws falls back to polling
+            log.info("cannot open %s (%s); polling /history instead", ws_url, error)
+            return None
+        try:
+            connection.settimeout(1.0)
+            last_poll = 0.0
+            while True:
+                now = time.monotonic()
+                # The prompt may have ended before we connected, or a message may be lost: poll too.
+                if now - last_poll > 5.0:
+                    last_poll = now
+                    entry = self.history(prompt_id)
+                    if entry is not None:
+                        return entry
+                if now > deadline:
+                    raise TimeoutError(f"prompt {prompt_id} did not finish in time on {self.server}; it may still be running (interrupt() stops it)")
+                try:
+                    message = connection.recv()
+                except websocket.WebSocketTimeoutException:
+                    continue
+                except websocket.WebSocketConnectionClosedException:
+                    log.info("%s closed; polling /history instead", ws_url)
+                    return None
+                if not isinstance(message, str):
+                    continue  # binary frames are preview images
+                event = json.loads(message)
+                data = event.get("data") or {}
+                if data.get("prompt_id") != prompt_id:
+                    continue
+                if event.get("type") == "progress" and on_progress is not None:
+                    on_progress(data)
+                elif event.get("type") == "executing" and data.get("node") is None:
+                    # Sent after the history entry is stored: the prompt is done.
+                    last_poll = 0.0
+        finally:
+            connection.close()
+
+    def download_outputs(self, history_entry: dict, out_dir: str, types: tuple[str, ...] = ("output", "temp")) -> list[str]:
+        """Download every file a finished prompt produced (images, animations, videos, audio).
+
+        Files are fetched through GET /view into out_dir/<subfolder>/<filename>; each is written to
+        a temporary name first and renamed, so a failed download leaves no partial file. `types`
+        selects the server folders ("output" = saved, "temp" = previews). Returns the paths.
+        """
+        paths = []
+        for node_outputs in history_entry.get("outputs", {}).values():
+            for items in node_outputs.values():
+                for item in items if isinstance(items, list) else []:
+                    if not isinstance(item, dict) or "filename" not in item or item.get("type", "output") not in types:
+                        continue
+                    subfolder = item.get("subfolder", "")
+                    filename = os.path.basename(item["filename"])
+                    if os.path.isabs(subfolder) or ".." in subfolder.replace("\\", "/").split("/"):
+                        raise ComfyServerError(f"the server named an output outside its folders: subfolder {subfolder!r}")
+                    status, data = self._request("GET", "/view", query={"filename": item["filename"], "subfolder": subfolder, "type": item.get("type", "output")})
+                    if status >= 400:
+                        raise ComfyServerError(f"cannot download output {item['filename']!r}: HTTP {status}")
+                    target = os.path.join(out_dir, subfolder, filename)
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    partial = target + ".part"
+                    with open(partial, "wb") as stream:
+                        stream.write(data)
+                    os.replace(partial, target)
+                    paths.append(target)
+        return paths
+
+
+def _websocket_module():
+    try:
+        import websocket
+    except ImportError:
+        return None
+    return websocket if hasattr(websocket, "create_connection") else None
+
+
+def output_texts(history_entry: dict) -> dict[str, list[str]]:
+    """Text outputs of a finished prompt ({node id: [text, ...]}, e.g. from Preview Any)."""
+    return {node_id: list(outputs["text"]) for node_id, outputs in history_entry.get("outputs", {}).items() if outputs.get("text")}
+
+
+def describe_prompt_error(answer: dict, prompt: dict | None = None) -> str:
+    """One readable text from a POST /prompt refusal: the error and every node's errors."""
+    error = answer.get("error") or {}
+    if isinstance(error, str):
+        lines = [f"ComfyUI refused the prompt: {error}"]
+    else:
+        lines = [f"ComfyUI refused the prompt: {error.get('message', 'invalid prompt')}" + (f": {error['details']}" if error.get("details") else "")]
+    for node_id, node_error in (answer.get("node_errors") or {}).items():
+        class_type = node_error.get("class_type") or (prompt or {}).get(node_id, {}).get("class_type", "?")
+        for item in node_error.get("errors", []):
+            detail = f": {item['details']}" if item.get("details") else ""
+            lines.append(f"  node {node_id} ({class_type}): {item.get('message', 'error')}{detail}")
+    return "\n".join(lines)
+
+
+def check_history_entry(prompt_id: str, entry: dict) -> dict:
+    """Return the entry of a prompt that succeeded; raise ComfyServerError with the server's words if not."""
+    status = entry.get("status") or {}
+    if status.get("status_str") == "success":
+        return entry
+    for event, data in status.get("messages", []):
+        if event == "execution_error":
+            raise ComfyServerError(f"prompt {prompt_id} failed in node {data.get('node_id')} ({data.get('node_type')}): {data.get('exception_type')}: {data.get('exception_message', '').strip()}", data)
+        if event == "execution_interrupted":
+            raise ComfyServerError(f"prompt {prompt_id} was interrupted in node {data.get('node_id')} ({data.get('node_type')})", data)
+    raise ComfyServerError(f"prompt {prompt_id} did not succeed: status {status.get('status_str')!r}", status)
+
+
+def ui_to_api(ui_workflow: dict, object_info: dict) -> dict:
+    """Convert a workflow saved from the editor (UI format) into the API format /prompt takes.
+
+    object_info is the server's GET /object_info (or the same schema built another way): widget
+    values are matched to inputs in the order the node declares them, the seed "control after
+    generate" value is skipped, links become ["source id", output index], Reroute nodes are followed,
+    a PrimitiveNode's value is the target widget's own value, notes and muted nodes are left out.
+    Groups of nodes saved as subgraphs and bypassed nodes are not supported (ValueError).
+    """
+    if not isinstance(ui_workflow, dict) or not isinstance(ui_workflow.get("nodes"), list):
+        raise ValueError("ui_workflow must be a UI-format workflow with a 'nodes' list, but got " + (f"keys {sorted(ui_workflow)[:5]}" if isinstance(ui_workflow, dict) else type(ui_workflow).__name__))
+    if (ui_workflow.get("definitions") or {}).get("subgraphs"):
+        raise ValueError("ui_workflow must not contain subgraphs (not supported here); unpack them in the editor and save again")
+    links = {}
+    for link in ui_workflow.get("links") or []:
+        if isinstance(link, dict):
+            links[link["id"]] = (link["origin_id"], link["origin_slot"])
+        else:
+            links[link[0]] = (link[1], link[2])
+    nodes = {node["id"]: node for node in ui_workflow["nodes"]}
+
+    def source_of(link_id):
+        """(node, output index) a link comes from, through reroutes; None for a muted source."""
+        origin_id, origin_slot = links[link_id]
+        origin = nodes[origin_id]
+        if origin["type"] == "Reroute":
+            upstream = (origin.get("inputs") or [{}])[0].get("link")
+            return None if upstream is None else source_of(upstream)
+        if origin.get("mode") == MUTED_MODE:
+            return None
+        return origin, origin_slot
+
+    prompt = {}
+    for node in ui_workflow["nodes"]:
+        node_type = node["type"]
+        if node_type in EDITOR_ONLY_NODES or node.get("mode") == MUTED_MODE:
+            continue
+        if node.get("mode") == BYPASS_MODE:
+            raise ValueError(f"node {node['id']} ({node_type}) is bypassed, which is not supported here; un-bypass or delete it in the editor")
+        if node_type not in object_info:
+            raise ValueError(f"node {node['id']} has type {node_type!r}, which the server does not know; install the custom node pack that provides it")
+        schema = object_info[node_type]
+        inputs = {}
+        values = node.get("widgets_values") or []
+        position = 0
+        declared = _declared_inputs(schema)
+        for name, spec in declared:
+            if not _is_widget(spec):
+                continue
+            if isinstance(values, dict):
+                if name in values:
+                    inputs[name] = values[name]
+                continue
+            if position < len(values):
+                inputs[name] = values[position]
+            position += 1
+            if _has_seed_control(name, spec) and position < len(values) and values[position] in SEED_CONTROL_VALUES:
+                position += 1
+        for socket in node.get("inputs") or []:
+            if socket.get("link") is None:
+                continue
+            source = source_of(socket["link"])
+            if source is None:
+                inputs.pop(socket["name"], None)
+                continue
+            origin, origin_slot = source
+            if origin["type"] == "PrimitiveNode":
+                continue  # the target widget holds the primitive's value
+            inputs[socket["name"]] = [str(origin["id"]), origin_slot]
+        order = [name for name, _ in declared if name in inputs] + [name for name in inputs if name not in dict(declared)]
+        inputs = {name: inputs[name] for name in order}  # declaration order, as the editor sends them
+        prompt[str(node["id"])] = {"class_type": node_type, "inputs": inputs, "_meta": {"title": node.get("title") or schema.get("display_name") or node_type}}
+    return prompt
+
+
+def _declared_inputs(schema: dict) -> list[tuple[str, list]]:
+    declared = schema.get("input") or {}
+    order = schema.get("input_order") or {section: list(declared.get(section) or {}) for section in ("required", "optional")}
+    return [(name, declared[section][name]) for section in ("required", "optional") for name in order.get(section, []) if name in (declared.get(section) or {})]
+
+
+def _is_widget(spec) -> bool:
+    kind = spec[0]
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    if options.get("forceInput"):
+        return False
+    return isinstance(kind, list) or kind in WIDGET_TYPES
+
+
+def _has_seed_control(name: str, spec) -> bool:
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    return spec[0] == "INT" and (bool(options.get("control_after_generate")) or name in ("seed", "noise_seed"))

@@ -1,0 +1,157 @@
+"""The lipsync model registry: which architecture a checkpoint is, and loading it safely.
+
+Like spandrel: each architecture registers an id and a `detect(state_dict)` condition; the
+registry rejects duplicate ids, tries entries in order and raises UnsupportedLipsyncModel when
+nothing matches. Loading is safe: torch.load(weights_only=True) or safetensors, never a pickle.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+LICENSE_NOTE = (
+    "The released Wav2Lip weights (wav2lip.pth, wav2lip_gan.pth) are for research and other "
+    "non-commercial use only (see the Wav2Lip authors' licence); FUSE's code does not change that."
+)
+
+
+class UnsupportedLipsyncModel(ValueError):
+    """The file is not a lipsync checkpoint FUSE knows."""
+
+
+@dataclass(frozen=True)
+class LipsyncArchitecture:
+    """An entry of the registry.
+
+    detect(state_dict) -> bool; build(state_dict) -> nn.Module with the weights loaded (strict).
+    face_size: side of the square face input; mel_step: mel frames per video frame;
+    channel_order: "BGR" or "RGB" pixels the net expects.
+    """
+
+    id: str
+    detect: Callable[[dict], bool]
+    build: Callable[[dict], object]
+    face_size: int
+    mel_step: int
+    channel_order: str
+    license_note: str
+
+
+@dataclass(frozen=True)
+class LipsyncModel:
+    """A loaded lipsync net in eval mode and what a caller needs to feed it."""
+
+    architecture: LipsyncArchitecture
+    net: object  # torch.nn.Module
+    source: str  # file name, for messages
+
+    @property
+    def face_size(self) -> int:
+        return self.architecture.face_size
+
+    @property
+    def mel_step(self) -> int:
+        return self.architecture.mel_step
+
+
+class LipsyncRegistry:
+    def __init__(self) -> None:
+        self._entries: list[LipsyncArchitecture] = []
+
+    def add(self, architecture: LipsyncArchitecture) -> None:
+        if any(entry.id == architecture.id for entry in self._entries):
+            raise ValueError(f"architecture id must be unique, but {architecture.id!r} is already registered")
+        self._entries.append(architecture)
+
+    @property
+    def ids(self) -> list[str]:
+        return [entry.id for entry in self._entries]
+
+    def detect(self, state_dict: dict, source: str = "state_dict") -> LipsyncArchitecture:
+        for entry in self._entries:
+            if entry.detect(state_dict):
+                return entry
+        sample = ", ".join(list(state_dict)[:4])
+        raise UnsupportedLipsyncModel(
+            f"{source} must be a lipsync checkpoint of a known architecture ({', '.join(self.ids)}), "
+            f"but its {len(state_dict)} tensors (first keys: {sample}) match none; put wav2lip.pth or wav2lip_gan.pth in models/lipsync"
+        )
+
+
+def _shape(state_dict: dict, key: str) -> tuple[int, ...] | None:
+    value = state_dict.get(key)
+    return tuple(value.shape) if hasattr(value, "shape") else None
+
+
+def _is_wav2lip(state_dict: dict) -> bool:
+    return (
+        _shape(state_dict, "face_encoder_blocks.0.0.conv_block.0.weight") == (16, 6, 7, 7)
+        and _shape(state_dict, "audio_encoder.0.conv_block.0.weight") == (32, 1, 3, 3)
+        and _shape(state_dict, "output_block.1.weight") == (3, 32, 1, 1)
+    )
+
+
+def _build_wav2lip(state_dict: dict):
+    from .wav2lip import Wav2Lip
+
+    net = Wav2Lip()
+    net.load_state_dict(state_dict, strict=True)
+    return net.eval()
+
+
+REGISTRY = LipsyncRegistry()
+REGISTRY.add(LipsyncArchitecture("wav2lip", _is_wav2lip, _build_wav2lip, face_size=96, mel_step=16, channel_order="BGR", license_note=LICENSE_NOTE))
+
+_PREFIX = "module."  # checkpoints saved from nn.DataParallel
+
+
+def read_state_dict(path: str) -> dict:
+    """Tensors of a .pth / .pt ({"state_dict": ...} or a bare state dict) or .safetensors file.
+
+    The "module." prefix of DataParallel checkpoints is removed. A file torch cannot load with
+    weights_only=True (it holds arbitrary pickled objects) is refused with a clear error.
+    """
+    import torch
+
+    name = os.path.basename(path)
+    if path.lower().endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        try:
+            state_dict = load_file(path, device="cpu")
+        except Exception as error:
+            raise UnsupportedLipsyncModel(f"{name} must be a readable safetensors file, but loading failed: {error}") from None
+    else:
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:
+            raise UnsupportedLipsyncModel(f"{name} must be a torch checkpoint of plain tensors (loadable with weights_only=True), but loading failed: {str(error).splitlines()[0]}") from None
+        state_dict = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
+        if not isinstance(state_dict, dict):
+            raise UnsupportedLipsyncModel(f"{name} must hold a state_dict of tensors, but holds a {type(checkpoint).__name__}")
+    return {(key[len(_PREFIX):] if key.startswith(_PREFIX) else key): value for key, value in state_dict.items()}
+
+
+def load_lipsync_model(path: str, device=None) -> LipsyncModel:
+    """Read a checkpoint, find its architecture in REGISTRY, build the net (strict) on `device`.
+
+    Raises UnsupportedLipsyncModel naming the file when it is not a known lipsync checkpoint or
+    its tensors do not fit the architecture.
+    """
+    name = os.path.basename(path)
+    state_dict = read_state_dict(path)
+    architecture = REGISTRY.detect(state_dict, source=name)
+    try:
+        net = architecture.build(state_dict)
+    except RuntimeError as error:  # missing / unexpected keys or wrong shapes
+        first = str(error).splitlines()
+        raise UnsupportedLipsyncModel(f"{name} must hold a complete {architecture.id} state_dict, but loading it failed: {' '.join(first[:3])}") from None
+    if device is not None:
+        net = net.to(device)
+    log.info("loaded %s as %s", name, architecture.id)
+    return LipsyncModel(architecture, net, name)

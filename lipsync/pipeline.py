@@ -1,0 +1,179 @@
+"""Lipsync on FUSE face crops: audio on the video's timeline, the model per crop, an edit mask.
+
+crops (IMAGE [M,h,w,3], plan order) + CropPlan + AUDIO -> new crops and a crop-space edit mask
+[M,h,w] over the lower face. Feed both to FUSE Paste Faces (crops and crop_mask): only the mouth
+region of the selected faces changes; every other pixel stays the original.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..compositing.plan import CropPlan
+from ..tracking.types import FaceTracks
+from .adapter import centred_geometry, lower_face_mask, model_affines, tracks_geometry, warp_from_model, warp_to_model
+from .audio import as_offset, audio_for_frames, audio_to_mono, duration_of, frames_with_audio, place_on_timeline
+from .backends import LipsyncModel
+from .mel import MEL_FRAMES_PER_SECOND, MEL_STEP, SAMPLE_RATE, mel_chunks, melspectrogram
+from .selection import SyncRules, fade_weights, parse_ranges, parse_track_selection, selected_rows, syncable_rows
+
+log = logging.getLogger(__name__)
+
+LIPSYNC_AUDIO_POLICIES = ("pad_silence", "trim")  # on a fixed crop batch; see audio.fit_video_to_audio for loops
+
+
+@dataclass(frozen=True)
+class LipsyncResult:
+    """crops float32 [M,h,w,3]; edit_mask float32 [M,h,w] (0 = keep the input crop pixel);
+    weights (M,) float32 per-row edit strength (0 = row passed through)."""
+
+    crops: torch.Tensor
+    edit_mask: torch.Tensor
+    weights: np.ndarray
+
+
+def check_crops_match_plan(crops, plan: CropPlan) -> None:
+    """ValueError / TypeError unless crops is an IMAGE [plan.total_rows, h, w, 3] of the plan's size."""
+    if not isinstance(crops, torch.Tensor):
+        raise TypeError(f"crops must be an IMAGE torch.Tensor [M,h,w,3], but got {type(crops).__name__}")
+    if crops.ndim != 4 or crops.shape[-1] != 3:
+        raise ValueError(f"crops must be an IMAGE batch [M,h,w,3], but got shape {tuple(crops.shape)}")
+    if int(crops.shape[0]) != plan.total_rows:
+        raise ValueError(f"crops must have {plan.total_rows} rows (one per crop of the crop plan), but got {int(crops.shape[0])}; connect the crops and the crop plan of the same FUSE Crop Face Sequences node")
+    if plan.crop_size is not None and tuple(crops.shape[1:3]) != tuple(plan.crop_size):
+        raise ValueError(f"crops must be {plan.crop_size[1]}x{plan.crop_size[0]} (the crop plan's size), but got {crops.shape[2]}x{crops.shape[1]}")
+
+
+def timeline_mel(samples_16k: np.ndarray, plan: CropPlan, offset_ms) -> np.ndarray:
+    """(80, T) mel of the audio heard from video time 0 to the end of the last frame's window,
+    silence where there is no audio: mel frame k is video time k / 80 s."""
+    end = Fraction(plan.frame_count) / plan.fps + Fraction(MEL_STEP + 1, MEL_FRAMES_PER_SECOND)
+    return melspectrogram(place_on_timeline(samples_16k, SAMPLE_RATE, Fraction(0), end, offset_ms))
+
+
+def _model_input(faces_bgr: np.ndarray) -> torch.Tensor:
+    """(B,S,S,3) BGR 0..1 -> (B,6,S,S): the face with its lower half zeroed, then the face as reference."""
+    faces = torch.from_numpy(np.ascontiguousarray(faces_bgr)).permute(0, 3, 1, 2)  # BHWC -> BCHW
+    masked = faces.clone()
+    masked[:, :, faces.shape[2] // 2 :] = 0.0
+    return torch.cat([masked, faces], dim=1)
+
+
+def lipsync_crops(
+    crops: torch.Tensor,
+    plan: CropPlan,
+    audio,
+    model: LipsyncModel,
+    *,
+    tracks: FaceTracks | None = None,
+    audio_policy: str = "pad_silence",
+    audio_offset_ms=0,
+    track_ids: str = "",
+    ranges: str = "",
+    rules: SyncRules = SyncRules(),
+    batch_size: int = 16,
+    device=None,
+    on_progress: Callable[[int], None] | None = None,
+    check_interrupt: Callable[[], None] | None = None,
+) -> LipsyncResult:
+    """Lipsync the selected faces of a crop batch to `audio`.
+
+    crops: IMAGE float32 [M,h,w,3] 0..1, rows in plan order (from FUSE Crop Face Sequences).
+    plan: its CropPlan; frame i plays at i / plan.fps (exact Fraction).
+    audio: AUDIO dict {"waveform": [B,C,S], "sample_rate"}; mixed to mono, resampled to 16 kHz.
+    tracks: the FaceTracks the plan was made from (optional): landmarks, face size and score per
+        row; without them the face is assumed centred in the crop.
+    audio_policy: "pad_silence" syncs frames without audio to silence (closed mouth); "trim"
+        passes them through. Audio longer than the video is cut at the video's end.
+    audio_offset_ms: video time (ms, may be negative) at which the audio's first sample plays.
+    track_ids: "" = every face, else "1, 3" or identity names; ranges: JSON {"1": [[0, 2000]]} in ms.
+    Returns LipsyncResult: crops [M,h,w,3] (input crops blended with the model's face by the edit
+    mask), edit_mask [M,h,w] in crop space (0 outside the lower face and on rows passed through).
+    on_progress gets the rows done after each batch; check_interrupt runs before each batch.
+    """
+    check_crops_match_plan(crops, plan)
+    if audio_policy not in LIPSYNC_AUDIO_POLICIES:
+        raise ValueError(f"audio_policy must be one of {', '.join(LIPSYNC_AUDIO_POLICIES)}, but got {audio_policy!r}; loop or ping-pong the video with FUSE Fit Video To Audio before detection")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, but got {batch_size!r}")
+    rows = plan.total_rows
+    height, width = plan.crop_size or tuple(int(v) for v in crops.shape[1:3])
+    selection, face_ranges = parse_track_selection(track_ids), parse_ranges(ranges)
+    samples = audio_to_mono(audio, SAMPLE_RATE)
+    audio_duration = duration_of(len(samples), SAMPLE_RATE)
+    if as_offset(audio_offset_ms) + audio_duration < Fraction(plan.frame_count) / plan.fps:
+        log.info("the audio ends before the video; %s", "frames after it are synced to silence" if audio_policy == "pad_silence" else "frames after it pass through")
+    frames = np.concatenate([s.frames for s in plan.sequences]) if rows else np.zeros(0, np.int64)
+    covers = np.ones(rows, bool) if audio_policy == "pad_silence" else frames_with_audio(frames, plan.fps, audio_duration, audio_offset_ms)
+    geometry = tracks_geometry(plan, tracks) if tracks is not None else centred_geometry(plan)
+    active = selected_rows(plan, selection, face_ranges) & covers & syncable_rows(geometry, rules)
+    weights = fade_weights(active, plan.row_offsets, rules.fade_frames)
+    source = crops.detach().to("cpu", torch.float32)
+    out_crops = source.clone()
+    edit_mask = torch.zeros((rows, height, width), dtype=torch.float32)
+    work = np.flatnonzero(weights > 0)
+    log.info("lipsync: %d of %d crop rows synced with %s", len(work), rows, model.source)
+    if on_progress is not None and rows > len(work):
+        on_progress(rows - len(work))  # rows passed through are done
+    if not len(work):
+        return LipsyncResult(out_crops, edit_mask, weights)
+
+    mel = timeline_mel(samples, plan, audio_offset_ms)
+    size = model.face_size
+    affines = model_affines(geometry, size)
+    model_mask = lower_face_mask(size)
+    bgr = model.architecture.channel_order == "BGR"
+    device = device if device is not None else torch.device("cpu")
+    net = model.net.to(device)
+    for start in range(0, len(work), batch_size):
+        if check_interrupt is not None:
+            check_interrupt()
+        batch = work[start : start + batch_size]
+        faces = np.stack([warp_to_model(source[row].numpy(), affines[row], size) for row in batch])
+        if bgr:
+            faces = faces[..., ::-1]
+        mel_batch = torch.from_numpy(mel_chunks(mel, frames[batch], plan.fps))[:, None]  # (B,1,80,16)
+        with torch.inference_mode():
+            predicted = net(mel_batch.to(device), _model_input(faces).to(device)).float().cpu()
+        predicted = predicted.permute(0, 2, 3, 1).numpy()  # BCHW -> BHWC
+        if bgr:
+            predicted = predicted[..., ::-1]
+        for position, row in enumerate(batch):
+            face = warp_from_model(np.ascontiguousarray(predicted[position]), affines[row], (height, width))
+            alpha = np.clip(warp_from_model(model_mask, affines[row], (height, width), cubic=False), 0.0, 1.0) * weights[row]
+            alpha = alpha[..., None]
+            out_crops[row] = torch.from_numpy(np.clip(source[row].numpy() * (1 - alpha) + face * alpha, 0.0, 1.0))
+            edit_mask[row] = torch.from_numpy(alpha[..., 0])
+        if on_progress is not None:
+            on_progress(len(batch))
+    return LipsyncResult(out_crops, edit_mask, weights)
+
+
+def face_sequence_audio(plan: CropPlan, audio, sequence_index: int, *, crops: torch.Tensor | None = None, audio_offset_ms=0) -> tuple[dict, torch.Tensor | None, CropPlan]:
+    """The audio of one face sequence, for third-party lipsync nodes working on FUSE crops.
+
+    Returns (AUDIO slice, the sequence's crop rows or None, a CropPlan of that sequence alone).
+    The slice plays from the sequence's first frame to the end of its last (exact sample positions
+    from plan.fps), in the source rate and channels, with silence where the audio does not reach,
+    so it lasts exactly len(frames) / fps. Paste the processed rows with the one-sequence plan.
+    """
+    if not plan.sequences:
+        raise ValueError("crop_plan must hold at least one face sequence, but it is empty (no face was tracked)")
+    if isinstance(sequence_index, bool) or not isinstance(sequence_index, (int, np.integer)) or not 0 <= sequence_index < len(plan):
+        raise ValueError(f"sequence_index must be in 0..{len(plan) - 1} (the crop plan has {len(plan)} sequences), but got {sequence_index!r}")
+    sequence = plan.sequences[int(sequence_index)]
+    first, stop = int(sequence.frames[0]), int(sequence.frames[-1]) + 1
+    sliced = audio_for_frames(audio, first, stop, plan.fps, audio_offset_ms)
+    rows = None
+    if crops is not None:
+        check_crops_match_plan(crops, plan)
+        offsets = plan.row_offsets
+        rows = crops[int(offsets[sequence_index]) : int(offsets[sequence_index + 1])].clone()
+    single = CropPlan((sequence,), plan.frame_size, plan.frame_count, plan.fps, plan.fingerprint)
+    return sliced, rows, single

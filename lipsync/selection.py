@@ -1,0 +1,142 @@
+"""Which crop rows get lipsync: chosen faces, their time ranges, syncability, and the fades.
+
+A row is synced when its face is selected (track id or identity), its frame time falls inside
+one of the face's ranges, audio plays then (or silence is wanted), and the face is syncable: not
+narrower than min_face_px source pixels, a detection score of at least min_score, and (when head
+pose is known) |yaw| at most max_yaw_deg. Every other row passes through unchanged. The edit
+weight ramps over fade_frames frames inside a synced run, so the mouth never snaps between the
+original and the synced one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from ..compositing.plan import CropPlan
+from .adapter import RowGeometry
+
+
+@dataclass(frozen=True)
+class SyncRules:
+    """Syncability defaults (the multi-face service's rules)."""
+
+    min_face_px: float = 64.0
+    min_score: float = 0.5
+    max_yaw_deg: float = 45.0
+    fade_frames: int = 3
+
+
+def parse_track_selection(text: str) -> tuple[set[int], set[str]] | None:
+    """"" -> None (every face); "1, 3, alice" -> ({1, 3}, {"alice"}): track ids and identities."""
+    if not isinstance(text, str):
+        raise TypeError(f"track_ids must be a string such as \"1, 3\" (empty = every face), but got {type(text).__name__}")
+    tokens = [token.strip() for token in text.replace(";", ",").split(",") if token.strip()]
+    if not tokens:
+        return None
+    ids, names = set(), set()
+    for token in tokens:
+        if token.lstrip("-").isdigit():
+            value = int(token)
+            if value < 1:
+                raise ValueError(f"track_ids must hold track ids >= 1 or identity names, but got {token!r}")
+            ids.add(value)
+        else:
+            names.add(token)
+    return ids, names
+
+
+def parse_ranges(text: str) -> dict[str, list[tuple[Fraction, Fraction]]]:
+    """JSON {"<track id or identity>": [[start_ms, end_ms], ...]} -> exact millisecond ranges.
+
+    "" -> {} (every selected face over the whole video). Ranges are half-open [start, end) and may
+    start before the video or end after it; they are clipped by the frames that exist.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"ranges must be a JSON string such as {{\"1\": [[0, 2000]]}}, but got {type(text).__name__}")
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"ranges must be JSON such as {{\"1\": [[0, 2000], [5000, 8000]]}} (ms per track id), but got invalid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"ranges must be a JSON object mapping a track id to [[start_ms, end_ms], ...], but got {type(data).__name__}")
+    parsed = {}
+    for key, pairs in data.items():
+        if not isinstance(pairs, list) or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
+            raise ValueError(f"ranges[{key!r}] must be a list of [start_ms, end_ms] pairs, but got {pairs!r}")
+        converted = []
+        for start, end in pairs:
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in (start, end)):
+                raise ValueError(f"ranges[{key!r}] must hold numbers of milliseconds, but got {[start, end]!r}")
+            if end <= start:
+                raise ValueError(f"ranges[{key!r}] must have end_ms > start_ms, but got {[start, end]!r}")
+            converted.append((Fraction(start), Fraction(end)))
+        parsed[str(key).strip()] = converted
+    return parsed
+
+
+def _face_keys(plan: CropPlan) -> list[tuple[str, str]]:
+    """(track id as text, identity) of each sequence."""
+    return [(str(s.track_id), s.identity) for s in plan.sequences]
+
+
+def selected_rows(plan: CropPlan, selection: tuple[set[int], set[str]] | None, ranges: dict) -> np.ndarray:
+    """(M,) bool: the row's face is selected and its frame time is inside one of the face's ranges.
+
+    A face without an entry in `ranges` is synced over the whole video. Range keys that match no
+    face of the plan are ignored (a face may be absent from this clip).
+    """
+    fps = plan.fps
+    parts = []
+    for sequence, (key, identity) in zip(plan.sequences, _face_keys(plan)):
+        chosen = selection is None or sequence.track_id in selection[0] or (identity and identity in selection[1])
+        if not chosen:
+            parts.append(np.zeros(len(sequence), bool))
+            continue
+        face_ranges = ranges.get(key, ranges.get(identity) if identity else None)
+        if face_ranges is None:
+            parts.append(np.ones(len(sequence), bool))
+            continue
+        times_ms = [Fraction(1000 * int(frame)) / fps for frame in sequence.frames]
+        parts.append(np.array([any(start <= t < end for start, end in face_ranges) for t in times_ms], bool))
+    return np.concatenate(parts) if parts else np.zeros(0, bool)
+
+
+def syncable_rows(geometry: RowGeometry, rules: SyncRules) -> np.ndarray:
+    """(M,) bool: face wide enough, score high enough (unknown scores pass), yaw within the limit."""
+    ok = geometry.face_width_src >= rules.min_face_px
+    score = geometry.score
+    ok &= ~(np.isfinite(score) & (score < rules.min_score))
+    if geometry.yaw_deg is not None:
+        yaw = geometry.yaw_deg
+        ok &= ~(np.isfinite(yaw) & (np.abs(yaw) > rules.max_yaw_deg))
+    return ok
+
+
+def fade_weights(active: np.ndarray, row_offsets: np.ndarray, fade_frames: int) -> np.ndarray:
+    """(M,) float32 edit weights: 0 on inactive rows, ramping up to 1 over fade_frames rows inside
+    each active run. A run that starts or ends with its sequence is not faded there (the face
+    itself appears or leaves)."""
+    weights = np.zeros(len(active), np.float32)
+    for start, stop in zip(row_offsets[:-1], row_offsets[1:]):
+        run = np.asarray(active[start:stop], bool)
+        if not run.any():
+            continue
+        distance = _distance_to_inactive(run)
+        weights[start:stop] = np.where(run, np.clip(distance / (fade_frames + 1), 0.0, 1.0), 0.0)
+    return weights
+
+
+def _distance_to_inactive(run: np.ndarray) -> np.ndarray:
+    """(n,) float64: rows to the nearest False of run (inf when there is none), in O(n)."""
+    positions = np.arange(len(run), dtype=np.float64)
+    marks = np.where(run, -np.inf, positions)
+    before = positions - np.maximum.accumulate(marks)
+    marks_reversed = np.where(run, -np.inf, -positions)[::-1]
+    after = (-np.maximum.accumulate(marks_reversed))[::-1] - positions
+    return np.minimum(before, after)

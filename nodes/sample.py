@@ -1,0 +1,269 @@
+"""Sample stage: face crops through the host's own MODEL, VAE, conditioning and sampler.
+
+FUSE Sample Face Sequences is the composable piece (crops in, crops out); FUSE Video Latent
+KSampler (a video model on face sequences) and FUSE Video KSampler (an image model frame by
+frame) run the seed's whole pipeline in one node: detect, track, crop, sample, paste.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from ..compositing.masks import BLEND_MODES
+from ..models.face_detectors import HAAR_OPTION, detector_options, load_face_detector
+from ..sampling.backend import LatentSampler, VaeCodec
+from ..sampling.frames import sample_face_frames
+from ..sampling.sequences import sample_face_sequences
+from ..sampling.video import process_faces_in_video
+from . import host
+
+SEED_MAX = 0xFFFFFFFFFFFFFFFF
+
+
+def vae_codec(vae) -> VaeCodec:
+    """The host VAE as the sampling core sees it (facts read from the VAE, calls through host)."""
+    return VaeCodec(encode=partial(host.vae_encode, vae), decode=partial(host.vae_decode, vae), **host.vae_facts(vae))
+
+
+def latent_sampler(model, positive, negative, seed, steps, cfg, sampler_name, scheduler, denoise, model_low_noise=None, switch_step=0) -> LatentSampler:
+    """The host sampler bound to the node's conditioning and settings."""
+    sample = partial(
+        host.sample_latent, steps=int(steps), cfg=float(cfg), sampler_name=sampler_name, scheduler=scheduler,
+        positive=positive, negative=negative, denoise=float(denoise),
+    )
+    return LatentSampler(sample, model, int(steps), int(seed), model_low_noise, int(switch_step), host.model_spatial_patch(model))
+
+
+def stage_progress(stage: str, total: int):
+    """A fresh host progress bar per pipeline stage (detect, track, crop, process, paste)."""
+    return host.progress_callback(total)
+
+
+def sampler_inputs() -> dict:
+    """The KSampler node's settings, with the seed's defaults (denoise 0.5: enhance, don't replace)."""
+    return {
+        "seed": ("INT", {"default": 0, "min": 0, "max": SEED_MAX, "control_after_generate": True, "tooltip": (
+            "Noise seed. Every face gets its own noise, seed + track id - 1, the same for all its windows and frames, "
+            "so a face's result does not depend on the other faces or on batching."
+        )}),
+        "steps": ("INT", {"default": 20, "min": 1, "max": 10000, "tooltip": "Sampling steps (as in KSampler)."}),
+        "cfg": ("FLOAT", {"default": 8.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01, "tooltip": "Classifier-free guidance scale (Wan's reference is 3.5 to 5)."}),
+        "sampler_name": (host.sampler_names(), {"default": "euler", "tooltip": "Sampling algorithm (the KSampler list)."}),
+        "scheduler": (host.scheduler_names(), {"default": "normal", "tooltip": "Noise schedule (the KSampler list; Wan workflows often use simple)."}),
+        "denoise": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": (
+            "How much of each face is re-generated: 0 keeps it, 1 replaces it. 0.3-0.6 enhances a face and keeps who it is."
+        )}),
+    }
+
+
+def window_inputs() -> dict:
+    return {
+        "window_frames": ("INT", {"default": 81, "min": 1, "max": 4097, "step": 4, "tooltip": (
+            "Longest clip sent to the video model at once (rounded down to 4k+1 for Wan). Longer face sequences are "
+            "sampled in overlapping windows, cross-faded. Lower it if you run out of memory."
+        )}),
+        "overlap": ("INT", {"default": 16, "min": 0, "max": 4096, "tooltip": "Frames shared by consecutive windows, cross-faded so no seam shows (a multiple of 4 suits Wan)."}),
+        "temporal_padding": ("INT", {"default": 0, "min": 0, "max": 256, "tooltip": (
+            "Context frames added before and after every window (neighbouring frames, mirrored at the ends of a face run) "
+            "and dropped after decoding; gives the model motion context at the edges."
+        )}),
+        "batch_tracks": ("BOOLEAN", {"default": False, "tooltip": (
+            "Sample windows of equal length from different faces together (B > 1, up to one per face sequence): faster "
+            "on a big GPU, more memory. Off: one clip at a time."
+        )}),
+        "face_only_mask": ("BOOLEAN", {"default": False, "tooltip": (
+            "Denoise only a feathered ellipse inside each crop; the crop's border keeps its original latent, which hides the paste seam."
+        )}),
+    }
+
+
+def two_model_inputs() -> dict:
+    return {
+        "model_low_noise": ("MODEL", {"tooltip": (
+            "Wan 2.2 A14B: the low-noise model. `model` then runs steps [0, switch_step) with noise added and leftover "
+            "noise kept, this one runs [switch_step, steps) without new noise, as the official two-KSampler templates do."
+        )}),
+        "switch_step": ("INT", {"default": 10, "min": 0, "max": 10000, "tooltip": "Step at which sampling moves from `model` (high noise) to model_low_noise; ignored without model_low_noise."}),
+    }
+
+
+def face_inputs() -> dict:
+    """Detection, tracking, cropping and blending inputs with the seed's defaults."""
+    options = detector_options(host.model_files("ultralytics_bbox"), host.model_files("insightface"))
+    return {
+        "detector": (options, {"default": "auto", "tooltip": (
+            "Face detector (used when no tracks are connected). auto: a YOLO face model from models/ultralytics/bbox, "
+            f"else InsightFace SCRFD from models/insightface, else MTCNN, else '{HAAR_OPTION}' (OpenCV's Haar cascade: "
+            "no download, low quality, frontal faces only)."
+        )}),
+        "face_id": ("INT", {"default": -1, "min": -1, "max": 100000, "tooltip": "-1 processes every face; otherwise only the track with this id (see FUSE Preview Tracks)."}),
+        "face_size": ("INT", {"default": 512, "min": 16, "max": 4096, "step": 16, "tooltip": "Crop width in pixels, rounded to what the VAE and model need (Wan 2.1: 16, Wan 2.2 5B: 32)."}),
+        "face_padding": ("INT", {"default": 20, "min": 0, "max": 1024, "tooltip": "Source pixels added around each face box."}),
+        "force_square": ("BOOLEAN", {"default": True, "tooltip": "Square crops; off: one aspect for the whole batch, from the median face."}),
+        "iou_threshold": ("FLOAT", {"default": 0.3, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Overlap (IoU) a face needs with a track's last box to continue it."}),
+        "smooth_boxes": ("BOOLEAN", {"default": True, "tooltip": "Smooth the tracked boxes over time so the crops do not jitter."}),
+        "smooth_window": ("INT", {"default": 3, "min": 1, "max": 101, "tooltip": "Smoothing strength, about a moving average over this many frames."}),
+        "blend_mode": (list(BLEND_MODES), {"default": "box", "tooltip": "Shape pasted back: box (feathered rectangle) or ellipse (inscribed in the crop)."}),
+        "blend_amount": ("FLOAT", {"default": 0.3, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Feather width of the paste as a fraction of half the crop side (box) or of the radius (ellipse)."}),
+    }
+
+
+def load_detector(detector: str):
+    return load_face_detector(
+        detector, host.model_path, yolo_files=host.model_files("ultralytics_bbox"), insightface_files=host.model_files("insightface"), device=host.torch_device(),
+    )
+
+
+class FUSESampleFaceSequences:
+    DESCRIPTION = (
+        "Runs face crops through a video model (Wan 2.1 / 2.2) with your MODEL, VAE and prompts: every face sequence is one "
+        "clip (long ones in overlapping windows), encoded by the video VAE, sampled like KSampler and decoded. Connect the "
+        "crops and crop plan of FUSE Crop Face Sequences, and the result to FUSE Paste Faces."
+    )
+    CATEGORY = "FUSE/sample"
+    FUNCTION = "sample"
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("crops",)
+    OUTPUT_TOOLTIPS = ("The processed crops: same row count, order and size as the input crops; connect them to FUSE Paste Faces with the same crop plan.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "crops": ("IMAGE", {"tooltip": "Face crops from FUSE Crop Face Sequences (or crops processed since, same rows and size)."}),
+                "crop_plan": ("FUSE_CROPS", {"tooltip": "The crop plan that came with the crops: it says which rows form each face sequence."}),
+                "model": ("MODEL", {"tooltip": "The video diffusion model (for Wan 2.2 A14B: the high-noise model)."}),
+                "vae": ("VAE", {"tooltip": "The video model's VAE (Wan 2.1 VAE for Wan 2.1 and 2.2 A14B, Wan 2.2 VAE for 5B)."}),
+                "positive": ("CONDITIONING", {"tooltip": "What the faces should look like."}),
+                "negative": ("CONDITIONING", {"tooltip": "What to avoid."}),
+                **sampler_inputs(),
+                **window_inputs(),
+            },
+            "optional": two_model_inputs(),
+        }
+
+    def sample(self, crops, crop_plan, model, vae, positive, negative, seed, steps, cfg, sampler_name, scheduler, denoise,
+               window_frames, overlap, temporal_padding, batch_tracks, face_only_mask, model_low_noise=None, switch_step=10):
+        processed = sample_face_sequences(
+            crops, crop_plan, vae_codec(vae),
+            latent_sampler(model, positive, negative, seed, steps, cfg, sampler_name, scheduler, denoise, model_low_noise, switch_step),
+            window_frames=int(window_frames), overlap=int(overlap), temporal_padding=int(temporal_padding),
+            batch_size=max(1, len(crop_plan)) if batch_tracks else 1, face_only_mask=bool(face_only_mask),
+            on_progress=host.progress_callback(crops.shape[0]), check_interrupt=host.check_interrupt,
+        )
+        return (processed.to(host.intermediate_device()),)
+
+
+class FUSEVideoLatentKSampler:
+    DESCRIPTION = (
+        "Enhances every face of a video with a video model (Wan 2.1 / 2.2) in one node: detects and tracks the faces, "
+        "crops each as a stable face sequence, samples it as one clip through your MODEL, VAE and prompts, and pastes it "
+        "back. Only the faces are sampled, so it is much faster than video-to-video on whole frames, and everything "
+        "outside the faces stays bit-identical."
+    )
+    CATEGORY = "FUSE/sample"
+    FUNCTION = "sample"
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("images",)
+    OUTPUT_TOOLTIPS = ("The video with every processed face pasted back; frames without faces are unchanged.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("MODEL", {"tooltip": "The video diffusion model (for Wan 2.2 A14B: the high-noise model)."}),
+                "vae": ("VAE", {"tooltip": "The video model's VAE (Wan 2.1 VAE for Wan 2.1 and 2.2 A14B, Wan 2.2 VAE for 5B)."}),
+                "images": ("IMAGE", {"tooltip": "The video as a batch of frames [frames, height, width, 3]."}),
+                "positive": ("CONDITIONING", {"tooltip": "What the faces should look like."}),
+                "negative": ("CONDITIONING", {"tooltip": "What to avoid."}),
+                **face_inputs(),
+                **sampler_inputs(),
+                **window_inputs(),
+            },
+            "optional": {
+                "tracks": ("FUSE_TRACKS", {"tooltip": "Face tracks from FUSE Track Faces; when connected, no detection runs here."}),
+                **two_model_inputs(),
+            },
+        }
+
+    def sample(self, model, vae, images, positive, negative, detector, face_id, face_size, face_padding, force_square,
+               iou_threshold, smooth_boxes, smooth_window, blend_mode, blend_amount, seed, steps, cfg, sampler_name, scheduler,
+               denoise, window_frames, overlap, temporal_padding, batch_tracks, face_only_mask, tracks=None, model_low_noise=None, switch_step=10):
+        codec = vae_codec(vae)
+        sampler = latent_sampler(model, positive, negative, seed, steps, cfg, sampler_name, scheduler, denoise, model_low_noise, switch_step)
+
+        def process_crops(crops, plan, on_progress=None, check_interrupt=None):
+            return sample_face_sequences(
+                crops, plan, codec, sampler, window_frames=int(window_frames), overlap=int(overlap), temporal_padding=int(temporal_padding),
+                batch_size=max(1, len(plan)) if batch_tracks else 1, face_only_mask=bool(face_only_mask),
+                on_progress=on_progress, check_interrupt=check_interrupt,
+            )
+
+        output = process_faces_in_video(
+            images, process_crops, tracks=tracks, detector=None if tracks is not None else load_detector(detector),
+            iou_threshold=float(iou_threshold), smooth_boxes=bool(smooth_boxes), smooth_window=int(smooth_window),
+            face_id=int(face_id), face_size=int(face_size), face_padding=float(face_padding), force_square=bool(force_square),
+            size_multiple=codec.spatial_compression * sampler.spatial_patch, blend_mode=blend_mode, blend_amount=float(blend_amount),
+            progress=stage_progress, check_interrupt=host.check_interrupt,
+        )
+        return (output.to(host.intermediate_device()),)
+
+
+class FUSEVideoKSampler:
+    DESCRIPTION = (
+        "Enhances every face of a video with an image model (SD 1.5, SDXL, Flux...) frame by frame: detects and tracks the "
+        "faces, encodes each crop on its own, samples them in batches with the same noise for every frame of a face (so "
+        "detail does not flicker), and pastes them back. For a video model use FUSE Video Latent KSampler."
+    )
+    CATEGORY = "FUSE/sample"
+    FUNCTION = "sample"
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("images",)
+    OUTPUT_TOOLTIPS = ("The video with every processed face pasted back; frames without faces are unchanged.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("MODEL", {"tooltip": "The image diffusion model."}),
+                "vae": ("VAE", {"tooltip": "The image model's VAE."}),
+                "images": ("IMAGE", {"tooltip": "The video as a batch of frames [frames, height, width, 3]."}),
+                "positive": ("CONDITIONING", {"tooltip": "What the faces should look like."}),
+                "negative": ("CONDITIONING", {"tooltip": "What to avoid."}),
+                **face_inputs(),
+                **sampler_inputs(),
+                "frames_per_batch": ("INT", {"default": 8, "min": 1, "max": 256, "tooltip": "Crops sampled together per sampler call: more is faster and uses more memory."}),
+                "face_only_mask": window_inputs()["face_only_mask"],
+            },
+            "optional": {
+                "tracks": ("FUSE_TRACKS", {"tooltip": "Face tracks from FUSE Track Faces; when connected, no detection runs here."}),
+                **two_model_inputs(),
+            },
+        }
+
+    def sample(self, model, vae, images, positive, negative, detector, face_id, face_size, face_padding, force_square,
+               iou_threshold, smooth_boxes, smooth_window, blend_mode, blend_amount, seed, steps, cfg, sampler_name, scheduler,
+               denoise, frames_per_batch, face_only_mask, tracks=None, model_low_noise=None, switch_step=10):
+        codec = vae_codec(vae)
+        sampler = latent_sampler(model, positive, negative, seed, steps, cfg, sampler_name, scheduler, denoise, model_low_noise, switch_step)
+        process_crops = partial(sample_face_frames, vae=codec, sampler=sampler, frames_per_batch=int(frames_per_batch), face_only_mask=bool(face_only_mask))
+        output = process_faces_in_video(
+            images, process_crops, tracks=tracks, detector=None if tracks is not None else load_detector(detector),
+            iou_threshold=float(iou_threshold), smooth_boxes=bool(smooth_boxes), smooth_window=int(smooth_window),
+            face_id=int(face_id), face_size=int(face_size), face_padding=float(face_padding), force_square=bool(force_square),
+            size_multiple=codec.spatial_compression * sampler.spatial_patch, blend_mode=blend_mode, blend_amount=float(blend_amount),
+            progress=stage_progress, check_interrupt=host.check_interrupt,
+        )
+        return (output.to(host.intermediate_device()),)
+
+
+NODE_CLASS_MAPPINGS = {
+    "FUSEVideoLatentKSampler": FUSEVideoLatentKSampler,
+    "FUSEVideoKSampler": FUSEVideoKSampler,
+    "FUSESampleFaceSequences": FUSESampleFaceSequences,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "FUSEVideoLatentKSampler": "FUSE Video Latent KSampler",
+    "FUSEVideoKSampler": "FUSE Video KSampler",
+    "FUSESampleFaceSequences": "FUSE Sample Face Sequences",
+}

@@ -1,0 +1,139 @@
+"""FUSE Face Detector node, run against a fake host (no ComfyUI)."""
+
+import numpy as np
+import pytest
+import torch
+
+from comfyui_fuse import synthetic
+from comfyui_fuse.models.face_detectors import HAAR_OPTION
+from comfyui_fuse.nodes import detect, host
+from comfyui_fuse.tracking.types import FaceDetections
+
+YOLO_FILES = ["face_yolov8n.pt", "hand_yolov8s.pt"]
+INSIGHTFACE_FILES = ["buffalo_l/det_10g.onnx", "buffalo_l/w600k_r50.onnx"]
+
+
+class FakeHost:
+    """Stands in for nodes/host.py: model folders, a progress bar, interrupts, the device."""
+
+    def __init__(self, files=None):
+        self.files = files or {}
+        self.progress_totals, self.progress_steps, self.interrupt_checks, self.resolved = [], [], 0, []
+
+    def model_files(self, folder):
+        return list(self.files.get(folder, []))
+
+    def model_path(self, folder, name):
+        self.resolved.append((folder, name))
+        raise FileNotFoundError(f"model file {name!r} was not found in {folder}; put it there and refresh the node")
+
+    def progress_callback(self, total):
+        self.progress_totals.append(total)
+        return self.progress_steps.append
+
+    def check_interrupt(self):
+        self.interrupt_checks += 1
+
+    def install(self, monkeypatch):
+        for name in ("model_files", "model_path", "progress_callback", "check_interrupt"):
+            monkeypatch.setattr(host, name, getattr(self, name))
+        monkeypatch.setattr(host, "torch_device", lambda: torch.device("cpu"))
+        return self
+
+
+@pytest.fixture
+def fake_host(monkeypatch) -> FakeHost:
+    return FakeHost({"ultralytics_bbox": YOLO_FILES, "insightface": INSIGHTFACE_FILES}).install(monkeypatch)
+
+
+def test_node_declaration(fake_host):
+    node = detect.FUSEFaceDetector
+    required = node.INPUT_TYPES()["required"]
+    assert list(required) == ["images", "detector", "score_threshold", "min_face_size", "detect_every", "batch_size"]
+    for name, (_, options) in required.items():
+        assert options.get("tooltip"), f"input {name} has no tooltip"
+    options, settings = required["detector"]
+    assert options[0] == "auto" and settings["default"] == "auto"
+    assert options[1:3] == ["yolo/face_yolov8n.pt", "yolo/hand_yolov8s.pt"]
+    assert "insightface/buffalo_l/det_10g.onnx" in options and "insightface/buffalo_l/w600k_r50.onnx" not in options
+    assert options[-1] == HAAR_OPTION
+    assert "zero-download" in settings["tooltip"] and "low quality" in settings["tooltip"]
+    assert required["score_threshold"][1]["default"] == 0.5 and required["min_face_size"][1]["default"] == 16
+    assert required["detect_every"][1]["default"] == 1 and required["batch_size"][1]["default"] == 8
+    assert node.RETURN_TYPES == ("FUSE_FACES",) and len(node.OUTPUT_TOOLTIPS) == len(node.RETURN_NAMES) == 1
+    assert node.CATEGORY == "FUSE/detect" and callable(getattr(node(), node.FUNCTION)) and node.DESCRIPTION
+    assert detect.NODE_CLASS_MAPPINGS == {"FUSEFaceDetector": node}
+    assert detect.NODE_DISPLAY_NAME_MAPPINGS == {"FUSEFaceDetector": "FUSE Face Detector"}
+
+
+def test_node_detects_faces_with_haar_reporting_progress(fake_host):
+    scene = synthetic.Scene(5, (200, 280), [synthetic.linear_path(5, (20, 30, 120, 130), (150, 50, 260, 160))], [0])
+    images = torch.from_numpy(synthetic.render(scene)).float() / 255
+    before = images.clone()
+    (faces,) = detect.FUSEFaceDetector().detect(images, HAAR_OPTION, 0.5, 16, 2, 2)
+    assert isinstance(faces, FaceDetections)
+    assert faces.detector == HAAR_OPTION and faces.frame_count == 5 and faces.frame_size == (200, 280)
+    assert faces.sampled_frames.tolist() == [0, 2, 4]
+    assert sorted(set(faces.frame.tolist())) == [0, 2, 4], "Haar finds the astronaut on every sampled frame"
+    assert fake_host.progress_totals == [5] and sum(fake_host.progress_steps) == 5
+    assert fake_host.interrupt_checks == 2, "sampled frames 0, 2, 4 in batches of 2"
+    assert torch.equal(images, before), "the node must not change its input"
+
+
+def test_auto_resolves_files_through_the_host(fake_host):
+    with pytest.raises(FileNotFoundError, match="face_yolov8n.pt"):
+        detect.FUSEFaceDetector().detect(torch.zeros(2, 32, 32, 3), "auto", 0.5, 16, 1, 8)
+    assert fake_host.resolved == [("ultralytics_bbox", "face_yolov8n.pt")], "auto picks the YOLO face model, not the hand model"
+
+
+def test_node_passes_its_inputs_to_the_core(fake_host, monkeypatch):
+    calls = {}
+
+    class Detector:
+        name = "fake"
+
+    def fake_load(option, resolve_path, yolo_files=(), insightface_files=(), device=None):
+        calls["load"] = (option, resolve_path, list(yolo_files), list(insightface_files), device)
+        return Detector()
+
+    def fake_detect(detector, frames, **options):
+        calls["detect"] = (detector, frames, options)
+        return FaceDetections.empty(len(frames), tuple(frames.shape[1:3]), detector.name)
+
+    monkeypatch.setattr(detect, "load_face_detector", fake_load)
+    monkeypatch.setattr(detect, "detect_faces", fake_detect)
+    images = torch.zeros(3, 16, 24, 3)
+    (faces,) = detect.FUSEFaceDetector().detect(images, "insightface/buffalo_l/det_10g.onnx", 0.7, 20, 4, 16)
+    assert calls["load"] == ("insightface/buffalo_l/det_10g.onnx", host.model_path, YOLO_FILES, INSIGHTFACE_FILES, torch.device("cpu"))
+    detector, frames, options = calls["detect"]
+    assert frames is images
+    assert {k: options[k] for k in ("score_threshold", "min_face_size", "detect_every", "batch_size")} == {"score_threshold": 0.7, "min_face_size": 20, "detect_every": 4, "batch_size": 16}
+    assert options["check_interrupt"] == host.check_interrupt and callable(options["on_progress"])
+    assert len(faces) == 0
+
+
+@pytest.mark.parametrize(
+    "images, message",
+    [(torch.zeros(0, 32, 32, 3), "images must hold at least one frame"), (torch.zeros(32, 32, 3), r"images must be a 4D \[B,H,W,3\]")],
+)
+def test_bad_images_raise_a_clear_error(fake_host, images, message):
+    with pytest.raises(ValueError, match=message):
+        detect.FUSEFaceDetector().detect(images, HAAR_OPTION, 0.5, 16, 1, 8)
+
+
+def test_no_face_is_an_empty_result(fake_host):
+    background = np.stack([synthetic.textured_background(120, 160, seed) for seed in range(3)])
+    (faces,) = detect.FUSEFaceDetector().detect(torch.from_numpy(background).float() / 255, HAAR_OPTION, 0.5, 16, 1, 8)
+    assert len(faces) == 0 and faces.frame_count == 3
+
+
+def test_a_cancel_stops_the_node(fake_host, monkeypatch):
+    class Interrupted(Exception):
+        pass
+
+    def interrupt():
+        raise Interrupted
+
+    monkeypatch.setattr(host, "check_interrupt", interrupt)
+    with pytest.raises(Interrupted):
+        detect.FUSEFaceDetector().detect(torch.zeros(2, 32, 32, 3), HAAR_OPTION, 0.5, 16, 1, 8)

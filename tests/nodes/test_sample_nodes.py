@@ -1,0 +1,151 @@
+"""The sample nodes through a fake host: declarations, settings reaching the sampler, whole-video runs."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from comfyui_fuse import synthetic
+from comfyui_fuse.compositing.paste import paste_faces
+from comfyui_fuse.compositing.warp import crop_face_sequences
+from comfyui_fuse.models.face_detectors import HAAR_OPTION
+from comfyui_fuse.nodes import NODE_CLASS_MAPPINGS, sample
+from comfyui_fuse.tracking.types import ABSENT, DETECTED, FaceTracks
+from fuse_fake_host import WAN21, WAN22, FakeImageVAE, FakeModel, FakeVideoVAE, block_crops, install_fake_host, make_plan
+
+NODES = [sample.FUSEVideoLatentKSampler, sample.FUSEVideoKSampler, sample.FUSESampleFaceSequences]
+SAMPLING = dict(seed=5, steps=6, cfg=3.5, sampler_name="euler", scheduler="simple", denoise=0.5)
+WINDOWS = dict(window_frames=81, overlap=16, temporal_padding=0, batch_tracks=False, face_only_mask=False)
+FACES = dict(detector=HAAR_OPTION, face_id=-1, face_size=64, face_padding=8, force_square=True, iou_threshold=0.3, smooth_boxes=True, smooth_window=3, blend_mode="box", blend_amount=0.3)
+
+
+@pytest.mark.parametrize("node", NODES)
+def test_nodes_are_declared_for_comfyui(node):
+    inputs = node.INPUT_TYPES()
+    for section in ("required", "optional"):
+        for name, (_, options) in inputs.get(section, {}).items():
+            assert options.get("tooltip"), f"{node.__name__} input {name!r} needs a tooltip"
+    assert node.CATEGORY == "FUSE/sample" and node.DESCRIPTION
+    assert len(node.RETURN_TYPES) == len(node.OUTPUT_TOOLTIPS) == len(node.RETURN_NAMES) == 1
+    assert NODE_CLASS_MAPPINGS[node.__name__] is node and node.__name__ in sample.NODE_DISPLAY_NAME_MAPPINGS
+
+
+def test_video_latent_ksampler_has_the_seed_inputs_and_defaults():
+    required = sample.FUSEVideoLatentKSampler.INPUT_TYPES()["required"]
+    defaults = {name: options.get("default") for name, (_, options) in required.items()}
+    expected = dict(face_id=-1, face_size=512, face_padding=20, force_square=True, iou_threshold=0.3, smooth_boxes=True, smooth_window=3,
+                    steps=20, cfg=8.0, denoise=0.5, blend_amount=0.3, blend_mode="box", window_frames=81)
+    assert {name: defaults[name] for name in expected} == expected
+    assert set(sample.FUSEVideoLatentKSampler.INPUT_TYPES()["optional"]) == {"tracks", "model_low_noise", "switch_step"}
+
+
+def test_sample_face_sequences_node_passes_its_settings_to_the_host_sampler(monkeypatch):
+    fake = install_fake_host(monkeypatch)
+    plan = make_plan([9, 9, 5])
+    crops = block_crops(plan)
+    vae = FakeVideoVAE(**WAN21)
+    (out,) = sample.FUSESampleFaceSequences().sample(
+        crops, plan, FakeModel("high"), vae, "pos", "neg", **SAMPLING, **{**WINDOWS, "batch_tracks": True},
+        model_low_noise=FakeModel("low"), switch_step=2,
+    )
+    assert torch.allclose(out, crops, atol=1e-5) and out.shape == crops.shape
+    summary = [(c["model"], c["shape"][0], c["seeds"], c["start_step"], c["last_step"], c["cfg"], c["scheduler"], c["positive"]) for c in fake.calls]
+    assert summary == [
+        ("high", 2, [5, 6], 0, 2, 3.5, "simple", "pos"),
+        ("low", 2, [5, 6], 2, 6, 3.5, "simple", "pos"),
+        ("high", 1, [7], 0, 2, 3.5, "simple", "pos"),
+        ("low", 1, [7], 2, 6, 3.5, "simple", "pos"),
+    ], "batch_tracks samples the two 9-frame sequences together; each batch goes high-noise then low-noise"
+
+
+def scene_and_tracks(frame_count=9, frame_size=(144, 256)):
+    """A short clip of two real faces and its ground-truth tracks."""
+    scene = synthetic.demo_scene(frame_count=frame_count, frame_size=frame_size)
+    frames = torch.from_numpy(synthetic.render(scene)).float().div(255.0)
+    xyxy = np.stack(scene.boxes).astype(np.float32)
+    present = np.isfinite(xyxy).all(-1)
+    tracks = FaceTracks(
+        track_id=np.arange(1, len(scene.boxes) + 1), xyxy=np.where(present[..., None], xyxy, np.nan), state=np.where(present, DETECTED, ABSENT),
+        score=present.astype(np.float32), frame_count=frame_count, frame_size=frame_size, fps=Fraction(25),
+    )
+    return frames, tracks
+
+
+def pasted_alpha(frames, tracks, face_size, size_multiple):
+    """Where the node may change pixels: the paste alpha of the same crop plan."""
+    crops, plan, _ = crop_face_sequences(frames, tracks, face_size=face_size, face_padding=8, size_multiple=size_multiple)
+    _, alpha = paste_faces(frames, crops, plan, return_mask=True)
+    return alpha
+
+
+@pytest.mark.parametrize("vae_kind, multiple", [(WAN21, 16), (WAN22, 32)])
+def test_video_latent_ksampler_changes_only_the_faces(monkeypatch, vae_kind, multiple):
+    fake = install_fake_host(monkeypatch, strength=0.2)
+    frames, tracks = scene_and_tracks()
+    before = frames.clone()
+    vae = FakeVideoVAE(**vae_kind)
+    (out,) = sample.FUSEVideoLatentKSampler().sample(
+        FakeModel("wan", latent_channels=vae.latent_channels, offset=0.1), vae, frames, "pos", "neg",
+        **FACES, **SAMPLING, **WINDOWS, tracks=tracks,
+    )
+    assert torch.equal(frames, before), "the node must not modify its input frames"
+    assert out.shape == frames.shape
+    alpha = pasted_alpha(frames, tracks, 64, multiple)
+    outside = alpha == 0
+    assert torch.equal(out[outside], frames[outside]), "outside the pasted faces every pixel must be bit-identical to the input"
+    assert (out[alpha > 0.99] - frames[alpha > 0.99]).abs().mean() > 0.02, "inside the faces the sampler's change must show"
+    assert [shape[:3] for shape in vae.encode_shapes] == [(9, 64, 64), (9, 64, 64)], "one 9-frame clip per face, sides a multiple of the VAE ratio x patch"
+    assert [c["seeds"] for c in fake.calls] == [[5], [6]]
+
+
+def test_video_latent_ksampler_detects_faces_itself(monkeypatch):
+    install_fake_host(monkeypatch)
+    frames, _ = scene_and_tracks(frame_count=5, frame_size=(270, 480))
+    vae = FakeVideoVAE(**WAN21)
+    (out,) = sample.FUSEVideoLatentKSampler().sample(
+        FakeModel("wan", offset=0.3), vae, frames, "pos", "neg", **{**FACES, "face_size": 96}, **SAMPLING, **WINDOWS,
+    )
+    assert len(vae.encode_shapes) >= 1, "the built-in Haar detector must find the demo clip's faces"
+    assert (out - frames).abs().amax(dim=(0, 3)).gt(0).any(), "the detected faces must be processed"
+    assert torch.equal(out[:, :, -8:], frames[:, :, -8:]), "the right edge of the demo clip holds no face and must stay bit-identical"
+
+
+def test_a_clip_without_faces_passes_through(monkeypatch):
+    fake = install_fake_host(monkeypatch)
+    frames = torch.rand(5, 48, 64, 3)
+    (out,) = sample.FUSEVideoLatentKSampler().sample(
+        FakeModel("wan"), FakeVideoVAE(**WAN21), frames, "pos", "neg", **FACES, **SAMPLING, **WINDOWS, tracks=FaceTracks.empty(5, (48, 64)),
+    )
+    assert torch.equal(out, frames) and fake.calls == []
+
+
+def test_video_ksampler_runs_an_image_model_frame_by_frame(monkeypatch):
+    fake = install_fake_host(monkeypatch, strength=0.2)
+    frames, tracks = scene_and_tracks()
+    vae = FakeImageVAE()
+    (out,) = sample.FUSEVideoKSampler().sample(
+        FakeModel("sd15", latent_channels=4, latent_dimensions=2, patch=None), vae, frames, "pos", "neg",
+        **FACES, **SAMPLING, frames_per_batch=4, face_only_mask=True, tracks=tracks,
+    )
+    assert [shape[0] for shape in vae.encode_shapes] == [4, 4, 4, 4, 2], "18 crops encoded on their own, 4 per batch"
+    assert all(len(c["shape"]) == 4 and c["mask_shape"] == (1, 1, 64, 64) for c in fake.calls)
+    outside = pasted_alpha(frames, tracks, 64, 8) == 0
+    assert torch.equal(out[outside], frames[outside])
+
+
+@pytest.mark.parametrize(
+    "node, vae, model, match",
+    [
+        (sample.FUSEVideoLatentKSampler, FakeImageVAE(), FakeModel("sd", 4, 2, None), "vae must be a video VAE"),
+        (sample.FUSEVideoKSampler, FakeVideoVAE(**WAN21), FakeModel("wan"), "vae must be an image VAE"),
+    ],
+)
+@pytest.mark.parametrize("with_faces", [True, False])
+def test_the_wrong_kind_of_vae_is_a_clear_error(monkeypatch, node, vae, model, match, with_faces):
+    install_fake_host(monkeypatch)
+    frames, tracks = scene_and_tracks(frame_count=3)
+    tracks = tracks if with_faces else FaceTracks.empty(3, tracks.frame_size)
+    extra = WINDOWS if node is sample.FUSEVideoLatentKSampler else dict(frames_per_batch=4, face_only_mask=False)
+    with pytest.raises(ValueError, match=match):
+        node().sample(model, vae, frames, "pos", "neg", **FACES, **SAMPLING, **extra, tracks=tracks)

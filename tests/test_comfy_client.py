@@ -1,0 +1,305 @@
+"""ComfyClient against a small fake ComfyUI server (stdlib http.server), and ui_to_api tables."""
+
+import json
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from comfyui_fuse.comfy_client import (
+    ComfyClient,
+    ComfyServerError,
+    check_history_entry,
+    describe_prompt_error,
+    output_texts,
+    ui_to_api,
+)
+
+# ---- a fake server with ComfyUI's answers -------------------------------------------------------
+
+REFUSAL = {
+    "error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": "", "extra_info": {}},
+    "node_errors": {
+        "2": {
+            "errors": [{"type": "value_smaller_than_min", "message": "Value 0 smaller than min of 1", "details": "frames", "extra_info": {}}],
+            "dependent_outputs": ["5"],
+            "class_type": "FUSEDemoClip",
+        }
+    },
+}
+
+
+def history_entry(status_str="success", messages=(), outputs=None):
+    return {"prompt": [], "outputs": outputs or {}, "status": {"status_str": status_str, "completed": status_str == "success", "messages": [list(m) for m in messages]}}
+
+
+class FakeComfyUI:
+    """Serves /object_info, /prompt, /history/{id}, /view, /upload/image and /interrupt like ComfyUI."""
+
+    def __init__(self, entry=None, polls_before_done=2):
+        self.entry = entry or history_entry()
+        self.polls_before_done = polls_before_done
+        self.requests = []
+        self.files = {("a.png", "", "output"): b"PNG-A", ("b.webp", "run1", "output"): b"WEBP-B", ("p.png", "", "temp"): b"PNG-P"}
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def answer(self, status, payload, content_type="application/json"):
+                body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                url = urllib.parse.urlparse(self.path)
+                query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+                fake.requests.append(("GET", url.path, query, b""))
+                if url.path == "/object_info":
+                    self.answer(200, {"SaveImage": {"input": {}}})
+                elif url.path.startswith("/history/"):
+                    fake.polls_before_done -= 1
+                    done = fake.polls_before_done < 0
+                    self.answer(200, {"p1": fake.entry} if done else {})
+                elif url.path == "/view":
+                    key = (query.get("filename"), query.get("subfolder", ""), query.get("type"))
+                    self.answer(200, fake.files[key], "image/png") if key in fake.files else self.answer(404, b"", "text/plain")
+                else:
+                    self.answer(404, b"", "text/plain")
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                fake.requests.append(("POST", self.path, {}, body))
+                if self.path == "/prompt":
+                    prompt = json.loads(body)["prompt"]
+                    if prompt.get("2", {}).get("inputs", {}).get("frames") == 0:
+                        self.answer(400, REFUSAL)
+                    else:
+                        self.answer(200, {"prompt_id": "p1", "number": 0, "node_errors": {}})
+                elif self.path == "/upload/image":
+                    self.answer(200, {"name": "clip.mp4", "subfolder": "sub" if b"\r\n\r\nsub\r\n" in body else "", "type": "input"})
+                elif self.path == "/interrupt":
+                    self.answer(200, b"", "text/plain")
+                else:
+                    self.answer(404, b"", "text/plain")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def make_client(server):
+    return ComfyClient(server.url, client_id="test-client", use_websocket=False)
+
+
+# ---- the client -----------------------------------------------------------------------------------
+
+
+def test_queue_prompt_sends_the_prompt_with_the_client_id():
+    with FakeComfyUI() as server:
+        prompt_id = make_client(server).queue_prompt({"1": {"class_type": "SaveImage", "inputs": {}}})
+        sent = json.loads(server.requests[-1][3])
+    assert prompt_id == "p1"
+    assert sent == {"prompt": {"1": {"class_type": "SaveImage", "inputs": {}}}, "client_id": "test-client"}
+
+
+def test_queue_prompt_refusal_carries_the_servers_node_errors():
+    with FakeComfyUI() as server, pytest.raises(ComfyServerError) as caught:
+        make_client(server).queue_prompt({"2": {"class_type": "FUSEDemoClip", "inputs": {"frames": 0}}})
+    message = str(caught.value)
+    assert "Prompt outputs failed validation" in message and "node 2 (FUSEDemoClip): Value 0 smaller than min of 1: frames" in message, message
+    assert caught.value.details == REFUSAL, "the raw /prompt answer must travel with the error"
+
+
+@pytest.mark.parametrize(
+    "prompt, exception, words",
+    [
+        ({}, TypeError, "non-empty API-format dict"),
+        ([{"class_type": "X"}], TypeError, "but got list"),
+        ({"nodes": [], "links": []}, ValueError, "convert it with ui_to_api"),
+    ],
+)
+def test_queue_prompt_rejects_what_is_not_an_api_workflow(prompt, exception, words):
+    client = ComfyClient("http://127.0.0.1:9", use_websocket=False)
+    with pytest.raises(exception, match=words):
+        client.queue_prompt(prompt)
+
+
+def test_wait_polls_history_until_the_entry_appears():
+    with FakeComfyUI(polls_before_done=2) as server:
+        entry = make_client(server).wait("p1", timeout=10, poll_interval=0.01)
+        polls = [request for request in server.requests if request[1] == "/history/p1"]
+    assert entry == server.entry
+    assert len(polls) == 3, f"expected 2 empty answers then the entry, got {len(polls)} polls"
+
+
+def test_wait_raises_the_servers_words_when_the_prompt_failed():
+    failure = ("execution_error", {"prompt_id": "p1", "node_id": "3", "node_type": "FUSEFaceDetector", "exception_type": "ValueError", "exception_message": "images must be [B,H,W,3], but got [4,4]\n"})
+    with FakeComfyUI(entry=history_entry("error", [failure]), polls_before_done=0) as server, pytest.raises(ComfyServerError) as caught:
+        make_client(server).wait("p1", timeout=10, poll_interval=0.01)
+    assert str(caught.value) == "prompt p1 failed in node 3 (FUSEFaceDetector): ValueError: images must be [B,H,W,3], but got [4,4]"
+
+
+def test_wait_times_out_with_a_clear_error():
+    with FakeComfyUI(polls_before_done=10**6) as server, pytest.raises(TimeoutError, match="did not finish in time"):
+        make_client(server).wait("p1", timeout=0.05, poll_interval=0.01)
+
+
+def test_download_outputs_fetches_every_file_of_the_selected_types(tmp_path):
+    entry = history_entry(outputs={
+        "5": {"images": [{"filename": "a.png", "subfolder": "", "type": "output"}, {"filename": "b.webp", "subfolder": "run1", "type": "output"}], "animated": [True]},
+        "6": {"images": [{"filename": "p.png", "subfolder": "", "type": "temp"}]},
+        "7": {"text": ['{"tracks": []}']},
+    })
+    with FakeComfyUI() as server:
+        saved = make_client(server).download_outputs(entry, str(tmp_path), types=("output",))
+    assert saved == [str(tmp_path / "a.png"), str(tmp_path / "run1" / "b.webp")]
+    assert (tmp_path / "run1" / "b.webp").read_bytes() == b"WEBP-B"
+    assert not list(tmp_path.rglob("*.part")), "downloads must be renamed into place, never left partial"
+
+
+def test_download_outputs_refuses_a_subfolder_outside_the_output_folder(tmp_path):
+    entry = history_entry(outputs={"5": {"images": [{"filename": "a.png", "subfolder": "../..", "type": "output"}]}})
+    with FakeComfyUI() as server, pytest.raises(ComfyServerError, match="outside its folders"):
+        make_client(server).download_outputs(entry, str(tmp_path))
+
+
+def test_upload_file_returns_the_name_a_loader_widget_takes(tmp_path):
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not really a video")
+    with FakeComfyUI() as server:
+        name = make_client(server).upload_file(str(video), subfolder="sub")
+        body = server.requests[-1][3]
+    assert name == "sub/clip.mp4"
+    assert b'name="image"; filename="clip.mp4"' in body and b"not really a video" in body and b"\r\n\r\ninput\r\n" in body
+
+
+def test_upload_file_rejects_an_unknown_folder_kind(tmp_path):
+    with pytest.raises(ValueError, match="kind must be 'input', 'temp' or 'output', but got 'models'"):
+        ComfyClient("http://127.0.0.1:9").upload_file(str(tmp_path), kind="models")
+
+
+def test_interrupt_names_the_prompt():
+    with FakeComfyUI() as server:
+        make_client(server).interrupt("p1")
+        method, path, _, body = server.requests[-1]
+    assert (method, path, json.loads(body)) == ("POST", "/interrupt", {"prompt_id": "p1"})
+
+
+def test_an_unreachable_server_is_named_in_the_error():
+    with FakeComfyUI() as server:
+        url = server.url
+    with pytest.raises(ComfyServerError, match=r"cannot reach ComfyUI at http://127\.0\.0\.1:\d+"):
+        ComfyClient(url, request_timeout=2).object_info()
+
+
+# ---- pure helpers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        (REFUSAL, "ComfyUI refused the prompt: Prompt outputs failed validation\n  node 2 (FUSEDemoClip): Value 0 smaller than min of 1: frames"),
+        ({"error": {"message": "No prompt provided", "details": "No prompt provided"}, "node_errors": {}}, "ComfyUI refused the prompt: No prompt provided: No prompt provided"),
+        ({"error": "bad json"}, "ComfyUI refused the prompt: bad json"),
+    ],
+)
+def test_describe_prompt_error(answer, expected):
+    assert describe_prompt_error(answer) == expected
+
+
+@pytest.mark.parametrize(
+    "entry, words",
+    [
+        (history_entry("error", [("execution_interrupted", {"node_id": "4", "node_type": "FUSETrackFaces"})]), "prompt p1 was interrupted in node 4 (FUSETrackFaces)"),
+        (history_entry("error", []), "prompt p1 did not succeed: status 'error'"),
+    ],
+)
+def test_check_history_entry_failures(entry, words):
+    with pytest.raises(ComfyServerError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        check_history_entry("p1", entry)
+
+
+def test_output_texts_collects_text_outputs_per_node():
+    entry = history_entry(outputs={"5": {"images": []}, "7": {"text": ["a", "b"]}})
+    assert output_texts(entry) == {"7": ["a", "b"]}
+
+
+# ---- ui_to_api ------------------------------------------------------------------------------------
+
+OBJECT_INFO = {
+    "Source": {"input": {"required": {"count": ["INT", {"default": 1}], "mode": [["a", "b"], {}]}}, "output": ["IMAGE", "FLOAT"]},
+    "Sampler": {
+        "input": {"required": {"images": ["IMAGE", {}], "seed": ["INT", {"default": 0}], "rate": ["FLOAT", {"default": 1.0}]}, "optional": {"label": ["STRING", {}], "hint": ["STRING", {"forceInput": True}]}},
+        "output": ["IMAGE"],
+    },
+}
+
+
+def ui_node(node_id, node_type, widgets=(), inputs=(), mode=0, **extra):
+    return {"id": node_id, "type": node_type, "mode": mode, "widgets_values": list(widgets), "inputs": [{"name": name, "type": kind, "link": link} for name, kind, link in inputs], **extra}
+
+
+def workflow(nodes, links):
+    return {"nodes": nodes, "links": links, "version": 0.4}
+
+
+def test_ui_to_api_maps_widgets_in_order_and_skips_the_seed_control_value():
+    ui = workflow(
+        [ui_node(1, "Source", [3, "b"]), ui_node(2, "Sampler", [42, "randomize", 0.5, "hello"], [("images", "IMAGE", 7)], title="My sampler"), ui_node(3, "Note", ["read me"])],
+        [[7, 1, 0, 2, 0, "IMAGE"]],
+    )
+    assert ui_to_api(ui, OBJECT_INFO) == {
+        "1": {"class_type": "Source", "inputs": {"count": 3, "mode": "b"}, "_meta": {"title": "Source"}},
+        "2": {"class_type": "Sampler", "inputs": {"images": ["1", 0], "seed": 42, "rate": 0.5, "label": "hello"}, "_meta": {"title": "My sampler"}},
+    }
+
+
+@pytest.mark.parametrize(
+    "nodes, links, expected_inputs",
+    [
+        # a widget turned into a socket and linked: the link wins over the stored widget value
+        ([ui_node(1, "Source", [1, "a"]), ui_node(2, "Sampler", [5, 0.5, ""], [("images", "IMAGE", 1), ("rate", "FLOAT", 2)])], [[1, 1, 0, 2, 0, "IMAGE"], [2, 1, 1, 2, 2, "FLOAT"]], {"images": ["1", 0], "seed": 5, "rate": ["1", 1], "label": ""}),
+        # through a reroute, links given as objects (the newer format)
+        (
+            [ui_node(1, "Source", [1, "a"]), ui_node(9, "Reroute", [], [("", "*", 1)]), ui_node(2, "Sampler", [5, 0.5, ""], [("images", "IMAGE", 2)])],
+            [{"id": 1, "origin_id": 1, "origin_slot": 0, "target_id": 9, "target_slot": 0, "type": "*"}, {"id": 2, "origin_id": 9, "origin_slot": 0, "target_id": 2, "target_slot": 0, "type": "IMAGE"}],
+            {"images": ["1", 0], "seed": 5, "rate": 0.5, "label": ""},
+        ),
+        # a primitive feeding a widget: the widget's own stored value is the primitive's value
+        ([ui_node(1, "Source", [1, "a"]), ui_node(4, "PrimitiveNode", [0.25]), ui_node(2, "Sampler", [5, 0.25, ""], [("images", "IMAGE", 1), ("rate", "FLOAT", 3)])], [[1, 1, 0, 2, 0, "IMAGE"], [3, 4, 0, 2, 2, "FLOAT"]], {"images": ["1", 0], "seed": 5, "rate": 0.25, "label": ""}),
+        # a muted source is left out, as the editor does
+        ([ui_node(1, "Source", [1, "a"], mode=2), ui_node(2, "Sampler", [5, 0.5, ""], [("images", "IMAGE", 1)])], [[1, 1, 0, 2, 0, "IMAGE"]], {"seed": 5, "rate": 0.5, "label": ""}),
+    ],
+)
+def test_ui_to_api_resolves_links(nodes, links, expected_inputs):
+    prompt = ui_to_api(workflow(nodes, links), OBJECT_INFO)
+    assert prompt["2"]["inputs"] == expected_inputs
+    assert set(prompt) <= {"1", "2"}, f"editor-only and muted nodes must not be sent: {sorted(prompt)}"
+
+
+@pytest.mark.parametrize(
+    "ui, words",
+    [
+        ({"prompt": {}}, "ui_workflow must be a UI-format workflow with a 'nodes' list"),
+        (workflow([ui_node(1, "Mystery")], []), "node 1 has type 'Mystery', which the server does not know"),
+        (workflow([ui_node(1, "Source", [1, "a"], mode=4)], []), r"node 1 \(Source\) is bypassed"),
+        ({**workflow([], []), "definitions": {"subgraphs": [{"id": "x"}]}}, "must not contain subgraphs"),
+    ],
+)
+def test_ui_to_api_refuses_what_it_cannot_convert(ui, words):
+    with pytest.raises(ValueError, match=words):
+        ui_to_api(ui, OBJECT_INFO)

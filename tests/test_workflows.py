@@ -1,0 +1,235 @@
+"""The bundled workflows match the pack's own node definitions (no ComfyUI needed).
+
+Every workflows/<name>.json is UI format (drag-in, templates) and has an API-format twin in
+workflows/api/<name>.json (for POST /prompt). Both are checked against the pack's INPUT_TYPES and
+against CORE_NODES, the signatures of the core ComfyUI nodes they use; tests/integration runs them
+in a real ComfyUI.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from comfyui_fuse.comfy_client import EDITOR_ONLY_NODES, ui_to_api
+from comfyui_fuse.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+
+WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
+UI_WORKFLOWS = sorted(WORKFLOWS.glob("*.json"))
+API_WORKFLOWS = sorted((WORKFLOWS / "api").glob("*.json"))
+
+# Core ComfyUI nodes the bundled workflows use, as GET /object_info describes them (ComfyUI 0.3.64);
+# tests/integration checks this file against a real ComfyUI.
+CORE_NODES = json.loads((Path(__file__).with_name("core_node_signatures.json")).read_text())
+
+
+def pack_object_info() -> dict:
+    """What ComfyUI's GET /object_info says about the pack's nodes (server.py node_info, V1 nodes)."""
+    info = {}
+    for node_id, node_class in NODE_CLASS_MAPPINGS.items():
+        inputs = json.loads(json.dumps(node_class.INPUT_TYPES()))  # tuples -> lists, as over HTTP
+        info[node_id] = {
+            "input": inputs,
+            "input_order": {section: list(declared) for section, declared in inputs.items()},
+            "output": list(node_class.RETURN_TYPES),
+            "output_name": list(getattr(node_class, "RETURN_NAMES", node_class.RETURN_TYPES)),
+            "display_name": NODE_DISPLAY_NAME_MAPPINGS.get(node_id, node_id),
+            "output_node": bool(getattr(node_class, "OUTPUT_NODE", False)),
+        }
+    return info
+
+
+@pytest.fixture(scope="module")
+def object_info():
+    return {**CORE_NODES, **pack_object_info()}
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def declared_inputs(schema: dict) -> dict:
+    return {**schema["input"].get("required", {}), **schema["input"].get("optional", {})}
+
+
+def types_match(output_type: str, input_type) -> bool:
+    return output_type == input_type or "*" in (output_type, input_type)
+
+
+def value_problem(spec: list, value) -> str | None:
+    """Why a literal value does not fit an input declaration (None when it fits), as ComfyUI validates."""
+    kind = spec[0]
+    options = spec[1] if len(spec) > 1 else {}
+    if isinstance(kind, list):
+        return None if value in kind else f"{value!r} is not one of the options {kind}"
+    if kind == "BOOLEAN":
+        return None if isinstance(value, bool) else f"{value!r} is not a boolean"
+    if kind == "STRING":
+        return None if isinstance(value, str) else f"{value!r} is not a string"
+    if kind in ("INT", "FLOAT"):
+        numeric = (int,) if kind == "INT" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, numeric):
+            return f"{value!r} is not an {kind}"
+        if "min" in options and value < options["min"]:
+            return f"{value!r} is below the minimum {options['min']}"
+        if "max" in options and value > options["max"]:
+            return f"{value!r} is above the maximum {options['max']}"
+        return None
+    return f"a {kind} input takes a link, not the value {value!r}"
+
+
+def api_problems(prompt: dict, object_info: dict) -> list[str]:
+    """Everything ComfyUI's prompt validation would refuse in an API-format workflow."""
+    problems = []
+    for node_id, node in prompt.items():
+        class_type = node.get("class_type")
+        if class_type not in object_info:
+            problems.append(f"node {node_id}: unknown class_type {class_type!r}")
+            continue
+        schema = object_info[class_type]
+        declared = declared_inputs(schema)
+        for name in schema["input"].get("required", {}):
+            if name not in node["inputs"]:
+                problems.append(f"node {node_id} ({class_type}): required input {name!r} is missing")
+        for name, value in node["inputs"].items():
+            if name not in declared:
+                problems.append(f"node {node_id} ({class_type}): no input named {name!r}")
+            elif isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
+                source = prompt.get(value[0])
+                if source is None or source.get("class_type") not in object_info:
+                    problems.append(f"node {node_id} ({class_type}): input {name!r} links to a missing node {value[0]!r}")
+                    continue
+                outputs = object_info[source["class_type"]]["output"]
+                if not 0 <= value[1] < len(outputs):
+                    problems.append(f"node {node_id} ({class_type}): input {name!r} links to output {value[1]} of {source['class_type']}, which has {len(outputs)}")
+                elif not types_match(outputs[value[1]], declared[name][0]):
+                    problems.append(f"node {node_id} ({class_type}): input {name!r} takes {declared[name][0]} but is linked to a {outputs[value[1]]}")
+            else:
+                problem = value_problem(declared[name], value)
+                if problem:
+                    problems.append(f"node {node_id} ({class_type}): input {name!r}: {problem}")
+    if not any(object_info.get(node.get("class_type"), {}).get("output_node") for node in prompt.values()):
+        problems.append("no output node: ComfyUI refuses a prompt without one")
+    return problems
+
+
+def ui_problems(workflow: dict, object_info: dict) -> list[str]:
+    """What would break loading a UI-format workflow by drag-in: node ids, slots, links and their types."""
+    problems = []
+    if workflow.get("version") != 0.4:
+        problems.append(f"version must be 0.4, but got {workflow.get('version')!r}")
+    nodes = {node["id"]: node for node in workflow["nodes"]}
+    if len(nodes) != len(workflow["nodes"]):
+        problems.append("node ids are not unique")
+    if workflow.get("last_node_id", -1) < max(nodes, default=0):
+        problems.append(f"last_node_id {workflow.get('last_node_id')} is below the largest node id {max(nodes)}")
+    if workflow.get("last_link_id", -1) < max((link[0] for link in workflow["links"]), default=0):
+        problems.append(f"last_link_id {workflow.get('last_link_id')} is below the largest link id")
+    for node in workflow["nodes"]:
+        where = f"node {node['id']} ({node['type']})"
+        if len(node.get("pos", ())) != 2 or len(node.get("size", ())) != 2:
+            problems.append(f"{where}: pos and size must be [x, y] and [width, height]")
+        if node["type"] in EDITOR_ONLY_NODES:
+            continue
+        if node["type"] not in object_info:
+            problems.append(f"{where}: unknown node type")
+            continue
+        schema = object_info[node["type"]]
+        declared = declared_inputs(schema)
+        for socket in node.get("inputs", []):
+            if socket["name"] not in declared:
+                problems.append(f"{where}: no input named {socket['name']!r}")
+            elif not types_match(socket["type"], declared[socket["name"]][0] if isinstance(declared[socket["name"]][0], str) else "COMBO"):
+                problems.append(f"{where}: input {socket['name']!r} is typed {socket['type']} but declared {declared[socket['name']][0]}")
+        outputs = node.get("outputs", [])
+        if [output["type"] for output in outputs] != schema["output"]:
+            problems.append(f"{where}: outputs {[output['type'] for output in outputs]} differ from the declared {schema['output']}")
+    for link_id, origin_id, origin_slot, target_id, target_slot, link_type in workflow["links"]:
+        origin, target = nodes.get(origin_id), nodes.get(target_id)
+        if origin is None or target is None:
+            problems.append(f"link {link_id} joins a missing node ({origin_id} -> {target_id})")
+            continue
+        output = origin["outputs"][origin_slot]
+        socket = target["inputs"][target_slot]
+        if link_id not in (output.get("links") or []) or socket.get("link") != link_id:
+            problems.append(f"link {link_id} is not recorded on both ends (output {output['name']!r} of node {origin_id}, input {socket['name']!r} of node {target_id})")
+        if not (types_match(output["type"], link_type) and types_match(link_type, socket["type"])):
+            problems.append(f"link {link_id} carries {link_type} from a {output['type']} output to a {socket['type']} input")
+    linked = {link[0] for link in workflow["links"]}
+    for node in workflow["nodes"]:
+        for socket in node.get("inputs", []):
+            if socket.get("link") is not None and socket["link"] not in linked:
+                problems.append(f"node {node['id']}: input {socket['name']!r} names link {socket['link']}, which does not exist")
+    return problems
+
+
+def without_titles(prompt: dict) -> dict:
+    return {node_id: {key: value for key, value in node.items() if key != "_meta"} for node_id, node in prompt.items()}
+
+
+def test_every_workflow_has_both_formats():
+    assert UI_WORKFLOWS, f"no workflow in {WORKFLOWS}"
+    assert [path.name for path in UI_WORKFLOWS] == [path.name for path in API_WORKFLOWS], (
+        "every workflows/<name>.json (UI format) needs workflows/api/<name>.json (API format) and back"
+    )
+
+
+@pytest.mark.parametrize("path", UI_WORKFLOWS, ids=lambda path: path.stem)
+def test_ui_workflow_loads_by_drag_in(path, object_info):
+    problems = ui_problems(load(path), object_info)
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", UI_WORKFLOWS, ids=lambda path: path.stem)
+def test_ui_workflow_widget_values_fit_the_nodes(path, object_info):
+    problems = api_problems(ui_to_api(load(path), object_info), object_info)
+    assert not problems, f"{path.name} (widget values, read as the editor would queue them):\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", UI_WORKFLOWS, ids=lambda path: path.stem)
+def test_ui_workflow_has_a_note_on_models(path):
+    notes = [node["widgets_values"][0] for node in load(path)["nodes"] if node["type"] in ("Note", "MarkdownNote")]
+    assert notes, f"{path.name} needs a Note node that says which model files go where"
+    assert "models/ultralytics/bbox" in notes[0] and "Haar" in notes[0], f"{path.name}: the note must name the face model folder and the Haar fallback"
+
+
+@pytest.mark.parametrize("path", API_WORKFLOWS, ids=lambda path: path.stem)
+def test_api_workflow_passes_validation(path, object_info):
+    problems = api_problems(load(path), object_info)
+    assert not problems, f"api/{path.name}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", UI_WORKFLOWS, ids=lambda path: path.stem)
+def test_api_workflow_is_the_ui_workflow_converted(path, object_info):
+    api_path = WORKFLOWS / "api" / path.name
+    assert without_titles(ui_to_api(load(path), object_info)) == without_titles(load(api_path)), (
+        f"api/{path.name} must be what the editor queues for {path.name}; edit both, or regenerate the API file with comfy_client.ui_to_api"
+    )
+
+
+# The checks above must be able to fail: each mutation of a valid prompt is caught.
+VALID_PROMPT = {
+    "1": {"class_type": "SaveAnimatedWEBP", "inputs": {"images": ["2", 0], "filename_prefix": "x", "fps": 6.0, "lossless": False, "quality": 80, "method": "default"}},
+    "2": {"class_type": "FUSEDemoClip", "inputs": {"frames": 4, "width": 64, "height": 64}},
+}
+
+
+@pytest.mark.parametrize(
+    "node_id, name, value, words",
+    [
+        ("1", "method", "best", "'best' is not one of the options"),
+        ("1", "quality", 101, "above the maximum 100"),
+        ("2", "frames", 0, "below the minimum 1"),
+        ("2", "frames", 2.5, "is not an INT"),
+        ("1", "lossless", "no", "is not a boolean"),
+        ("1", "speed", 1, "no input named 'speed'"),
+        ("1", "images", ["2", 1], "takes IMAGE but is linked to a FLOAT"),
+        ("1", "images", ["9", 0], "links to a missing node '9'"),
+    ],
+)
+def test_api_problems_catches_a_broken_prompt(object_info, node_id, name, value, words):
+    assert api_problems(VALID_PROMPT, object_info) == []
+    broken = json.loads(json.dumps(VALID_PROMPT))
+    broken[node_id]["inputs"][name] = value
+    problems = api_problems(broken, object_info)
+    assert any(words in problem for problem in problems), f"expected a problem with {words!r}, got {problems}"

@@ -1,0 +1,47 @@
+"""The online pass: confirmation, gaps, probation after a gap, sampled frames."""
+
+import numpy as np
+import pytest
+
+from comfyui_fuse.tracking.lifecycle import follow_tracks
+
+DEFAULTS = dict(iou_threshold=0.3, distance_threshold=100.0, max_gap=15, min_hits=3)
+
+
+def run(detections, **overrides):
+    return follow_tracks(detections, **{**DEFAULTS, **overrides})
+
+
+@pytest.mark.parametrize("hits, confirmed", [(1, 0), (2, 0), (3, 1), (10, 1)])
+def test_a_track_counts_after_min_hits(builders, hits, confirmed):
+    path = builders.moving_box(20, 300, 300, 100)
+    path[hits:] = np.nan
+    assert len(run(builders.detections([path]))) == confirmed
+
+
+def test_a_confirmed_track_survives_max_gap_and_not_more(builders):
+    path = builders.moving_box(40, 300, 300, 100, vx=3.0)
+    assert len(run(builders.detections([builders.drop(path, range(10, 25))]))) == 1
+    assert len(run(builders.detections([builders.drop(path, range(10, 26))]))) == 2
+
+
+def test_a_lost_track_forgets_a_false_positive_it_grabbed(builders):
+    path = builders.drop(builders.moving_box(40, 300, 300, 100, vx=3.0), range(10, 22))
+    grab = (15, [420, 330, 520, 430])  # near where the lost track predicts, shown once
+    tracklets = run(builders.detections([path], extra=[grab]))
+    assert len(tracklets) == 1, f"the grab broke the track: {len(tracklets)} tracklets"
+    assert 15 not in tracklets[0].frames.tolist(), "a lone hit after a gap, unconfirmed by the next frame, must be dropped"
+
+
+def test_skipped_frames_are_not_misses(builders):
+    sampled = np.arange(0, 60, 6)
+    path = builders.moving_box(60, 200, 200, 100, vx=2.0)
+    path[np.setdiff1d(np.arange(60), sampled)] = np.nan
+    tracklets = run(builders.detections([path], sampled_frames=sampled), max_gap=0)
+    assert len(tracklets) == 1 and tracklets[0].frames.tolist() == sampled.tolist()
+
+
+def test_progress_counts_every_frame(builders):
+    steps = []
+    run(builders.detections([builders.moving_box(17, 100, 100, 80)]), on_progress=steps.append)
+    assert sum(steps) == 17

@@ -1,0 +1,304 @@
+"""Identity: which character each track is, one id per person across gaps, selecting faces by name.
+
+Characters come from reference headshots: 1 to MAX_REFERENCES face embeddings per name, averaged
+and L2-normalised into one identity each. A track is given a character by voting over its frames
+that carry an embedding: each frame votes for its most similar character when the cosine
+similarity reaches the threshold (0.5, the service's default), else for "nobody". A character
+must gather at least as many votes as "nobody"; the one with the most votes wins (ties: the
+higher mean similarity). Two tracks present at the same time never get the same character: the
+stronger claim (more votes, then higher mean similarity) keeps it and the other takes its next
+qualifying character or none.
+
+Tracks nobody claims are unknown faces. Those whose mean embeddings agree (cosine >= threshold)
+are one person seen at different times (a person leaving and coming back, a cut) and are grouped
+greedily, most similar first, never grouping tracks present at the same time. With merging on,
+the tracks of one character or one unknown group become one track (absent between its parts).
+Output tracks are ordered by first frame, then left edge, then top edge, with ids from 1, and
+unknown faces are named face_1, face_2, ... in that order.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .types import ABSENT, FaceTracks
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLD = 0.5  # cosine similarity (the service's default)
+MAX_REFERENCES = 15  # reference faces per character
+UNKNOWN_PREFIX = "face_"
+_UNKNOWN_NAME = re.compile(r"face_\d+")
+ALL_TRACKS = ("", "-1", "all")  # select_tracks specs meaning every track
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """(m,D) rows scaled to length 1 (float64); all-zero rows stay zero."""
+    vectors = np.asarray(vectors, np.float64)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def check_character_name(name) -> str:
+    """A character name as the report and select_tracks use it; ValueError when it cannot be one."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"character names must be non-empty strings, but got {name!r}")
+    name = name.strip()
+    if "," in name or ";" in name:
+        raise ValueError(f"character names must not contain ',' or ';' (they separate names in selections), but got {name!r}")
+    if name.lower() in ALL_TRACKS or name.lstrip("-").isdigit():
+        raise ValueError(f"character names must not be a number or 'all' (those select track ids), but got {name!r}")
+    if _UNKNOWN_NAME.fullmatch(name):
+        raise ValueError(f"character names must not look like {UNKNOWN_PREFIX}<n> (reserved for unknown faces), but got {name!r}")
+    return name
+
+
+@dataclass(frozen=True, eq=False)
+class Characters:
+    """Named identities: names (c,) in first-reference order, embedding (c,D) float32 unit rows,
+    reference_count (c,) the number of reference faces averaged into each."""
+
+    names: tuple[str, ...]
+    embedding: np.ndarray
+    reference_count: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def characters_from_embeddings(names: Sequence[str], embeddings: np.ndarray) -> Characters:
+    """Average reference embeddings per name into one identity each.
+
+    names: (m,) the character of each reference face; embeddings (m,D) float, one per face.
+    A name may appear 1 to MAX_REFERENCES times.
+    """
+    embeddings = np.asarray(embeddings, np.float64)
+    names = [check_character_name(name) for name in names]
+    if embeddings.ndim != 2 or len(embeddings) != len(names) or not len(names):
+        raise ValueError(f"embeddings must be a 2D array with one row per reference name ({len(names)}), but got shape {embeddings.shape}")
+    order = list(dict.fromkeys(names))
+    means, counts = [], []
+    for name in order:
+        rows = [i for i, n in enumerate(names) if n == name]
+        if len(rows) > MAX_REFERENCES:
+            raise ValueError(f"each character must have 1 to {MAX_REFERENCES} reference faces, but {name!r} has {len(rows)}; keep the best {MAX_REFERENCES}")
+        means.append(unit_rows(unit_rows(embeddings[rows]).mean(axis=0, keepdims=True))[0])
+        counts.append(len(rows))
+    return Characters(tuple(order), np.stack(means).astype(np.float32), tuple(counts))
+
+
+@dataclass(frozen=True, eq=False)
+class IdentityResult:
+    """tracks: the input tracks with identity set (merged when asked); output_of_input (k_in,)
+    int64: the output track each input track went into; similarity (k_out,) float32: mean cosine
+    of a character's frames to its reference (NaN for unknown faces)."""
+
+    tracks: FaceTracks
+    output_of_input: np.ndarray
+    similarity: np.ndarray
+
+
+def _votes(frame_embeddings: np.ndarray, characters: Characters, threshold: float) -> list[tuple[int, int, float]]:
+    """Qualifying (character, votes, mean similarity of its votes) of one track, strongest first."""
+    similarity = unit_rows(frame_embeddings) @ characters.embedding.T.astype(np.float64)  # (m, c)
+    best = similarity.argmax(axis=1)
+    best_similarity = similarity[np.arange(len(best)), best]
+    voted = best_similarity >= threshold
+    nobody = int((~voted).sum())
+    claims = []
+    for character in np.unique(best[voted]):
+        mine = voted & (best == character)
+        votes = int(mine.sum())
+        if votes >= nobody:
+            claims.append((int(character), votes, float(best_similarity[mine].mean())))
+    return sorted(claims, key=lambda claim: (-claim[1], -claim[2], claim[0]))
+
+
+def _group_unknown(indices: list[int], means: list[np.ndarray | None], overlap: np.ndarray, sizes: np.ndarray, threshold: float) -> list[list[int]]:
+    """Greedy agglomeration of unknown tracks whose mean embeddings agree and never overlap."""
+    groups = [[i] for i in indices]
+    vectors = [None if means[i] is None else means[i] * sizes[i] for i in indices]  # sums of unit embeddings
+    while True:
+        best, pair = threshold, None
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                if vectors[a] is None or vectors[b] is None or overlap[np.ix_(groups[a], groups[b])].any():
+                    continue
+                cosine = float(unit_rows(vectors[a]) @ unit_rows(vectors[b]))
+                if cosine >= best:
+                    best, pair = cosine, (a, b)
+        if pair is None:
+            return groups
+        a, b = pair
+        groups[a] = sorted(groups[a] + groups[b])
+        vectors[a] = vectors[a] + vectors[b]
+        del groups[b], vectors[b]
+
+
+def _merge_group(tracks: FaceTracks, members: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """xyxy, state, score, landmarks of one output track made of non-overlapping input tracks."""
+    xyxy = np.full((tracks.frame_count, 4), np.nan, np.float32)
+    state = np.full(tracks.frame_count, ABSENT, np.uint8)
+    score = np.zeros(tracks.frame_count, np.float32)
+    landmarks = None if tracks.landmarks is None else np.full((tracks.frame_count, 5, 2), np.nan, np.float32)
+    for member in members:
+        present = tracks.present[member]
+        xyxy[present] = tracks.xyxy[member][present]
+        state[present] = tracks.state[member][present]
+        score[present] = tracks.score[member][present]
+        if landmarks is not None:
+            landmarks[present] = tracks.landmarks[member][present]
+    return xyxy, state, score, landmarks
+
+
+def assign_identities(
+    tracks: FaceTracks,
+    track_index: np.ndarray,
+    embedding: np.ndarray,
+    characters: Characters | None = None,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    merge: bool = True,
+) -> IdentityResult:
+    """Name every track: a character, or face_1, face_2, ... (see the module docstring).
+
+    tracks: FaceTracks (k tracks). track_index (m,) int64 into tracks and embedding (m,D) float:
+    the face embeddings sampled along the tracks (any frames, any order; a track may have none,
+    then it is an unknown face of its own). characters: the reference identities, or None (every
+    track unknown). threshold: cosine similarity for a vote and for grouping unknown faces.
+    merge: make one track of each character and of each group of unknown tracks.
+    """
+    if not isinstance(tracks, FaceTracks):
+        raise TypeError(f"tracks must be a FaceTracks (socket FUSE_TRACKS), but got {type(tracks).__name__}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)) or not -1.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be a cosine similarity in [-1, 1], but got {threshold!r}")
+    track_index = np.asarray(track_index, np.int64).reshape(-1)
+    embedding = np.asarray(embedding, np.float64)
+    if embedding.ndim != 2 or len(embedding) != len(track_index):
+        raise ValueError(f"embedding must be a 2D array with one row per track_index entry ({len(track_index)}), but got shape {embedding.shape}")
+    if len(track_index) and (track_index.min() < 0 or track_index.max() >= len(tracks)):
+        raise ValueError(f"track_index must hold indices in [0, {len(tracks)}), but got {track_index.min()}..{track_index.max()}")
+    if characters is not None and len(track_index) and characters.embedding.shape[1] != embedding.shape[1]:
+        raise ValueError(f"embedding must have the references' dimension {characters.embedding.shape[1]}, but got {embedding.shape[1]}; use one embedder for both")
+    count = len(tracks)
+    present = tracks.present.astype(np.int64)
+    overlap = (present @ present.T) > 0
+    rows_of = [np.flatnonzero(track_index == i) for i in range(count)]
+
+    owner = np.full(count, -1, np.int64)  # character index per input track
+    owner_similarity = np.full(count, np.nan)
+    if characters is not None and len(characters):
+        claims = [(track, *claim) for track in range(count) if len(rows_of[track]) for claim in _votes(embedding[rows_of[track]], characters, threshold)]
+        claims.sort(key=lambda c: (-c[2], -c[3], c[0], c[1]))
+        for track, character, _, similarity in claims:
+            if owner[track] >= 0:
+                continue
+            rivals = (owner == character) & overlap[track]
+            if not rivals.any():
+                owner[track], owner_similarity[track] = character, similarity
+
+    groups: list[list[int]] = []
+    if characters is not None:
+        for character in range(len(characters)):
+            members = np.flatnonzero(owner == character).tolist()
+            groups.extend([members] if merge and members else [[m] for m in members])
+    unknown = np.flatnonzero(owner < 0).tolist()
+    if merge:
+        means = [unit_rows(embedding[rows].mean(axis=0, keepdims=True))[0] if len(rows) else None for rows in rows_of]
+        sizes = np.array([len(rows) for rows in rows_of], np.float64)
+        groups.extend(_group_unknown(unknown, means, overlap, sizes, threshold))
+    else:
+        groups.extend([i] for i in unknown)
+
+    merged = [_merge_group(tracks, members) for members in groups]
+
+    def first_box(index: int) -> tuple[int, float, float]:
+        state, xyxy = merged[index][1], merged[index][0]
+        hits = np.flatnonzero(state != ABSENT)
+        if not len(hits):
+            return tracks.frame_count, 0.0, 0.0
+        return int(hits[0]), float(xyxy[hits[0], 0]), float(xyxy[hits[0], 1])
+
+    order = sorted(range(len(groups)), key=first_box)
+    names, similarity = [], []
+    output_of_input = np.zeros(count, np.int64)
+    unknown_count = 0
+    for out, group_index in enumerate(order):
+        members = groups[group_index]
+        output_of_input[members] = out
+        character = owner[members[0]]
+        if character >= 0:
+            names.append(characters.names[character])
+            weights = np.array([len(rows_of[m]) for m in members], np.float64)
+            similarity.append(float(np.average(owner_similarity[members], weights=weights)))
+        else:
+            unknown_count += 1
+            names.append(f"{UNKNOWN_PREFIX}{unknown_count}")
+            similarity.append(np.nan)
+    result = FaceTracks(
+        track_id=np.arange(1, len(order) + 1),
+        xyxy=np.stack([merged[i][0] for i in order]) if order else np.zeros((0, tracks.frame_count, 4), np.float32),
+        state=np.stack([merged[i][1] for i in order]) if order else np.zeros((0, tracks.frame_count), np.uint8),
+        score=np.stack([merged[i][2] for i in order]) if order else np.zeros((0, tracks.frame_count), np.float32),
+        frame_count=tracks.frame_count,
+        frame_size=tracks.frame_size,
+        fps=tracks.fps,
+        landmarks=None if tracks.landmarks is None else (np.stack([merged[i][3] for i in order]) if order else np.zeros((0, tracks.frame_count, 5, 2), np.float32)),
+        identity=np.array(names, dtype=str) if order else None,
+    )
+    return IdentityResult(result, output_of_input, np.array(similarity, np.float32))
+
+
+def parse_track_spec(spec: str) -> tuple[set[int], set[str]] | None:
+    """A face selection: "" / "-1" / "all" -> None (every track); "1, 3, alice" -> ({1, 3}, {"alice"})."""
+    if not isinstance(spec, str):
+        raise TypeError(f"the face selection must be a string such as \"all\", \"1,3\" or \"alice,bob\", but got {type(spec).__name__}")
+    if spec.strip().lower() in ALL_TRACKS:
+        return None
+    ids, names = set(), set()
+    for token in (t.strip() for t in spec.replace(";", ",").split(",")):
+        if not token:
+            continue
+        if token.lstrip("-").isdigit():
+            if int(token) < 1:
+                raise ValueError(f"the face selection must hold track ids >= 1, identity names, or be \"all\" / \"-1\" alone, but got {token!r} in {spec!r}")
+            ids.add(int(token))
+        else:
+            names.add(token)
+    return (ids, names) if ids or names else None
+
+
+def selected_track_mask(tracks: FaceTracks, spec: str) -> np.ndarray:
+    """(k,) bool: the tracks a selection spec names (see parse_track_spec). Ids or names that
+    match no track are logged and skipped (a character may be absent from this clip)."""
+    selection = parse_track_spec(spec)
+    if selection is None:
+        return np.ones(len(tracks), bool)
+    ids, names = selection
+    if names and tracks.identity is None:
+        raise ValueError(f"the face selection names identities {sorted(names)}, but the tracks have none; run FUSE Analyze Faces on them first, or select by track id")
+    mask = np.isin(tracks.track_id, sorted(ids))
+    if names:
+        mask |= np.isin(tracks.identity, sorted(names))
+    missing = sorted(map(str, ids - set(tracks.track_id.tolist()))) + sorted(names - set([] if tracks.identity is None else tracks.identity.tolist()))
+    if missing:
+        log.warning("face selection %r: no track is %s (tracks: %s)", spec, ", ".join(missing), describe_tracks(tracks))
+    return mask
+
+
+def select_tracks(tracks: FaceTracks, spec: str) -> FaceTracks:
+    """The tracks a selection names: "-1" / "all" / "" every track, "1,3" track ids, "alice,bob"
+    identities (FUSE Analyze Faces sets them), or a mix. Order and ids are kept."""
+    return tracks.select(selected_track_mask(tracks, spec))
+
+
+def describe_tracks(tracks: FaceTracks) -> str:
+    """"1 (alice), 2 (face_1)" or "1, 2": the tracks' ids and identities, for messages."""
+    if tracks.identity is None:
+        return ", ".join(str(int(t)) for t in tracks.track_id) or "none"
+    return ", ".join(f"{int(t)} ({name})" for t, name in zip(tracks.track_id, tracks.identity)) or "none"
