@@ -2,6 +2,8 @@
 
     comfyui-fuse demo [--out DIR] [--frames N] [--detector auto]
     comfyui-fuse track VIDEO --out report.json [--preview preview.mp4] [--output out.mp4]
+    comfyui-fuse detect VIDEO --out report.json [--refs characters.json] [--sample-fps 3]
+    comfyui-fuse models list | models download NAME [--models-dir DIR]
 
 Each subcommand is one add_<name>_command(subparsers) function that declares its arguments and
 sets `run` to a function(args) -> exit code; build_parser calls them all. User errors (bad
@@ -228,8 +230,177 @@ def add_track_command(subparsers) -> None:
     parser.set_defaults(run=run_track)
 
 
+class DownloadProgress:
+    """on_progress(n) for a download of `total` bytes: a one-line bar with MB and percent on stderr (a terminal only)."""
+
+    def __init__(self, label: str, total: int, stream=None) -> None:
+        self.label, self.total, self.done, self.shown = label, total, 0, -1
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def __call__(self, count: int) -> None:
+        self.done += count
+        percent = 100 * self.done // max(self.total, 1)
+        if self.enabled and percent != self.shown:
+            self.shown = percent
+            bar = "#" * (percent // 4)
+            end = "\n" if self.done >= self.total else ""
+            self.stream.write(f"\r{self.label} [{bar:25s}] {percent:3d}% {self.done / 1e6:.1f}/{self.total / 1e6:.1f} MB{end}")
+            self.stream.flush()
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from .models.downloads import CATALOGUE, catalogue_entry, describe_download, download_model, is_installed, with_url_base
+    from .nodes import host
+
+    if args.action == "download" and args.models_dir is not None:
+        os.makedirs(args.models_dir, exist_ok=True)
+    with models_dir(args.models_dir):
+        if args.action == "list":
+            print(f"{'NAME':14s} {'FOLDER':20s} {'SIZE':>9s}  {'INSTALLED':9s}  LICENCE")
+            for entry in CATALOGUE.values():
+                installed = "yes" if is_installed(entry, host.model_files(entry.folder)) else "no"
+                print(f"{entry.name:14s} {host.MODEL_SUBDIRS[entry.folder]:20s} {entry.size / 1e6:7.1f}MB  {installed:9s}  {entry.licence}")
+            return 0
+        entry = catalogue_entry(args.name)
+        if args.url_base is not None:
+            entry = with_url_base(entry, args.url_base)
+        directory = host.model_folder_dirs(entry.folder)[0]
+        if is_installed(entry, host.model_files(entry.folder)):
+            print(f"{entry.name} is already installed in {directory}; nothing to download")
+            return 0
+        print(f"downloading {describe_download(entry, directory)}")
+        path = download_model(entry, lambda folder: directory, on_progress=DownloadProgress(entry.name, entry.size))
+    print(f"wrote {path} (size and sha256 verified)")
+    return 0
+
+
+def add_models_command(subparsers) -> None:
+    parser = subparsers.add_parser("models", help="list the known model files and download them (sha256-verified, resumable)", description="List the model files FUSE knows (YOLO face, InsightFace buffalo_l, GFPGAN, CodeFormer, Wav2Lip) or download one into the folder FUSE reads it from. Downloads are checked against a pinned size and sha256, written to NAME.part and moved into place only when verified; an interrupted download resumes when run again. Mind the licences: several models are for non-commercial use only.")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="name, folder, size, licence and whether each file is installed")
+    download = actions.add_parser("download", help="download one model file by NAME (see models list)")
+    download.add_argument("name", metavar="NAME", help="catalogue name, e.g. face_yolov8m")
+    download.add_argument("--url-base", default=None, help="fetch from this scheme://host instead of the catalogue's (a mirror, or a test server); the file must still match the catalogue sha256")
+    for action in (listing, download):
+        action.add_argument("--models-dir", default=None, help="models folder holding ultralytics/bbox, insightface, facerestore_models, lipsync (default: $FUSE_MODELS_DIR or ./models)")
+    parser.set_defaults(run=run_models)
+
+
+def read_references(path: str) -> tuple[list, list[str]]:
+    """characters.json {"alice": ["a1.jpg", ...], ...} -> (RGB uint8 images, the name of each).
+
+    Image paths are relative to the JSON file's folder; 1 to 15 images per character."""
+    import cv2
+
+    with open(path, encoding="utf-8") as handle:
+        try:
+            characters = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"--refs {path!r} must be JSON such as {{\"alice\": [\"alice1.jpg\"]}}, but it is not valid JSON: {error}") from None
+    if not isinstance(characters, dict) or not characters:
+        raise ValueError(f"--refs {path!r} must map each character name to a list of 1 to 15 image files, e.g. {{\"alice\": [\"alice1.jpg\"]}}")
+    folder = os.path.dirname(os.path.abspath(path))
+    images, names = [], []
+    for name, files in characters.items():
+        if isinstance(files, str):
+            files = [files]
+        if not isinstance(files, list) or not 1 <= len(files) <= 15 or not all(isinstance(f, str) for f in files):
+            raise ValueError(f"--refs entry {name!r} must be a list of 1 to 15 image files, but got {files!r}")
+        for file in files:
+            image_path = os.path.join(folder, file)
+            if not os.path.isfile(image_path):
+                raise FileNotFoundError(f"reference image {image_path!r} of {name!r} does not exist; paths in --refs are relative to {folder}")
+            image = cv2.imread(image_path, cv2.IMREAD_COLOR)
+            if image is None:
+                raise ValueError(f"reference image {image_path!r} of {name!r} could not be read as an image (jpg, png, webp, ...)")
+            images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+            names.append(name)
+    return images, names
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    import time
+
+    from .models.face_detectors import detect_faces, load_face_detector
+    from .models.face_embedders import load_face_embedder
+    from .models.face_landmarks import load_face_landmarker
+    from .nodes import host
+    from .tracking.analyze import analyze_faces
+    from .tracking.syncability import SyncRules
+    from .tracking.track import track_faces
+    from .video_io import read_video
+
+    with models_dir(args.models_dir):
+        arguments = detector_arguments(args)
+        if args.list_detectors:
+            return list_detectors(arguments)
+        if args.video is None:
+            raise ValueError("VIDEO must name the video file to analyse, e.g. comfyui-fuse detect clip.mp4 --out report.json")
+        if args.out is None:
+            raise ValueError("--out must name the JSON report to write, e.g. --out report.json")
+        rules = SyncRules(max_yaw_deg=args.max_yaw, min_face_px=args.min_face_px, min_confidence=args.min_confidence)
+        images, names = read_references(args.refs) if args.refs else ([], [])
+        files = {"insightface": arguments["insightface_files"]}
+        embedder = load_face_embedder(args.embedder, host.model_path, files)
+        if images and embedder is None:
+            raise ValueError("--refs needs a face embedder: put InsightFace's buffalo_l/w600k_r50.onnx in models/insightface (comfyui-fuse models download) or name one with --embedder")
+        landmarker = load_face_landmarker(args.landmarks_3d, host.model_path, arguments["insightface_files"])
+        progress = TextProgress()
+        timing = {}
+        start = time.perf_counter()
+        video = read_video(args.video, max_frames=args.max_frames)
+        timing["decode_ms"] = (time.perf_counter() - start) * 1000
+        start = time.perf_counter()
+        detector = load_face_detector(arguments["detector"], arguments["resolve_path"], arguments["yolo_files"], arguments["insightface_files"])
+        detections = detect_faces(detector, video.frames, score_threshold=args.score_threshold, detect_every=args.detect_every, on_progress=progress("detect", video.frame_count))
+        timing["detection_ms"] = (time.perf_counter() - start) * 1000
+        start = time.perf_counter()
+        tracks = track_faces(detections, fps=video.fps, on_progress=progress("track", video.frame_count))
+        timing["tracking_ms"] = (time.perf_counter() - start) * 1000
+        analysis = analyze_faces(
+            video.frames, tracks, embedder=embedder, landmarker=landmarker, reference_images=images, reference_names=names,
+            reference_detector=detector, sample_fps=args.sample_fps, similarity_threshold=args.similarity_threshold,
+            merge_identities=not args.no_merge, rules=rules, timing_ms=timing, on_progress=progress("analyze", video.frame_count),
+        )
+    write_report(args.out, {**analysis.report, "detector": detector.name, "source": {"path": os.path.abspath(args.video)}})
+    report = analysis.report
+    print(f"video: {video.frame_count} frames of {video.frame_size[1]}x{video.frame_size[0]} at {fps_text(video.fps)} fps; {len(report['frames'])} analysed at {report['sample_fps']:g} fps")
+    print(f"detector: {detector.name}; embedder: {report['settings']['embedder'] or 'none'}; head pose: {report['settings']['head_pose_source'] or 'unknown (no landmarks)'}")
+    for face in report["faces"]["results"] + report["faces"]["unknown_faces"]:
+        summary = face["summary"]
+        print(f"{face['character_id']} (track {face['track_id']}): synced {summary['synced_ms']} of {summary['total_ms']} ms in {len(face['segments'])} segments")
+    missing = [reference["character_id"] for reference in report["references"] if not reference["detected"]]
+    if missing:
+        print(f"not found: {', '.join(missing)}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def add_detect_command(subparsers) -> None:
+    parser = subparsers.add_parser("detect", help="analyse the faces of a video: characters, head pose, syncability, quality; write the detection report", description="Detect, track and analyse every face of VIDEO: which character each is (reference headshots from --refs, compared by InsightFace ArcFace embeddings), head pose, syncability (profile, too small, low confidence) and quality, sampled at --sample-fps. Writes the detection report JSON (schemas/detection_report.schema.json).")
+    parser.add_argument("video", nargs="?", metavar="VIDEO", help="input video file (.mp4, .mov, .mkv, ...)")
+    parser.add_argument("--out", help="the JSON report to write")
+    parser.add_argument("--refs", default=None, help='characters JSON {"alice": ["alice1.jpg", ...], ...} (1 to 15 headshots each, paths relative to the file); without it faces are named face_1, face_2, ...')
+    parser.add_argument("--sample-fps", type=float, default=3.0, help="frames analysed per second (default 3; 0 = every frame)")
+    parser.add_argument("--similarity-threshold", type=float, default=0.5, help="cosine similarity to match a reference character (default 0.5)")
+    parser.add_argument("--no-merge", action="store_true", help="keep each track apart instead of one track per person")
+    parser.add_argument("--embedder", default="auto", help='face recogniser: "auto" (the first ArcFace file in models/insightface), "none", or "insightface/<file>"')
+    parser.add_argument("--landmarks-3d", default="auto", help='head pose from InsightFace 1k3d68: "auto" (when the file is there), "none" (the detector\'s five landmarks), or "insightface/<file>"')
+    parser.add_argument("--max-yaw", type=float, default=45.0, help="faces turned further (degrees) are not syncable (default 45)")
+    parser.add_argument("--min-face-px", type=float, default=64.0, help="faces narrower (px) are not syncable (default 64)")
+    parser.add_argument("--min-confidence", type=float, default=0.5, help="faces detected less surely are not syncable (default 0.5)")
+    parser.add_argument("--detect-every", type=positive_int, default=1, help="run the detector on every k-th frame; tracking fills the rest (default 1)")
+    parser.add_argument("--max-frames", type=positive_int, default=None, help="read only the first N frames")
+    parser.add_argument("--detector", default="auto", help='face detector: "auto" (best model found, else the built-in Haar cascade) or a model file option; see --list-detectors')
+    parser.add_argument("--models-dir", default=None, help="folder with ultralytics/bbox and insightface model files (default: $FUSE_MODELS_DIR or ./models)")
+    parser.add_argument("--score-threshold", type=float, default=0.5, help="minimum detector confidence (default 0.5)")
+    parser.add_argument("--list-detectors", action="store_true", help="print the detector options found and exit")
+    parser.set_defaults(run=run_detect)
+
+
 # One function per subcommand; a new command is one more entry here.
-COMMANDS = (add_demo_command, add_track_command)
+COMMANDS = (add_demo_command, add_track_command, add_detect_command, add_models_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

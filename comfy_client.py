@@ -126,7 +126,7 @@ class ComfyClient:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"path must be an existing file to upload, but got {path!r}")
         boundary = uuid.uuid4().hex
-        filename = os.path.basename(path)
+        filename = os.path.basename(path).replace('"', "%22")
         mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
         with open(path, "rb") as stream:
             data = stream.read()
@@ -223,7 +223,7 @@ class ComfyClient:
                     message = connection.recv()
                 except websocket.WebSocketTimeoutException:
                     continue
-                except websocket.WebSocketConnectionClosedException:
+                except (websocket.WebSocketConnectionClosedException, OSError):
                     log.info("%s closed; polling /history instead", ws_url)
                     return None
                 if not isinstance(message, str):

@@ -146,4 +146,5 @@ def _paste_row(output, pasted, frame, crop_hwc, alpha_crop, src_to_crop, box, oc
     # exact where-semantics: a pixel with alpha 0 keeps its original bits
     output[frame, y0:y1, x0:x1, :3] = torch.where(alpha[..., None] > 0, blended, original).to(output.dtype)
     if pasted is not None:
-        pasted[frame, y0:y1, x0:x1] = 1.0 - (1.0 - pasted[frame, y0:y1, x0:x1]) * (1.0 - alpha)
+        previous = pasted[frame, y0:y1, x0:x1]
+        pasted[frame, y0:y1, x0:x1] = previous + alpha * (1.0 - previous)  # "over"; stays > 0 for any alpha > 0

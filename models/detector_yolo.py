@@ -324,6 +324,14 @@ def _literal(metadata: dict[str, str], key: str):
         return None
 
 
+def _onnx_end2end(metadata: dict[str, str]) -> bool | None:
+    """Rows of [x1,y1,x2,y2,score,class]: an end-to-end head, or an export with NMS built in."""
+    export_args = _literal(metadata, "args")
+    if isinstance(export_args, dict) and export_args.get("nms"):
+        return True
+    return {"True": True, "False": False}.get(metadata.get("end2end", ""))
+
+
 def _load_onnx(name: str, path: str) -> YoloFaceDetector:
     from .detector_common import onnx_session
 
@@ -334,7 +342,7 @@ def _load_onnx(name: str, path: str) -> YoloFaceDetector:
         raise load_error(path, f"it is a YOLO {task} model, not a detector", "use a YOLO face detection model")
     model_input = session.get_inputs()[0]
     shape = list(model_input.shape)
-    if len(shape) != 4:
+    if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
         raise load_error(path, f"its input must be (batch, 3, height, width), but it is {shape}", "use a YOLO model exported by ultralytics")
     output_name = session.get_outputs()[0].name
     names = _literal(metadata, "names")
@@ -346,7 +354,7 @@ def _load_onnx(name: str, path: str) -> YoloFaceDetector:
         face_classes=face_class_indices(names, path),
         class_count=len(names),
         keypoints=tuple(keypoints) if isinstance(keypoints, (list, tuple)) and len(keypoints) == 2 else None,
-        end2end={"True": True, "False": False}.get(metadata.get("end2end", "")),
+        end2end=_onnx_end2end(metadata),
         imgsz=_imgsz(_literal(metadata, "imgsz")),
         stride=int(stride) if isinstance(stride, int) and stride > 0 else 32,
         fixed_input_hw=fixed_hw,

@@ -26,7 +26,7 @@ from typing import Callable, Mapping, Protocol, Sequence
 import numpy as np
 
 from ..compositing.align import MEAN_LANDMARKS_IN_BOX, similarity_transforms
-from .detector_common import onnx_session
+from .detector_common import DetectorLoadError, onnx_session
 from .model_cache import ModelCache
 
 log = logging.getLogger(__name__)
@@ -148,8 +148,8 @@ def box_landmarks(xyxy: np.ndarray) -> np.ndarray:
     return xyxy[:, None, :2] + MEAN_LANDMARKS_IN_BOX[None] * size
 
 
-def alignment_affines(xyxy: np.ndarray, landmarks: np.ndarray | None, side: int = ARCFACE_SIDE) -> np.ndarray:
-    """(n,2,3) float64 affines (source pixels -> side x side aligned face) onto the ArcFace template.
+def alignment_affines(xyxy: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray:
+    """(n,2,3) float64 affines (source pixels -> 112x112 aligned face) onto the ArcFace template.
 
     xyxy (n,4) boxes; landmarks (n,5,2) or None; rows with missing (NaN) landmarks use the box.
     """
@@ -160,31 +160,32 @@ def alignment_affines(xyxy: np.ndarray, landmarks: np.ndarray | None, side: int 
         points[known] = landmarks[known]
     if not len(points):
         return np.zeros((0, 2, 3))
-    return similarity_transforms(points, ARCFACE_TEMPLATE_112 * (side / ARCFACE_SIDE))
+    return similarity_transforms(points, ARCFACE_TEMPLATE_112)
 
 
 class ArcFaceEmbedder:
-    """An InsightFace ArcFace recogniser; infer maps a (b,3,s,s) normalised float32 batch to (b, D)."""
+    """An InsightFace ArcFace recogniser; infer maps a (b,3,112,112) normalised float32 batch to (b, D)."""
 
-    def __init__(self, name: str, infer: Callable[[np.ndarray], np.ndarray], side: int, batched: bool, dimension: int) -> None:
+    def __init__(self, name: str, infer: Callable[[np.ndarray], np.ndarray], batched: bool, dimension: int) -> None:
         self.name = name
         self._infer = infer
-        self.side = side
         self.batched = batched
         self.dimension = dimension
 
     def __repr__(self) -> str:
-        return f"ArcFaceEmbedder({self.name!r}, {self.side}x{self.side} -> {self.dimension})"
+        return f"ArcFaceEmbedder({self.name!r}, {ARCFACE_SIDE}x{ARCFACE_SIDE} -> {self.dimension})"
 
     def align(self, frame_rgb_uint8: np.ndarray, xyxy: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
-        """(n, side, side, 3) uint8 RGB faces aligned to the ArcFace template."""
+        """(n,112,112,3) uint8 RGB faces aligned to the ArcFace template."""
         import cv2
 
-        affines = alignment_affines(xyxy, landmarks, self.side)
-        return np.stack([cv2.warpAffine(frame_rgb_uint8, affine, (self.side, self.side), flags=cv2.INTER_LINEAR, borderValue=0) for affine in affines]) if len(affines) else np.zeros((0, self.side, self.side, 3), np.uint8)
+        affines = alignment_affines(xyxy, landmarks)
+        side = (ARCFACE_SIDE, ARCFACE_SIDE)
+        faces = [cv2.warpAffine(frame_rgb_uint8, affine, side, flags=cv2.INTER_LINEAR, borderValue=0) for affine in affines]
+        return np.stack(faces) if faces else np.zeros((0, *side, 3), np.uint8)
 
     def embed_aligned(self, faces_rgb_uint8: np.ndarray) -> np.ndarray:
-        """(n, side, side, 3) uint8 RGB aligned faces -> (n, D) float32 unit vectors."""
+        """(n,112,112,3) uint8 RGB aligned faces -> (n, D) float32 unit vectors."""
         if not len(faces_rgb_uint8):
             return np.zeros((0, self.dimension), np.float32)
         blob = (faces_rgb_uint8.transpose(0, 3, 1, 2).astype(np.float32) - INPUT_MEAN) / INPUT_STD  # BHWC -> BCHW
@@ -208,16 +209,16 @@ def _load_error(path: str, reason: str) -> FaceEmbedderLoadError:
 
 
 def load_arcface_embedder(name: str, path: str) -> ArcFaceEmbedder:
-    """Load an ArcFace .onnx on CPU onnxruntime: one (batch, 3, s, s) input, one (batch, D) output."""
+    """Load an ArcFace .onnx on CPU onnxruntime: one (batch, 3, 112, 112) input, one (batch, D) output."""
     try:
         session = onnx_session(path)
-    except ValueError as error:
-        raise FaceEmbedderLoadError(str(error)) from error
+    except DetectorLoadError as error:
+        raise _load_error(path, "it is not a valid ONNX model") from error
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1 or len(inputs[0].shape) != 4:
         raise _load_error(path, f"it takes {len(inputs)} inputs of shapes {[i.shape for i in inputs]}, not one (batch, 3, 112, 112) face")
     _, channels, height, width = inputs[0].shape
-    if channels != 3 or not isinstance(height, int) or height != width or height < 32:
+    if (channels, height, width) != (3, ARCFACE_SIDE, ARCFACE_SIDE):
         raise _load_error(path, f"its input has shape {inputs[0].shape}, not (batch, 3, 112, 112)")
     if len(outputs) != 1 or len(outputs[0].shape) != 2 or not isinstance(outputs[0].shape[1], int):
         raise _load_error(path, f"it has {len(outputs)} outputs of shapes {[o.shape for o in outputs]}, not one (batch, D) embedding")
@@ -226,10 +227,10 @@ def load_arcface_embedder(name: str, path: str) -> ArcFaceEmbedder:
     def infer(blob: np.ndarray) -> np.ndarray:
         return session.run([output_name], {input_name: blob})[0]
 
-    batched = not isinstance(inputs[0].shape[0], int) or inputs[0].shape[0] != 1
-    if batched and isinstance(inputs[0].shape[0], int):
-        raise _load_error(path, f"its batch size is fixed at {inputs[0].shape[0]}; FUSE runs 1 or any")
-    return ArcFaceEmbedder(name, infer, int(height), batched, int(outputs[0].shape[1]))
+    batch = inputs[0].shape[0]
+    if isinstance(batch, int) and batch != 1:
+        raise _load_error(path, f"its batch size is fixed at {batch}; export it with batch 1 or a dynamic batch")
+    return ArcFaceEmbedder(name, infer, batched=not isinstance(batch, int), dimension=int(outputs[0].shape[1]))
 
 
 register_embedder_backend(EmbedderBackend(id="insightface", load=load_arcface_embedder, folder="insightface", offers=is_arcface_file))

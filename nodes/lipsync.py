@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from ..lipsync.audio import AUDIO_POLICIES, fit_clip_to_audio
 from ..lipsync.backends import LICENSE_NOTE, load_lipsync_model
 from ..lipsync.pipeline import LIPSYNC_AUDIO_POLICIES, face_sequence_audio, lipsync_crops
@@ -108,8 +110,6 @@ class FUSEFaceSequenceAudio:
     def slice(self, crop_plan, audio, sequence_index=0, audio_offset_ms=0, crops=None):
         sliced, rows, plan = face_sequence_audio(crop_plan, audio, int(sequence_index), crops=crops, audio_offset_ms=int(audio_offset_ms))
         if rows is None:
-            import torch
-
             height, width = plan.crop_size
             rows = torch.zeros((0, height, width, 3))
         return (sliced, rows.to(host.intermediate_device()), plan, float(crop_plan.fps))

@@ -115,6 +115,8 @@ def api_problems(prompt: dict, object_info: dict) -> list[str]:
 
 def ui_problems(workflow: dict, object_info: dict) -> list[str]:
     """What would break loading a UI-format workflow by drag-in: node ids, slots, links and their types."""
+    if not isinstance(workflow.get("nodes"), list) or not isinstance(workflow.get("links"), list):
+        return ["not UI format (no 'nodes' and 'links' lists): the editor loads workflows/*.json as graphs; API-format files go in workflows/api/"]
     problems = []
     if workflow.get("version") != 0.4:
         problems.append(f"version must be 0.4, but got {workflow.get('version')!r}")
@@ -232,4 +234,39 @@ def test_api_problems_catches_a_broken_prompt(object_info, node_id, name, value,
     broken = json.loads(json.dumps(VALID_PROMPT))
     broken[node_id]["inputs"][name] = value
     problems = api_problems(broken, object_info)
+    assert any(words in problem for problem in problems), f"expected a problem with {words!r}, got {problems}"
+
+
+def break_link_type(workflow):
+    workflow["links"][0][5] = "MASK"
+
+
+def forget_link_on_output(workflow):
+    origin = next(node for node in workflow["nodes"] if node["id"] == workflow["links"][0][1])
+    origin["outputs"][workflow["links"][0][2]]["links"].remove(workflow["links"][0][0])
+
+
+def rename_node_type(workflow):
+    workflow["nodes"][0]["type"] = "FUSENoSuchNode"
+
+
+def save_as_api_format(workflow):
+    workflow.clear()
+    workflow["1"] = {"class_type": "FUSEDemoClip", "inputs": {}}
+
+
+@pytest.mark.parametrize(
+    "mutate, words",
+    [
+        (break_link_type, "carries MASK"),
+        (forget_link_on_output, "is not recorded on both ends"),
+        (rename_node_type, "unknown node type"),
+        (save_as_api_format, "not UI format"),
+    ],
+)
+def test_ui_problems_catches_a_broken_workflow(object_info, mutate, words):
+    workflow = load(UI_WORKFLOWS[0])
+    assert ui_problems(workflow, object_info) == []
+    mutate(workflow)
+    problems = ui_problems(workflow, object_info)
     assert any(words in problem for problem in problems), f"expected a problem with {words!r}, got {problems}"

@@ -6,8 +6,8 @@ that carry an embedding: each frame votes for its most similar character when th
 similarity reaches the threshold (0.5, the service's default), else for "nobody". A character
 must gather at least as many votes as "nobody"; the one with the most votes wins (ties: the
 higher mean similarity). Two tracks present at the same time never get the same character: the
-stronger claim (more votes, then higher mean similarity) keeps it and the other takes its next
-qualifying character or none.
+stronger claim (more votes, then higher mean similarity) keeps it and the other votes again
+without it (it may take another character, or none).
 
 Tracks nobody claims are unknown faces. Those whose mean embeddings agree (cosine >= threshold)
 are one person seen at different times (a person leaving and coming back, a cut) and are grouped
@@ -103,9 +103,11 @@ class IdentityResult:
     similarity: np.ndarray
 
 
-def _votes(frame_embeddings: np.ndarray, characters: Characters, threshold: float) -> list[tuple[int, int, float]]:
-    """Qualifying (character, votes, mean similarity of its votes) of one track, strongest first."""
+def _best_claim(frame_embeddings: np.ndarray, characters: Characters, threshold: float, excluded: set[int]) -> tuple[int, float, float] | None:
+    """One track's winning (character, votes, mean similarity of its votes), the excluded
+    characters left out of the vote; None when no character gets at least as many votes as nobody."""
     similarity = unit_rows(frame_embeddings) @ characters.embedding.T.astype(np.float64)  # (m, c)
+    similarity[:, sorted(excluded)] = -np.inf
     best = similarity.argmax(axis=1)
     best_similarity = similarity[np.arange(len(best)), best]
     voted = best_similarity >= threshold
@@ -115,8 +117,8 @@ def _votes(frame_embeddings: np.ndarray, characters: Characters, threshold: floa
         mine = voted & (best == character)
         votes = int(mine.sum())
         if votes >= nobody:
-            claims.append((int(character), votes, float(best_similarity[mine].mean())))
-    return sorted(claims, key=lambda claim: (-claim[1], -claim[2], claim[0]))
+            claims.append((int(character), float(votes), float(best_similarity[mine].mean())))
+    return min(claims, key=lambda claim: (-claim[1], -claim[2], claim[0])) if claims else None
 
 
 def _group_unknown(indices: list[int], means: list[np.ndarray | None], overlap: np.ndarray, sizes: np.ndarray, threshold: float) -> list[list[int]]:
@@ -193,14 +195,21 @@ def assign_identities(
     owner = np.full(count, -1, np.int64)  # character index per input track
     owner_similarity = np.full(count, np.nan)
     if characters is not None and len(characters):
-        claims = [(track, *claim) for track in range(count) if len(rows_of[track]) for claim in _votes(embedding[rows_of[track]], characters, threshold)]
-        claims.sort(key=lambda c: (-c[2], -c[3], c[0], c[1]))
-        for track, character, _, similarity in claims:
-            if owner[track] >= 0:
-                continue
-            rivals = (owner == character) & overlap[track]
-            if not rivals.any():
-                owner[track], owner_similarity[track] = character, similarity
+        # The strongest claim is settled first; a track whose character went to a track present at
+        # the same time votes again without it.
+        pending = [track for track in range(count) if len(rows_of[track])]
+        while pending:
+            claims = []
+            for track in pending:
+                taken = set(owner[overlap[track] & (owner >= 0)].tolist())
+                claim = _best_claim(embedding[rows_of[track]], characters, threshold, taken)
+                if claim is not None:
+                    claims.append((-claim[1], -claim[2], track, claim[0]))
+            if not claims:
+                break
+            _, similarity, track, character = min(claims)
+            owner[track], owner_similarity[track] = character, -similarity
+            pending.remove(track)
 
     groups: list[list[int]] = []
     if characters is not None:

@@ -4,7 +4,7 @@ Each sampled frame, the active tracks predict where their face is (constant velo
 their last hits), confirmed tracks are matched first and tentative tracks get what is left
 (global assignment per frame, see associate.py). A detection nobody takes starts a tentative
 track; a tentative track is confirmed after `min_hits` detections and dropped when it misses
-more than TENTATIVE_MAX_MISSES sampled frames first, so a one-frame false positive never becomes
+more than TENTATIVE_MAX_MISSES sampled frames in a row first, so a one-frame false positive never becomes
 a track. A confirmed track survives up to `max_gap` missed sampled frames, predicted meanwhile.
 When it finds a face again after a gap, the hit is on probation: it counts once the next sampled
 frame hits too (PROBATION_HITS in a row), and a miss before that throws it away: a lost track
@@ -78,9 +78,7 @@ class _ActiveTrack:
             self._accept_probation()
 
     def miss(self) -> None:
-        if len(self.probation) >= PROBATION_HITS:
-            self._accept_probation()
-        self.misses += 1 + len(self.probation)
+        self.misses += 1 + len(self.probation)  # hits thrown off probation count as misses
         self.probation = []
 
     def _accept_probation(self) -> None:

@@ -7,12 +7,16 @@ where A stopped that grows with the gap (LINK_BASE_DISTANCE face sizes plus
 LINK_DISTANCE_PER_SECOND per second, at most LINK_MAX_DISTANCE), measured from A's last position
 (a face that re-enters where it left) or from A's motion continued over the gap (clamped to the
 frame). The cost is that distance plus the log size ratio plus LINK_COST_PER_SECOND per second
-of gap. A link is made only when it is unambiguous: every rival costs at least LINK_MARGIN more.
-A's other candidates are rivals of B when they start before B ends (a candidate that starts
-after B ends may simply follow B: A -> B -> C is one chain); B's other candidates are rivals of A
-when they stop after A starts. When both tracklets carry face
-embeddings, the appearance must agree too (cosine >= EMBEDDING_VETO), and a close appearance
-(cosine >= EMBEDDING_MATCH) is enough on its own, wherever the face came back.
+of gap.
+
+A link is made only when it is unambiguous: every rival costs at least LINK_MARGIN more. A's
+other candidates are rivals of B when they start before B ends (a candidate that starts after B
+ends may simply follow B: A -> B -> C is one chain); B's other candidates are rivals of A when
+they stop after A starts.
+
+When both tracklets carry face embeddings, the appearance must agree too (cosine >=
+EMBEDDING_VETO), and a close appearance (cosine >= EMBEDDING_MATCH) is enough on its own,
+wherever the face came back.
 """
 
 from __future__ import annotations

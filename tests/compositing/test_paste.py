@@ -1,5 +1,10 @@
-"""Paste back: DESIGN.md invariants 1-4 on synthetic clips of real faces, and bad input."""
+"""Paste back: DESIGN.md invariants 1-4 on synthetic clips of real faces, and bad input.
 
+Every call goes through paste() / cut(), which assert that the inputs come out unchanged; that
+also keeps the clips and crops cached across tests safe.
+"""
+
+import functools
 from fractions import Fraction
 
 import numpy as np
@@ -15,7 +20,29 @@ from comfyui_fuse.tracking.types import ABSENT, DETECTED, FaceTracks
 FRAME_COUNT = 6
 FRAME_SIZE = (96, 160)
 TOLERANCE = 2 / 255
-CROP_OPTIONS = dict(face_size=256, face_padding=8)
+ACCURATE = dict(face_size=512, face_padding=8)  # 40 px faces -> a 9x crop scale, for the 2/255 tests
+FAST = dict(face_size=128, face_padding=8)  # for every other test
+
+
+def _tensors(*values):
+    return [v for v in values if isinstance(v, torch.Tensor)]
+
+
+def paste(frames, crops, plan, **options):
+    """paste_faces, asserting that it left every tensor input as it was."""
+    inputs = _tensors(frames, crops, *options.values())
+    copies = [t.clone() for t in inputs]
+    result = paste_faces(frames, crops, plan, **options)
+    assert all(torch.equal(a, b) for a, b in zip(inputs, copies)), "paste_faces must not modify its inputs"
+    return result
+
+
+def cut(frames, tracks, **options):
+    """crop_face_sequences, asserting that it left the frames as they were."""
+    copy = frames.clone()
+    result = crop_face_sequences(frames, tracks, **options)
+    assert torch.equal(frames, copy), "crop_face_sequences must not modify its input"
+    return result
 
 
 def tracks_from_boxes(boxes: list[np.ndarray], frame_size=FRAME_SIZE) -> FaceTracks:
@@ -26,6 +53,7 @@ def tracks_from_boxes(boxes: list[np.ndarray], frame_size=FRAME_SIZE) -> FaceTra
     return FaceTracks(np.arange(1, len(boxes) + 1), xyxy, state, present.astype(np.float32), xyxy.shape[1], frame_size, Fraction(25))
 
 
+@functools.lru_cache(maxsize=None)
 def clip(name: str) -> tuple[torch.Tensor, FaceTracks]:
     """Rendered frames [N,H,W,3] float32 and their ground-truth tracks.
 
@@ -46,9 +74,23 @@ def clip(name: str) -> tuple[torch.Tensor, FaceTracks]:
     return torch.from_numpy(frames).float() / 255, tracks_from_boxes(boxes)
 
 
+@functools.lru_cache(maxsize=None)
+def accurate_cut(name: str):
+    frames, tracks = clip(name)
+    return cut(frames, tracks, **ACCURATE)
+
+
 @pytest.fixture(scope="module")
 def two_faces():
     return clip("two_faces")
+
+
+@pytest.fixture(scope="module")
+def two_faces_cut(two_faces):
+    """frames, tracks, crops, plan of the two_faces clip at the FAST crop size."""
+    frames, tracks = two_faces
+    crops, plan, _ = cut(frames, tracks, **FAST)
+    return frames, tracks, crops, plan
 
 
 def noise_like(crops: torch.Tensor, seed: int = 3) -> torch.Tensor:
@@ -65,8 +107,8 @@ def rows_of(plan: CropPlan, track_id: int) -> torch.Tensor:
 @pytest.mark.parametrize("blend_mode", ["box", "ellipse"])
 def test_identity_round_trip_is_within_2_of_255_where_the_crop_is_pasted_fully(clip_name, blend_mode):
     frames, tracks = clip(clip_name)
-    crops, plan, _ = crop_face_sequences(frames, tracks, **CROP_OPTIONS)
-    pasted, mask = paste_faces(frames, crops, plan, blend_mode=blend_mode, return_mask=True)
+    crops, plan, _ = accurate_cut(clip_name)
+    pasted, mask = paste(frames, crops, plan, blend_mode=blend_mode, return_mask=True)
     solid = mask >= 1 - 1e-6
     assert solid.sum() > 500, f"the test needs a solid paste region, but only {int(solid.sum())} pixels have alpha 1"
     error = (pasted - frames).abs().amax(-1)[solid].max().item()
@@ -78,40 +120,37 @@ def test_identity_round_trip_is_within_2_of_255_where_the_crop_is_pasted_fully(c
 @pytest.mark.parametrize("clip_name", ["two_faces", "edge"])
 def test_outside_the_paste_mask_pixels_are_bit_identical(clip_name):
     frames, tracks = clip(clip_name)
-    crops, plan, _ = crop_face_sequences(frames, tracks, **CROP_OPTIONS)
-    pasted, mask = paste_faces(frames, noise_like(crops), plan, return_mask=True)
+    crops, plan, _ = cut(frames, tracks, **FAST)
+    pasted, mask = paste(frames, noise_like(crops), plan, return_mask=True)
     untouched = mask == 0
     assert torch.equal(pasted[untouched], frames[untouched]), "pixels outside every paste mask must keep their exact bits"
     assert (pasted[mask > 0.5] != frames[mask > 0.5]).any(), "noise crops must change the pasted faces"
 
 
-def test_frames_without_a_face_pass_through_unchanged(two_faces):
-    frames, tracks = two_faces
-    crops, plan, _ = crop_face_sequences(frames, tracks, **CROP_OPTIONS)
-    pasted = paste_faces(frames, noise_like(crops), plan)
+def test_frames_without_a_face_pass_through_unchanged(two_faces_cut):
+    frames, tracks, crops, plan = two_faces_cut
+    pasted = paste(frames, noise_like(crops), plan)
     assert torch.equal(pasted[5], frames[5]), "frame 5 has no face and must come out unchanged"
     assert not torch.equal(pasted[4], frames[4]), "frame 4 has face 1 and must change"
 
 
-def test_tracks_pasted_one_by_one_in_either_order_equal_pasting_all(two_faces):
-    frames, tracks = two_faces
-    crops, plan, _ = crop_face_sequences(frames, tracks, **CROP_OPTIONS)
+def test_tracks_pasted_one_by_one_in_either_order_equal_pasting_all(two_faces_cut):
+    frames, tracks, crops, plan = two_faces_cut
     processed = noise_like(crops)
-    at_once = paste_faces(frames, processed, plan)
+    at_once = paste(frames, processed, plan)
     plan_1, plan_2 = plan.select_tracks([1]), plan.select_tracks([2])
     crops_1, crops_2 = processed[rows_of(plan, 1)], processed[rows_of(plan, 2)]
-    one_then_two = paste_faces(paste_faces(frames, crops_1, plan_1), crops_2, plan_2)
-    two_then_one = paste_faces(paste_faces(frames, crops_2, plan_2), crops_1, plan_1)
+    one_then_two = paste(paste(frames, crops_1, plan_1), crops_2, plan_2)
+    two_then_one = paste(paste(frames, crops_2, plan_2), crops_1, plan_1)
     assert torch.equal(one_then_two, at_once), "pasting track 1 then track 2 onto its result must equal pasting both"
     assert torch.equal(two_then_one, at_once), "faces that do not overlap must not depend on the order of the paste nodes"
-    only_2 = paste_faces(frames, crops_2, plan_2)
+    only_2 = paste(frames, crops_2, plan_2)
     assert torch.equal(only_2[..., :, :80, :], frames[..., :, :80, :]), "pasting track 2 alone must leave face 1 (left half) untouched"
 
 
-def test_cropping_one_track_gives_the_rows_of_that_track(two_faces):
-    frames, tracks = two_faces
-    crops, plan, _ = crop_face_sequences(frames, tracks, **CROP_OPTIONS)
-    crops_2, plan_2, _ = crop_face_sequences(frames, tracks, face_id=2, **CROP_OPTIONS)
+def test_cropping_one_track_gives_the_rows_of_that_track(two_faces_cut):
+    frames, tracks, crops, plan = two_faces_cut
+    crops_2, plan_2, _ = cut(frames, tracks, face_id=2, **FAST)
     assert torch.equal(crops_2, crops[rows_of(plan, 2)]), "face_id=2 must cut the same crops as the rows of track 2 in a full plan"
     assert [s.track_id for s in plan_2.sequences] == [2]
 
@@ -119,21 +158,21 @@ def test_cropping_one_track_gives_the_rows_of_that_track(two_faces):
 def test_overlapping_faces_draw_the_higher_track_id_on_top():
     frames = torch.rand((2, 64, 96, 3), generator=torch.Generator().manual_seed(0))
     tracks = tracks_from_boxes([np.tile([[10, 10, 50, 50]], (2, 1)), np.tile([[30, 20, 70, 60]], (2, 1))], frame_size=(64, 96))
-    crops, plan, _ = crop_face_sequences(frames, tracks, face_size=64, face_padding=0)
+    crops, plan, _ = cut(frames, tracks, face_size=64, face_padding=0)
     painted = crops.clone()
     painted[rows_of(plan, 1)] = 0.0  # track 1 black
     painted[rows_of(plan, 2)] = 1.0  # track 2 white
-    pasted = paste_faces(frames, painted, plan, blend_amount=0.0)
+    pasted = paste(frames, painted, plan, blend_amount=0.0)
     overlap = pasted[:, 25:45, 35:45]
-    assert torch.equal(overlap, torch.ones_like(overlap)), "where faces overlap, the higher track id (2) must be on top"
-    assert torch.equal(pasted[:, 15:45, 12:28], torch.zeros_like(pasted[:, 15:45, 12:28])), "face 1 outside the overlap stays black"
-    reverse = paste_faces(paste_faces(frames, painted[rows_of(plan, 2)], plan.select_tracks([2]), blend_amount=0.0), painted[rows_of(plan, 1)], plan.select_tracks([1]), blend_amount=0.0)
-    assert torch.equal(reverse[:, 25:45, 35:45], torch.zeros((2, 20, 10, 3))), "with separate nodes, the later node is drawn on top"
+    assert torch.allclose(overlap, torch.ones_like(overlap), atol=1e-6), "where faces overlap, the higher track id (2) must be on top"
+    assert torch.allclose(pasted[:, 15:45, 12:28], torch.zeros((2, 30, 16, 3)), atol=1e-6), "face 1 outside the overlap stays black"
+    reverse = paste(paste(frames, painted[rows_of(plan, 2)], plan.select_tracks([2]), blend_amount=0.0), painted[rows_of(plan, 1)], plan.select_tracks([1]), blend_amount=0.0)
+    assert torch.allclose(reverse[:, 25:45, 35:45], torch.zeros((2, 20, 10, 3)), atol=1e-6), "with separate nodes, the later node is drawn on top"
 
 
 def test_rotated_affine_round_trip_is_within_2_of_255(two_faces):
     frames, _ = two_faces
-    angle, side = 0.35, 256
+    angle, side = 0.35, 512
     centre = np.array([35.0 - 0.5, 40.0 - 0.5])  # face 1 centre, pixel-centre coordinates
     scale = side / 56
     linear = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
@@ -141,7 +180,7 @@ def test_rotated_affine_round_trip_is_within_2_of_255(two_faces):
     sequence = FaceSequence(1, np.arange(FRAME_COUNT), np.tile(affine, (FRAME_COUNT, 1, 1)), (side, side))
     plan = CropPlan((sequence,), FRAME_SIZE, FRAME_COUNT, Fraction(25), fingerprint_frames(frames))
     crops = crop_faces(frames, plan)
-    pasted, mask = paste_faces(frames, crops, plan, return_mask=True)
+    pasted, mask = paste(frames, crops, plan, return_mask=True)
     solid = mask >= 1 - 1e-6
     assert solid.sum() > 500
     error = (pasted - frames).abs().amax(-1)[solid].max().item()
@@ -152,17 +191,17 @@ def test_rotated_affine_round_trip_is_within_2_of_255(two_faces):
 def test_a_box_wholly_outside_the_frame_pastes_nothing():
     frames = torch.rand((2, 40, 60, 3), generator=torch.Generator().manual_seed(0))
     tracks = tracks_from_boxes([np.tile([[100, 50, 140, 90]], (2, 1))], frame_size=(40, 60))
-    crops, plan, valid = crop_face_sequences(frames, tracks, face_size=32, face_padding=0)
+    crops, plan, valid = cut(frames, tracks, face_size=32, face_padding=0)
     assert valid.eq(0).all(), "a crop that lies wholly outside the frame has no valid pixel"
-    pasted, mask = paste_faces(frames, noise_like(crops), plan, return_mask=True)
+    pasted, mask = paste(frames, noise_like(crops), plan, return_mask=True)
     assert torch.equal(pasted, frames) and mask.eq(0).all()
 
 
 @pytest.mark.parametrize("frame_count", [0, 1])
 def test_no_faces_or_tiny_videos_are_not_errors(frame_count):
     frames = torch.rand((frame_count, 40, 60, 3), generator=torch.Generator().manual_seed(0))
-    crops, plan, _ = crop_face_sequences(frames, FaceTracks.empty(frame_count, (40, 60)), face_size=32)
-    pasted, mask = paste_faces(frames, crops, plan, return_mask=True)
+    crops, plan, _ = cut(frames, FaceTracks.empty(frame_count, (40, 60)), face_size=32)
+    pasted, mask = paste(frames, crops, plan, return_mask=True)
     assert torch.equal(pasted, frames) and pasted is not frames, "an empty plan must return an unchanged copy"
     assert mask.shape == (frame_count, 40, 60) and mask.eq(0).all()
 
@@ -170,36 +209,34 @@ def test_no_faces_or_tiny_videos_are_not_errors(frame_count):
 def test_a_single_frame_video_round_trips():
     frames, tracks = clip("two_faces")
     frames, tracks = frames[:1], tracks_from_boxes(list(tracks.xyxy[:, :1]))
-    crops, plan, _ = crop_face_sequences(frames, tracks, **CROP_OPTIONS)
+    crops, plan, _ = cut(frames, tracks, **ACCURATE)
     assert plan.total_rows == 2
-    pasted, mask = paste_faces(frames, crops, plan, return_mask=True)
+    pasted, mask = paste(frames, crops, plan, return_mask=True)
     assert (pasted - frames).abs()[mask >= 1 - 1e-6].max() <= TOLERANCE
 
 
-def test_occlusion_mask_keeps_the_original_pixels(two_faces):
-    frames, tracks = two_faces
-    crops, plan, _ = crop_face_sequences(frames, tracks, **CROP_OPTIONS)
+def test_occlusion_mask_keeps_the_original_pixels(two_faces_cut):
+    frames, tracks, crops, plan = two_faces_cut
     occlusion = torch.zeros((FRAME_COUNT, *FRAME_SIZE))
     occlusion[:, 40:70, :] = 1.0  # a hand across the lower half of the faces
     occlusion[:, 30:40, :] = 0.5  # a soft edge above it
-    pasted, mask = paste_faces(frames, noise_like(crops), plan, occlusion_mask=occlusion, return_mask=True)
+    pasted, mask = paste(frames, noise_like(crops), plan, occlusion_mask=occlusion, return_mask=True)
     assert torch.equal(pasted[:, 40:70], frames[:, 40:70]), "where occlusion_mask is 1 the original pixels must stay exactly"
     assert mask[:, 40:70].eq(0).all() and mask[:, 30:40].max() <= 0.5 + 1e-6, "alpha must be multiplied by 1 - occlusion"
     assert (pasted[:, 20:30] != frames[:, 20:30]).any(), "above the hand the face is pasted"
-    shared = paste_faces(frames, noise_like(crops), plan, occlusion_mask=occlusion[:1])
+    shared = paste(frames, noise_like(crops), plan, occlusion_mask=occlusion[:1])
     assert torch.equal(shared, pasted), "a [1,H,W] occlusion mask applies to every frame"
 
 
-def test_crop_mask_limits_the_paste(two_faces):
-    frames, tracks = two_faces
-    crops, plan, _ = crop_face_sequences(frames, tracks, **CROP_OPTIONS)
-    nothing = paste_faces(frames, noise_like(crops), plan, crop_mask=torch.zeros((plan.total_rows, 256, 256)))
+def test_crop_mask_limits_the_paste(two_faces_cut):
+    frames, tracks, crops, plan = two_faces_cut
+    nothing = paste(frames, noise_like(crops), plan, crop_mask=torch.zeros((plan.total_rows, 128, 128)))
     assert torch.equal(nothing, frames), "an all-zero crop_mask must paste nothing"
-    left_half = torch.zeros((1, 256, 256))
-    left_half[:, :, :128] = 1.0
-    pasted, mask = paste_faces(frames, noise_like(crops), plan, crop_mask=left_half, blend_amount=0.0, return_mask=True)
+    left_half = torch.zeros((1, 128, 128))
+    left_half[:, :, :64] = 1.0
+    pasted, mask = paste(frames, noise_like(crops), plan, crop_mask=left_half, blend_amount=0.0, return_mask=True)
     first = plan.sequences[0]
-    centre_x = first.affine_crop_to_src[0] @ np.array([127.5, 127.5, 1.0])
+    centre_x = first.affine_crop_to_src[0] @ np.array([63.5, 63.5, 1.0])
     column = int(np.ceil(centre_x[0])) + 1
     assert mask[0, :, column:80].eq(0).all(), "right of the crop centre, face 1 must not be pasted"
     assert mask[0, :, :column - 1].max() == 1.0, "left of it, face 1 is pasted"
@@ -208,9 +245,9 @@ def test_crop_mask_limits_the_paste(two_faces):
 def test_four_channel_frames_keep_their_alpha_channel(two_faces):
     frames, tracks = two_faces
     rgba = torch.cat([frames, torch.rand(frames.shape[:3] + (1,), generator=torch.Generator().manual_seed(2))], dim=-1)
-    crops, plan, _ = crop_face_sequences(rgba, tracks, **CROP_OPTIONS)
+    crops, plan, _ = cut(rgba, tracks, **FAST)
     assert crops.shape[-1] == 3
-    pasted, mask = paste_faces(rgba, noise_like(crops), plan, return_mask=True)
+    pasted, mask = paste(rgba, noise_like(crops), plan, return_mask=True)
     assert pasted.shape == rgba.shape and torch.equal(pasted[..., 3], rgba[..., 3]), "the alpha channel must stay untouched"
     assert (pasted[..., :3][mask > 0.5] != rgba[..., :3][mask > 0.5]).any()
 
@@ -218,9 +255,9 @@ def test_four_channel_frames_keep_their_alpha_channel(two_faces):
 def test_inputs_are_never_mutated(two_faces):
     frames, tracks = two_faces
     frames = frames.clone()
-    crops, plan, _ = crop_face_sequences(frames, tracks, **CROP_OPTIONS)
+    crops, plan, _ = cut(frames, tracks, **FAST)
     processed = noise_like(crops)
-    crop_mask = torch.ones((1, 256, 256))
+    crop_mask = torch.ones((1, 128, 128))
     occlusion = torch.zeros((FRAME_COUNT, *FRAME_SIZE))
     copies = [t.clone() for t in (frames, processed, crop_mask, occlusion)]
     fingerprint = plan.fingerprint.copy()
@@ -230,28 +267,27 @@ def test_inputs_are_never_mutated(two_faces):
     assert np.array_equal(fingerprint, plan.fingerprint)
 
 
-def test_progress_counts_crop_rows(two_faces):
-    frames, tracks = two_faces
-    crops, plan, _ = crop_face_sequences(frames, tracks, **CROP_OPTIONS)
+def test_progress_counts_crop_rows(two_faces_cut):
+    frames, tracks, crops, plan = two_faces_cut
     steps, checks = [], []
-    paste_faces(frames, crops, plan, chunk_size=4, on_progress=steps.append, check_interrupt=lambda: checks.append(1))
+    paste(frames, crops, plan, chunk_size=4, on_progress=steps.append, check_interrupt=lambda: checks.append(1))
     assert sum(steps) == plan.total_rows and len(checks) == len(steps) == -(-plan.total_rows // 4)
 
 
 def _bad_inputs():
     frames, tracks = clip("two_faces")
-    crops, plan, _ = crop_face_sequences(frames, tracks, **CROP_OPTIONS)
+    crops, plan, _ = cut(frames, tracks, **FAST)
     rows = plan.total_rows
     other_video = torch.rand(frames.shape, generator=torch.Generator().manual_seed(9))
     return [
-        ("fewer crops", dict(crops=crops[:-1]), rf"crops must have {rows} rows for this plan \(3 sequences\), but got {rows - 1} — did a node in between drop or add frames\?"),
-        ("more crops", dict(crops=torch.cat([crops, crops[:1]])), rf"crops must have {rows} rows for this plan \(3 sequences\), but got {rows + 1}"),
-        ("resized crops", dict(crops=crops[:, :128, :128]), r"crops must be 256x256 \(the crop plan's size\), but got 128x128"),
+        ("fewer crops", dict(crops=crops[:-1]), rf"crops must have {rows} rows for this plan \(2 sequences\), but got {rows - 1} — did a node in between drop or add frames\?"),
+        ("more crops", dict(crops=torch.cat([crops, crops[:1]])), rf"crops must have {rows} rows for this plan \(2 sequences\), but got {rows + 1}"),
+        ("resized crops", dict(crops=crops[:, :64, :64]), r"crops must be 128x128 \(the crop plan's size\), but got 64x64"),
         ("rgba crops", dict(crops=torch.cat([crops, crops[..., :1]], -1)), r"crops must have 3 channels \(RGB\), but got 4"),
         ("another video", dict(images=other_video), r"images must be the video the crop plan was made from, but its pixels differ"),
         ("fewer frames", dict(images=frames[:4]), r"images must be the video the crop plan was made from \(6 frames of 160x96\), but got 4 frames"),
-        ("crop mask size", dict(crop_mask=torch.ones((rows, 128, 128))), rf"crop_mask must be a MASK \[{rows} or 1, 256, 256\]"),
-        ("crop mask count", dict(crop_mask=torch.ones((2, 256, 256))), r"crop_mask must be a MASK"),
+        ("crop mask size", dict(crop_mask=torch.ones((rows, 64, 64))), rf"crop_mask must be a MASK \[{rows} or 1, 128, 128\]"),
+        ("crop mask count", dict(crop_mask=torch.ones((2, 128, 128))), r"crop_mask must be a MASK"),
         ("occlusion size", dict(occlusion_mask=torch.ones((6, 96, 100))), r"occlusion_mask must be a MASK \[6 or 1, 96, 160\]"),
         ("occlusion count", dict(occlusion_mask=torch.ones((3, 96, 160))), r"occlusion_mask must be a MASK"),
         ("blend mode", dict(blend_mode="star"), r"blend_mode must be one of"),
@@ -270,9 +306,8 @@ def test_bad_input_is_refused_with_a_message_naming_it(label, change, message):
         paste_faces(arguments["images"], arguments["crops"], BAD_PLAN, **options)
 
 
-def test_a_plan_from_another_video_is_refused(two_faces):
-    frames, tracks = two_faces
-    crops, plan, _ = crop_face_sequences(frames, tracks, **CROP_OPTIONS)
+def test_a_plan_from_another_video_is_refused(two_faces_cut):
+    frames, tracks, crops, plan = two_faces_cut
     other = torch.flip(frames, dims=[2])  # same size and count, different pixels
     with pytest.raises(ValueError, match="crop and paste the same video"):
         paste_faces(other, crops, plan)

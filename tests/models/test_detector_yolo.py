@@ -254,3 +254,47 @@ def test_checkpoint_pickle_globals_are_only_layers(yolo_models):
     assert names and all(name.startswith(("torch.nn.modules.", "ultralytics.nn.")) for name in names), names
     checkpoint = load_ultralytics_checkpoint(str(yolo_models["pose.pt"]))
     assert isinstance(checkpoint["model"], torch.nn.Module)
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("torch.nn.modules.conv.Conv2d", "torch.nn.modules.conv.Conv2d"),
+        ("ultralytics.nn.modules.head.Detect", "ultralytics.nn.modules.head.Detect"),
+        ("ultralytics.nn.modules.Conv", "ultralytics.nn.modules.conv.Conv"),  # 8.0.x: classes named from the package
+        ("ultralytics.nn.modules.block.Silence", "torch.nn.modules.linear.Identity"),  # removed class, YOLOv9e
+        ("ultralytics.nn.tasks.YOLOv10DetectionModel", "ultralytics.nn.tasks.DetectionModel"),
+        ("ultralytics.yolo.utils.IterableSimpleNamespace", "ultralytics.utils.IterableSimpleNamespace"),  # moved module
+        ("ultralytics.utils.loss.v8DetectionLoss", "ultralytics.utils.loss.v8DetectionLoss"),
+        ("pathlib.WindowsPath", "pathlib.PureWindowsPath"),
+        ("posix.system", None),
+        ("builtins.eval", None),
+        ("ultralytics.nn.tasks.torch_safe_load", None),  # a function, not a layer class
+        ("ultralytics.utils.downloads.attempt_download_asset", None),
+        ("ultralytics.utils.loss.torch", None),  # a module imported there, not a class defined there
+        ("torch.nn.modules.module.nonexistent", None),
+    ],
+)
+def test_checkpoint_global_allow_list(name, expected):
+    from comfyui_fuse.models.detector_yolo import _allowed_global, _plain_data_globals
+
+    found = _allowed_global(name, _plain_data_globals())
+    if expected is None:
+        assert found is None, f"{name} must be refused, but resolved to {found!r}"
+    else:
+        assert found is not None and f"{found.__module__}.{found.__qualname__}" == expected
+
+
+@pytest.mark.parametrize(
+    "metadata, expected",
+    [
+        ({"end2end": "True"}, True),  # YOLOv10 / YOLO26 heads
+        ({"end2end": "False", "args": "{'batch': 1, 'nms': True}"}, True),  # exported with NMS inside
+        ({"end2end": "False", "args": "{'batch': 1, 'nms': None}"}, False),
+        ({}, None),  # no metadata: decided from the output shape
+    ],
+)
+def test_onnx_output_layout_from_metadata(metadata, expected):
+    from comfyui_fuse.models.detector_yolo import _onnx_end2end
+
+    assert _onnx_end2end(metadata) is expected
