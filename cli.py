@@ -4,6 +4,8 @@
     comfyui-fuse track VIDEO --out report.json [--preview preview.mp4] [--output out.mp4]
     comfyui-fuse detect VIDEO --out report.json [--refs characters.json] [--sample-fps 3]
     comfyui-fuse models list | models download NAME [--models-dir DIR]
+    comfyui-fuse queue WORKFLOW [--set NODE.INPUT=VALUE] [--input NAME=FILE] [--out DIR]
+    comfyui-fuse nodes [--markdown | --write-readme]
 
 Each subcommand is one add_<name>_command(subparsers) function that declares its arguments and
 sets `run` to a function(args) -> exit code; build_parser calls them all. User errors (bad
@@ -20,6 +22,9 @@ import logging
 import os
 import sys
 from fractions import Fraction
+
+from .node_reference import add_nodes_command
+from .queue_cli import add_queue_command
 
 PROG = "comfyui-fuse"
 EXIT_USER_ERROR = 2
@@ -400,7 +405,7 @@ def add_detect_command(subparsers) -> None:
 
 
 # One function per subcommand; a new command is one more entry here.
-COMMANDS = (add_demo_command, add_track_command, add_detect_command, add_models_command)
+COMMANDS = (add_demo_command, add_track_command, add_detect_command, add_models_command, add_queue_command, add_nodes_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -168,6 +168,12 @@ class ComfyClient:
         """POST /interrupt: stop the running prompt (only if it is `prompt_id`, when given)."""
         self._json("POST", "/interrupt", payload={"prompt_id": prompt_id} if prompt_id else {})
 
+    def cancel(self, prompt_id: str) -> None:
+        """Stop a prompt wherever it is: POST /queue {"delete"} drops it if it still waits in the
+        queue, POST /interrupt stops it if it runs (/interrupt alone never touches a waiting prompt)."""
+        self._json("POST", "/queue", payload={"delete": [prompt_id]})
+        self.interrupt(prompt_id)
+
     def wait(self, prompt_id: str, on_progress: Callable[[dict], None] | None = None, timeout: float = 600.0, poll_interval: float = 0.5) -> dict:
         """Follow a queued prompt to its end and return its /history entry.
 

@@ -7,7 +7,9 @@ sequences and the crops are pasted straight back (identity processing). Printed 
 per frame and the growth of the process's peak resident memory. The reference is
 frames.clone(): the paste's one unavoidable full-resolution copy. The closing lines check
 DESIGN.md invariants 1 and 2 on this clip: bit-identical outside the paste mask, at most 2/255
-inside where the paste alpha is 1.
+inside where the paste alpha is 1. Invariant 2 depends on the crop scale (crop side / padded face
+side): pixel-level highlights do not survive resampling to a grid only 1.5x finer, so try
+--face 200 (2.1x) against the default 300 (1.5x).
 """
 
 from __future__ import annotations
@@ -72,10 +74,11 @@ def main() -> None:
 
     untouched = mask == 0
     exact_outside = torch.equal(pasted[untouched], frames[untouched])
-    solid = mask >= 1 - 1e-6
-    error = float((pasted - frames).abs().amax(-1)[solid].max()) * 255 if solid.any() else float("nan")
+    errors = (pasted - frames).abs().amax(-1)[mask >= 1 - 1e-6] * 255
+    worst, share = float(errors.max()), float((errors > 2).float().mean())
+    scale = plan.sequences[0].affine_src_to_crop[0, 0, 0]
     print(f"invariant 1, bit-identical outside the paste mask: {'PASS' if exact_outside else 'FAIL'}")
-    print(f"invariant 2, worst error where alpha is 1: {error:.2f}/255 {'PASS' if error <= 2 else 'FAIL'} (crop scale {plan.sequences[0].affine_src_to_crop[0, 0, 0]:.2f}x)")
+    print(f"invariant 2, where alpha is 1 (crop scale {scale:.2f}x): worst {worst:.2f}/255, {100 * share:.3f}% of pixels above 2/255: {'PASS' if worst <= 2 else 'FAIL'}")
 
 
 if __name__ == "__main__":

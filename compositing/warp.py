@@ -9,13 +9,15 @@ invariant 2), and crops must stay in 0..1 (they are IMAGEs; third-party nodes ma
 uint8 without clipping), so cubic overshoot is clamped. Measured on the synthetic faces at a
 4.6x crop scale, worst pixel where alpha is 1: bilinear in and out 9-24/255; torch grid_sample
 bicubic (a=-0.75) in and out 2.8-3.9/255 (its larger overshoot is clamped away); Catmull-Rom in
-and out 2.0-2.5/255, and 0.7-1.0/255 at 9x. OpenCV's warpAffine quantises positions to 1/32
-pixel, which alone costs about 1/255. The price: about 3x grid_sample's time per crop.
+and out 2.0-2.5/255, and 0.7-1.0/255 at 9x. At 1080p, a 300 px face in a 512 crop (1.5x) keeps
+99.99% of pixels within 1.6/255, but a few specular highlights reach 3-4/255: pixel-level peaks
+do not survive resampling to a grid only 1.5x finer (bench/composite_bench.py). OpenCV's
+warpAffine quantises positions to 1/32 pixel, which alone costs about 1/255. The price: about
+3x grid_sample's time per crop (16 gathers per pixel).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Callable
 
 import numpy as np
@@ -24,8 +26,6 @@ import torch
 from ..tracking.types import FaceTracks
 from .geometry import plan_crops, plan_rows, snap_to_multiple
 from .plan import CropPlan, fingerprint_frames, same_video
-
-log = logging.getLogger(__name__)
 
 
 def check_image_batch(name: str, images) -> None:
@@ -62,16 +62,11 @@ def source_positions(affine_dst_to_src: np.ndarray, dst_box: tuple[int, int, int
     return src_x, src_y
 
 
-def sampling_grid(affine_dst_to_src: np.ndarray, dst_box: tuple[int, int, int, int], src_box: tuple[int, int, int, int]) -> torch.Tensor:
-    """grid_sample grid (1,h,w,2) float32 (align_corners=False) for one affine.
-
-    affine_dst_to_src (2,3) maps destination pixel centres to source pixel centres, both in full
-    coordinates. dst_box (x0, y0, x1, y1): the destination pixels to fill; src_box: the source
-    region the sampled tensor holds. Positions are computed in float64, then normalised.
-    """
-    sx0, sy0, sx1, sy1 = src_box
-    src_x, src_y = source_positions(affine_dst_to_src, dst_box)
-    grid = np.stack([(2 * (src_x - sx0) + 1) / (sx1 - sx0) - 1, (2 * (src_y - sy0) + 1) / (sy1 - sy0) - 1], axis=-1)
+def sampling_grid(src_x: np.ndarray, src_y: np.ndarray, src_size: tuple[int, int]) -> torch.Tensor:
+    """grid_sample grid (1,h,w,2) float32 (align_corners=False) for float64 (h,w) pixel-centre
+    positions in a source of size (height, width)."""
+    height, width = src_size
+    grid = np.stack([(2 * src_x + 1) / width - 1, (2 * src_y + 1) / height - 1], axis=-1)
     return torch.from_numpy(grid.astype(np.float32))[None]
 
 
@@ -127,6 +122,15 @@ def _source_box(crop_to_src: np.ndarray, crop_size: tuple[int, int], frame_size:
     return x0, y0, x1, y1
 
 
+def crop_one(frame_hwc: torch.Tensor, crop_to_src: np.ndarray, crop_size: tuple[int, int]) -> torch.Tensor:
+    """One crop float32 [h,w,3] 0..1 of one frame [H,W,C] through crop_to_src (2,3)."""
+    crop_height, crop_width = crop_size
+    x0, y0, x1, y1 = _source_box(crop_to_src, crop_size, tuple(frame_hwc.shape[:2]))
+    src_x, src_y = source_positions(crop_to_src, (0, 0, crop_width, crop_height))
+    region = frame_hwc[y0:y1, x0:x1, :3]
+    return sample_catmull_rom(region, src_x - x0, src_y - y0).clamp_(0.0, 1.0)  # IMAGEs stay in 0..1
+
+
 def crop_faces(
     frames_bhwc: torch.Tensor,
     plan: CropPlan,
@@ -154,10 +158,7 @@ def crop_faces(
             check_interrupt()
         stop = min(start + chunk_size, len(frame_index))
         for row in range(start, stop):
-            x0, y0, x1, y1 = _source_box(crop_to_src[row], (crop_height, crop_width), plan.frame_size)
-            src_x, src_y = source_positions(crop_to_src[row], (0, 0, crop_width, crop_height))
-            region = frames_bhwc[frame_index[row], y0:y1, x0:x1, :3]
-            crops[row] = sample_catmull_rom(region, src_x - x0, src_y - y0).clamp_(0.0, 1.0)  # IMAGEs stay in 0..1
+            crops[row] = crop_one(frames_bhwc[frame_index[row]], crop_to_src[row], (crop_height, crop_width))
         if on_progress is not None:
             on_progress(stop - start)
     return crops
@@ -168,8 +169,11 @@ def valid_pixels(crop_to_src: np.ndarray, crop_size: tuple[int, int], frame_size
     frame ([-0.5, W-0.5] x [-0.5, H-0.5] in pixel-centre coordinates)."""
     crop_height, crop_width = crop_size
     height, width = frame_size
-    src_x, src_y = source_positions(crop_to_src, (0, 0, crop_width, crop_height))
     tolerance = 1e-6  # float noise on a crop edge that lands exactly on the frame edge
+    xmin, ymin, xmax, ymax = footprint(crop_to_src, (0, 0, crop_width - 1, crop_height - 1))
+    if xmin >= -0.5 - tolerance and ymin >= -0.5 - tolerance and xmax <= width - 0.5 + tolerance and ymax <= height - 0.5 + tolerance:
+        return np.ones((crop_height, crop_width), bool)  # the usual case: the crop lies inside the frame
+    src_x, src_y = source_positions(crop_to_src, (0, 0, crop_width, crop_height))
     return (src_x >= -0.5 - tolerance) & (src_x <= width - 0.5 + tolerance) & (src_y >= -0.5 - tolerance) & (src_y <= height - 0.5 + tolerance)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..compositing.masks import BLEND_MODES
-from ..compositing.paste import paste_faces
+from ..compositing.paste import PASTE_MODES, paste_faces
 from . import host
 
 
@@ -33,18 +33,20 @@ class FUSEPasteFaces:
                 "blend_amount": ("FLOAT", {"default": 0.3, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Feather width as a fraction of half the crop side (box) or of the radius (ellipse); 0 = hard edge."}),
             },
             "optional": {
+                "paste_mode": (list(PASTE_MODES), {"default": "difference", "tooltip": "difference: paste only what the processing changed (an unchanged crop changes nothing, and source detail finer than the crop is kept). replace: paste the processed crop's colours over the face (for processors that redraw the whole face, e.g. a face swap)."}),
                 "crop_mask": ("MASK", {"tooltip": "Optional mask in crop space, one per crop (or one for all), e.g. from a face parser: only where it is set is the crop pasted."}),
                 "occlusion_mask": ("MASK", {"tooltip": "Optional mask in frame space, one per frame (or one for all): where it is 1 the original pixels are kept (hands, microphones)."}),
             },
         }
 
-    def paste(self, images, crops, crop_plan, blend_mode="box", blend_amount=0.3, crop_mask=None, occlusion_mask=None):
+    def paste(self, images, crops, crop_plan, blend_mode="box", blend_amount=0.3, paste_mode="difference", crop_mask=None, occlusion_mask=None):
         pasted, pasted_mask = paste_faces(
             images,
             crops,
             crop_plan,
             blend_mode=blend_mode,
             blend_amount=float(blend_amount),
+            paste_mode=paste_mode,
             crop_mask=crop_mask,
             occlusion_mask=occlusion_mask,
             on_progress=host.progress_callback(crop_plan.total_rows),

@@ -34,7 +34,7 @@ class FUSEFaceDetector:
     OUTPUT_TOOLTIPS = ("Face boxes (source pixels), scores and landmarks (when the detector gives them) per frame.",)
     FUNCTION = "detect"
     CATEGORY = "FUSE/detect"
-    DESCRIPTION = "Detects faces in every frame of a video. Connect the faces to FUSE Face Tracker."
+    DESCRIPTION = "Detects faces in every frame of a video. Connect the faces to FUSE Track Faces."
 
     def detect(self, images, detector, score_threshold, min_face_size, detect_every, batch_size):
         face_detector = load_face_detector(

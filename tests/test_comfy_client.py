@@ -1,11 +1,9 @@
-"""ComfyClient against a small fake ComfyUI server (stdlib http.server), and ui_to_api tables."""
+"""ComfyClient against a small fake ComfyUI server (tests/fuse_fake_comfyui.py), and ui_to_api tables."""
 
 import json
-import threading
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from fuse_fake_comfyui import REFUSAL, FakeComfyUI, history_entry, progress_event
 
 from comfyui_fuse.comfy_client import (
     ComfyClient,
@@ -15,90 +13,6 @@ from comfyui_fuse.comfy_client import (
     output_texts,
     ui_to_api,
 )
-
-# ---- a fake server with ComfyUI's answers -------------------------------------------------------
-
-REFUSAL = {
-    "error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": "", "extra_info": {}},
-    "node_errors": {
-        "2": {
-            "errors": [{"type": "value_smaller_than_min", "message": "Value 0 smaller than min of 1", "details": "frames", "extra_info": {}}],
-            "dependent_outputs": ["5"],
-            "class_type": "FUSEDemoClip",
-        }
-    },
-}
-
-
-def history_entry(status_str="success", messages=(), outputs=None):
-    return {"prompt": [], "outputs": outputs or {}, "status": {"status_str": status_str, "completed": status_str == "success", "messages": [list(m) for m in messages]}}
-
-
-class FakeComfyUI:
-    """Serves /object_info, /prompt, /history/{id}, /view, /upload/image and /interrupt like ComfyUI."""
-
-    def __init__(self, entry=None, polls_before_done=2):
-        self.entry = entry or history_entry()
-        self.polls_before_done = polls_before_done
-        self.requests = []
-        self.files = {("a.png", "", "output"): b"PNG-A", ("b.webp", "run1", "output"): b"WEBP-B", ("p.png", "", "temp"): b"PNG-P"}
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def answer(self, status, payload, content_type="application/json"):
-                body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):
-                url = urllib.parse.urlparse(self.path)
-                query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-                fake.requests.append(("GET", url.path, query, b""))
-                if url.path == "/object_info":
-                    self.answer(200, {"SaveImage": {"input": {}}})
-                elif url.path.startswith("/history/"):
-                    fake.polls_before_done -= 1
-                    done = fake.polls_before_done < 0
-                    self.answer(200, {"p1": fake.entry} if done else {})
-                elif url.path == "/view":
-                    key = (query.get("filename"), query.get("subfolder", ""), query.get("type"))
-                    self.answer(200, fake.files[key], "image/png") if key in fake.files else self.answer(404, b"", "text/plain")
-                else:
-                    self.answer(404, b"", "text/plain")
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                fake.requests.append(("POST", self.path, {}, body))
-                if self.path == "/prompt":
-                    prompt = json.loads(body)["prompt"]
-                    if prompt.get("2", {}).get("inputs", {}).get("frames") == 0:
-                        self.answer(400, REFUSAL)
-                    else:
-                        self.answer(200, {"prompt_id": "p1", "number": 0, "node_errors": {}})
-                elif self.path == "/upload/image":
-                    self.answer(200, {"name": "clip.mp4", "subfolder": "sub" if b"\r\n\r\nsub\r\n" in body else "", "type": "input"})
-                elif self.path == "/interrupt":
-                    self.answer(200, b"", "text/plain")
-                else:
-                    self.answer(404, b"", "text/plain")
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def make_client(server):
@@ -197,6 +111,24 @@ def test_interrupt_names_the_prompt():
         make_client(server).interrupt("p1")
         method, path, _, body = server.requests[-1]
     assert (method, path, json.loads(body)) == ("POST", "/interrupt", {"prompt_id": "p1"})
+
+
+def test_cancel_drops_the_prompt_from_the_queue_and_interrupts_it():
+    with FakeComfyUI() as server:
+        make_client(server).cancel("p1")
+        sent = [(path, json.loads(body)) for method, path, _, body in server.requests if method == "POST"]
+    assert sent == [("/queue", {"delete": ["p1"]}), ("/interrupt", {"prompt_id": "p1"})], "a waiting prompt is only removed by /queue delete; a running one only stops on /interrupt"
+
+
+def test_wait_follows_progress_over_the_websocket():
+    events = [progress_event("3", 1, 2), progress_event("3", 2, 2), progress_event("9", 1, 1, prompt_id="other")]
+    with FakeComfyUI(polls_before_done=10**6, ws_events=events) as server:
+        progress = []
+        entry = ComfyClient(server.url, client_id="test-client").wait("p1", on_progress=progress.append, timeout=20)
+        ws_requests = [query for method, path, query, _ in server.requests if path == "/ws"]
+    assert entry == server.entry
+    assert ws_requests == [{"clientId": "test-client"}], "wait must open /ws with its client id, or ComfyUI sends it no progress"
+    assert [(message["node"], message["value"]) for message in progress] == [("3", 1), ("3", 2)], "progress of other prompts must be filtered out"
 
 
 def test_an_unreachable_server_is_named_in_the_error():

@@ -121,25 +121,36 @@ def _best_claim(frame_embeddings: np.ndarray, characters: Characters, threshold:
     return min(claims, key=lambda claim: (-claim[1], -claim[2], claim[0])) if claims else None
 
 
-def _group_unknown(indices: list[int], means: list[np.ndarray | None], overlap: np.ndarray, sizes: np.ndarray, threshold: float) -> list[list[int]]:
-    """Greedy agglomeration of unknown tracks whose mean embeddings agree and never overlap."""
+def _group_unknown(indices: list[int], sums: np.ndarray, overlap: np.ndarray, threshold: float) -> list[list[int]]:
+    """Greedy agglomeration of unknown tracks whose mean embeddings agree and never overlap.
+
+    sums (k,D): each track's sum of unit embeddings (zero rows: no embedding, never grouped);
+    overlap (k,k): tracks present at the same time. The most similar pair of groups is joined
+    first, while its cosine similarity reaches the threshold.
+    """
     groups = [[i] for i in indices]
-    vectors = [None if means[i] is None else means[i] * sizes[i] for i in indices]  # sums of unit embeddings
-    while True:
-        best, pair = threshold, None
-        for a in range(len(groups)):
-            for b in range(a + 1, len(groups)):
-                if vectors[a] is None or vectors[b] is None or overlap[np.ix_(groups[a], groups[b])].any():
-                    continue
-                cosine = float(unit_rows(vectors[a]) @ unit_rows(vectors[b]))
-                if cosine >= best:
-                    best, pair = cosine, (a, b)
-        if pair is None:
-            return groups
-        a, b = pair
+    vectors = sums[indices].astype(np.float64)
+    apart = ~overlap[np.ix_(indices, indices)]
+    known = np.linalg.norm(vectors, axis=1) > 0
+    while len(groups) > 1:
+        unit = unit_rows(vectors)
+        cosine = unit @ unit.T
+        allowed = apart & known[:, None] & known[None, :]
+        np.fill_diagonal(allowed, False)
+        cosine[~allowed] = -np.inf
+        a, b = np.unravel_index(int(np.argmax(cosine)), cosine.shape)
+        if cosine[a, b] < threshold:
+            break
+        a, b = min(a, b), max(a, b)
         groups[a] = sorted(groups[a] + groups[b])
-        vectors[a] = vectors[a] + vectors[b]
-        del groups[b], vectors[b]
+        vectors[a] += vectors[b]
+        apart[a] &= apart[b]
+        apart[:, a] &= apart[:, b]
+        del groups[b]
+        vectors = np.delete(vectors, b, axis=0)
+        apart = np.delete(np.delete(apart, b, axis=0), b, axis=1)
+        known = np.delete(known, b)
+    return groups
 
 
 def _merge_group(tracks: FaceTracks, members: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
@@ -197,19 +208,18 @@ def assign_identities(
     if characters is not None and len(characters):
         # The strongest claim is settled first; a track whose character went to a track present at
         # the same time votes again without it.
-        pending = [track for track in range(count) if len(rows_of[track])]
-        while pending:
-            claims = []
-            for track in pending:
-                taken = set(owner[overlap[track] & (owner >= 0)].tolist())
-                claim = _best_claim(embedding[rows_of[track]], characters, threshold, taken)
-                if claim is not None:
-                    claims.append((-claim[1], -claim[2], track, claim[0]))
-            if not claims:
+        claims = {track: _best_claim(embedding[rows_of[track]], characters, threshold, set()) for track in range(count) if len(rows_of[track])}
+        while True:
+            ranked = [(-claim[1], -claim[2], track, claim[0]) for track, claim in claims.items() if claim is not None]
+            if not ranked:
                 break
-            _, similarity, track, character = min(claims)
-            owner[track], owner_similarity[track] = character, -similarity
-            pending.remove(track)
+            _, similarity, winner, character = min(ranked)
+            owner[winner], owner_similarity[winner] = character, -similarity
+            del claims[winner]
+            for track in claims:
+                if overlap[track, winner]:
+                    taken = set(owner[overlap[track] & (owner >= 0)].tolist())
+                    claims[track] = _best_claim(embedding[rows_of[track]], characters, threshold, taken)
 
     groups: list[list[int]] = []
     if characters is not None:
@@ -218,9 +228,9 @@ def assign_identities(
             groups.extend([members] if merge and members else [[m] for m in members])
     unknown = np.flatnonzero(owner < 0).tolist()
     if merge:
-        means = [unit_rows(embedding[rows].mean(axis=0, keepdims=True))[0] if len(rows) else None for rows in rows_of]
-        sizes = np.array([len(rows) for rows in rows_of], np.float64)
-        groups.extend(_group_unknown(unknown, means, overlap, sizes, threshold))
+        sums = np.zeros((count, embedding.shape[1]))
+        np.add.at(sums, track_index, unit_rows(embedding))
+        groups.extend(_group_unknown(unknown, sums, overlap, threshold))
     else:
         groups.extend([i] for i in unknown)
 

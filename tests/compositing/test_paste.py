@@ -105,10 +105,32 @@ def rows_of(plan: CropPlan, track_id: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("clip_name", ["two_faces", "edge"])
 @pytest.mark.parametrize("blend_mode", ["box", "ellipse"])
+@pytest.mark.parametrize("face_size", [48, 128])  # crop scales about 0.9x and 2.3x: resampling cannot be exact here
+def test_difference_paste_of_unchanged_crops_changes_nothing_at_any_scale(clip_name, blend_mode, face_size):
+    frames, tracks = clip(clip_name)
+    crops, plan, _ = cut(frames, tracks, face_size=face_size, face_padding=8)
+    pasted, mask = paste(frames, crops, plan, blend_mode=blend_mode, return_mask=True)
+    assert mask.gt(0).sum() > 500, "the test needs a real paste region"
+    assert torch.equal(pasted, frames), f"difference paste of unchanged crops must be exact, but max error is {(pasted - frames).abs().max() * 255:.3f}/255"
+
+
+def test_difference_paste_carries_the_change_and_keeps_source_detail(two_faces_cut):
+    frames, _, crops, plan = two_faces_cut
+    brighter = (crops + 0.1).clamp(0, 1)
+    pasted, mask = paste(frames, brighter, plan, blend_amount=0.0, return_mask=True)
+    solid = mask >= 1 - 1e-6
+    change = (pasted - frames)[solid]
+    unclipped = frames[solid] < 0.85
+    assert torch.allclose(change[unclipped], torch.full_like(change[unclipped], 0.1), atol=2 / 255), "a uniform +0.1 edit must arrive as +0.1 in the frame"
+
+
+@pytest.mark.parametrize("clip_name", ["two_faces", "edge"])
+@pytest.mark.parametrize("blend_mode", ["box", "ellipse"])
 def test_identity_round_trip_is_within_2_of_255_where_the_crop_is_pasted_fully(clip_name, blend_mode):
+    """paste_mode="replace" resamples the crop's colours: within 2/255 at a 9x crop scale."""
     frames, tracks = clip(clip_name)
     crops, plan, _ = accurate_cut(clip_name)
-    pasted, mask = paste(frames, crops, plan, blend_mode=blend_mode, return_mask=True)
+    pasted, mask = paste(frames, crops, plan, blend_mode=blend_mode, paste_mode="replace", return_mask=True)
     solid = mask >= 1 - 1e-6
     assert solid.sum() > 500, f"the test needs a solid paste region, but only {int(solid.sum())} pixels have alpha 1"
     error = (pasted - frames).abs().amax(-1)[solid].max().item()
@@ -162,12 +184,24 @@ def test_overlapping_faces_draw_the_higher_track_id_on_top():
     painted = crops.clone()
     painted[rows_of(plan, 1)] = 0.0  # track 1 black
     painted[rows_of(plan, 2)] = 1.0  # track 2 white
-    pasted = paste(frames, painted, plan, blend_amount=0.0)
+    pasted = paste(frames, painted, plan, blend_amount=0.0, paste_mode="replace")
     overlap = pasted[:, 25:45, 35:45]
     assert torch.allclose(overlap, torch.ones_like(overlap), atol=1e-6), "where faces overlap, the higher track id (2) must be on top"
     assert torch.allclose(pasted[:, 15:45, 12:28], torch.zeros((2, 30, 16, 3)), atol=1e-6), "face 1 outside the overlap stays black"
-    reverse = paste(paste(frames, painted[rows_of(plan, 2)], plan.select_tracks([2]), blend_amount=0.0), painted[rows_of(plan, 1)], plan.select_tracks([1]), blend_amount=0.0)
+    reverse = paste(paste(frames, painted[rows_of(plan, 2)], plan.select_tracks([2]), blend_amount=0.0, paste_mode="replace"), painted[rows_of(plan, 1)], plan.select_tracks([1]), blend_amount=0.0, paste_mode="replace")
     assert torch.allclose(reverse[:, 25:45, 35:45], torch.zeros((2, 20, 10, 3)), atol=1e-6), "with separate nodes, the later node is drawn on top"
+
+
+def test_overlap_order_holds_in_difference_mode_too():
+    ramp = torch.linspace(0.2, 0.6, 96)
+    frames = ramp[None, None, :, None].expand(2, 64, 96, 3).contiguous()  # smooth: no detail lost to resampling
+    tracks = tracks_from_boxes([np.tile([[10, 10, 50, 50]], (2, 1)), np.tile([[30, 20, 70, 60]], (2, 1))], frame_size=(64, 96))
+    crops, plan, _ = cut(frames, tracks, face_size=64, face_padding=0)
+    painted = crops.clone()
+    painted[rows_of(plan, 1)] = 0.0
+    painted[rows_of(plan, 2)] = 1.0
+    overlap = paste(frames, painted, plan, blend_amount=0.0)[:, 25:45, 35:45]
+    assert torch.allclose(overlap, torch.ones_like(overlap), atol=2 / 255), "in difference mode too, the higher track id must be on top"
 
 
 def test_rotated_affine_round_trip_is_within_2_of_255(two_faces):
@@ -284,6 +318,7 @@ def _bad_inputs():
         ("more crops", dict(crops=torch.cat([crops, crops[:1]])), rf"crops must have {rows} rows for this plan \(2 sequences\), but got {rows + 1}"),
         ("resized crops", dict(crops=crops[:, :64, :64]), r"crops must be 128x128 \(the crop plan's size\), but got 64x64"),
         ("rgba crops", dict(crops=torch.cat([crops, crops[..., :1]], -1)), r"crops must have 3 channels \(RGB\), but got 4"),
+        ("nan crops", dict(crops=torch.where(crops > 0.5, float("nan"), crops)), r"crops must hold finite pixel values, but got NaN or inf"),
         ("another video", dict(images=other_video), r"images must be the video the crop plan was made from, but its pixels differ"),
         ("fewer frames", dict(images=frames[:4]), r"images must be the video the crop plan was made from \(6 frames of 160x96\), but got 4 frames"),
         ("crop mask size", dict(crop_mask=torch.ones((rows, 64, 64))), rf"crop_mask must be a MASK \[{rows} or 1, 128, 128\]"),

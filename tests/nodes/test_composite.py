@@ -28,7 +28,8 @@ def test_node_is_declared_for_comfyui():
     node = composite.FUSEPasteFaces
     declared = node.INPUT_TYPES()
     assert list(declared["required"]) == ["images", "crops", "crop_plan", "blend_mode", "blend_amount"]
-    assert list(declared["optional"]) == ["crop_mask", "occlusion_mask"]
+    assert list(declared["optional"]) == ["paste_mode", "crop_mask", "occlusion_mask"]
+    assert declared["optional"]["paste_mode"][1]["default"] == "difference"
     for group in ("required", "optional"):
         for name, (_, options) in declared[group].items():
             assert options.get("tooltip"), f"input {name!r} needs a tooltip"

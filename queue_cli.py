@@ -1,0 +1,291 @@
+"""comfyui-fuse queue: run a saved workflow on a ComfyUI server and download what it made.
+
+    comfyui-fuse queue workflows/api/restore_faces.json --input file=clip.mp4 --out results
+    comfyui-fuse queue my_workflow.json --set "FUSE Restore Faces.strength=0.7" --set 3.face_size=256
+
+WORKFLOW is API format (what the editor's "Export (API)" writes) or UI format (what "Save"
+writes); a UI-format workflow is converted with the server's own /object_info. --set and --input
+name a node by id, title or class. Progress comes over ComfyUI's /ws and is drawn on stderr; the
+paths of the downloaded outputs are printed on stdout. Exit codes: 0 done, 1 the server refused or
+failed the prompt (its own words are printed), 2 a usage error, 130 Ctrl-C (the prompt is
+dropped from the queue and interrupted on the server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from .comfy_client import ComfyClient, ComfyServerError, output_texts, ui_to_api
+
+PROG = "comfyui-fuse queue"
+DEFAULT_SERVER = "http://127.0.0.1:8188"
+DEFAULT_OUT = "fuse_outputs"
+EXIT_SERVER_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+class PromptProgress:
+    """on_progress for ComfyClient.wait: a bar per node on stderr, from ComfyUI's /ws progress messages.
+
+    On a terminal the bar is redrawn in place; elsewhere (a log, a pipe) one line is written per
+    tenth of each node's work, so logs show progress without thousands of lines.
+    """
+
+    WIDTH = 24
+
+    def __init__(self, prompt: dict, stream=None) -> None:
+        self.titles = {node_id: node_title(node) for node_id, node in prompt.items()}
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.messages = 0
+        self._shown: tuple[str, int] | None = None  # (node, tenth) last written
+        self._open_width = 0  # length of a live line not yet ended by a newline
+
+    def __call__(self, message: dict) -> None:
+        node = str(message.get("node"))
+        value, maximum = int(message.get("value", 0)), int(message.get("max", 0) or 0)
+        if maximum <= 0:
+            return
+        self.messages += 1
+        fraction = min(max(value / maximum, 0.0), 1.0)
+        filled = round(fraction * self.WIDTH)
+        line = f"{self.titles.get(node, node)} (node {node}) [{'#' * filled}{'-' * (self.WIDTH - filled)}] {value}/{maximum}"
+        if self.live:
+            if self._shown is not None and self._shown[0] != node and self._open_width:
+                self.stream.write("\n")
+                self._open_width = 0
+            self.stream.write("\r" + line.ljust(self._open_width))
+            self._open_width = len(line)
+            if value >= maximum:
+                self.stream.write("\n")
+                self._open_width = 0
+            self._shown = (node, 0)
+        else:
+            tenth = int(fraction * 10)
+            if self._shown != (node, tenth):
+                self.stream.write(line + "\n")
+                self._shown = (node, tenth)
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End a live line that is still open (before other messages are printed)."""
+        if self._open_width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open_width = 0
+
+
+def node_title(node: dict) -> str:
+    return (node.get("_meta") or {}).get("title") or node.get("class_type", "?")
+
+
+def load_workflow(path: str) -> dict:
+    """The workflow saved at path (API or UI format), as a dict."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"WORKFLOW must be a saved workflow .json file, but {path!r} does not exist")
+    with open(path, encoding="utf-8") as stream:
+        try:
+            workflow = json.load(stream)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"WORKFLOW {path!r} must be a workflow saved from ComfyUI (JSON), but it is not valid JSON: {error}") from None
+    if not isinstance(workflow, dict) or not workflow:
+        raise ValueError(f"WORKFLOW {path!r} must hold a JSON object (a UI- or API-format workflow), but got {type(workflow).__name__}")
+    return workflow
+
+
+def is_ui_workflow(workflow: dict) -> bool:
+    """True for the editor's graph format ("nodes" and "links"), False for the API format."""
+    return isinstance(workflow.get("nodes"), list) and "links" in workflow
+
+
+def parse_value(text: str):
+    """A --set value: JSON when it parses (0.7, true, [1, 2], "3"), else the text itself."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def split_assignment(text: str, option: str) -> tuple[str, str]:
+    """'TARGET=VALUE' -> (TARGET, VALUE), split at the first '='."""
+    target, equals, value = text.partition("=")
+    if not equals or not target.strip():
+        example = "NODE.INPUT=VALUE, e.g. 3.face_size=256" if option == "--set" else "NAME=FILE, e.g. file=clip.mp4"
+        raise ValueError(f"{option} must be {example}, but got {text!r}")
+    return target.strip(), value
+
+
+def split_node_input(target: str, option: str) -> tuple[str, str]:
+    """'NODE.INPUT' -> (NODE, INPUT); the node part may itself contain dots (titles)."""
+    node, dot, name = target.rpartition(".")
+    if not dot or not node or not name:
+        raise ValueError(f"{option} must name NODE.INPUT (node id, title or class, a dot, the input name), but got {target!r}")
+    return node, name
+
+
+def find_node(prompt: dict, reference: str, option: str) -> str:
+    """The id of the node that `reference` names: its id, else its unique title, else its unique class."""
+    if reference in prompt:
+        return reference
+    for key in ("title", "class_type"):
+        matches = [node_id for node_id, node in prompt.items() if (node_title(node) if key == "title" else node.get("class_type")) == reference]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            listed = ", ".join(f"{node_id} ({node_title(prompt[node_id])})" for node_id in matches)
+            raise ValueError(f"{option} node {reference!r} must name one node, but it matches several: {listed}; use the node id")
+    listed = ", ".join(f"{node_id} ({node_title(node)})" for node_id, node in prompt.items())
+    raise ValueError(f"{option} node {reference!r} must be a node id, title or class of the workflow, but none matches; its nodes are {listed}")
+
+
+def check_input_name(prompt: dict, node_id: str, name: str, option: str, client: ComfyClient) -> None:
+    """Refuse an input the node's class does not declare (the server would silently ignore it)."""
+    node = prompt[node_id]
+    if name in node.get("inputs", {}):
+        return
+    class_type = node.get("class_type")
+    schema = client.object_info(class_type).get(class_type, {})
+    declared = [input_name for section in ("required", "optional") for input_name in (schema.get("input", {}).get(section) or {})]
+    if name not in declared:
+        raise ValueError(f"{option} input {name!r} must be an input of node {node_id} ({class_type}), but it has none by that name; its inputs are {', '.join(declared) or 'none'}")
+
+
+def find_file_input(prompt: dict, name: str) -> tuple[str, str]:
+    """(node id, input) for --input NAME: NODE.INPUT, or the one node with a file-name input NAME."""
+    if "." in name:
+        node, input_name = split_node_input(name, "--input")
+        return find_node(prompt, node, "--input"), input_name
+    owners = [node_id for node_id, node in prompt.items() if isinstance(node.get("inputs", {}).get(name), str)]
+    if len(owners) == 1:
+        return owners[0], name
+    if not owners:
+        raise ValueError(f"--input {name!r} must name a file input of the workflow (e.g. file of Load Video, image of Load Image), but no node has a file-name input {name!r}; use NODE.INPUT")
+    listed = ", ".join(f"{node_id} ({node_title(prompt[node_id])})" for node_id in owners)
+    raise ValueError(f"--input {name!r} must name one node's input, but several nodes have it: {listed}; use NODE.INPUT, e.g. {owners[0]}.{name}")
+
+
+def apply_inputs(prompt: dict, sets: list[str], uploads: list[str], client: ComfyClient) -> dict:
+    """The prompt with --set values and --input files (uploaded to the server's input folder) wired in.
+
+    Every target is resolved before the first upload, so a typo costs no upload."""
+    prompt = json.loads(json.dumps(prompt))
+    settings = []
+    for text in sets:
+        target, value = split_assignment(text, "--set")
+        node, name = split_node_input(target, "--set")
+        node_id = find_node(prompt, node, "--set")
+        check_input_name(prompt, node_id, name, "--set", client)
+        settings.append((node_id, name, parse_value(value)))
+    files = []
+    for text in uploads:
+        target, path = split_assignment(text, "--input")
+        node_id, name = find_file_input(prompt, target)
+        check_input_name(prompt, node_id, name, "--input", client)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"--input {target}={path}: FILE must be an existing file to upload, but {path!r} is not one")
+        files.append((node_id, name, path))
+    for node_id, name, value in settings:
+        prompt[node_id].setdefault("inputs", {})[name] = value
+    for node_id, name, path in files:
+        prompt[node_id].setdefault("inputs", {})[name] = client.upload_file(path)
+    return prompt
+
+
+def write_text_outputs(entry: dict, prompt: dict, out_dir: str) -> list[str]:
+    """Write each distinct text output (e.g. a JSON report shown by Preview Any) to out_dir.
+
+    Named <node id>_<class>.json when the text is JSON, .txt otherwise; a text two nodes show is
+    written once. Returns the paths."""
+    written, seen = [], set()
+    for node_id, texts in output_texts(entry).items():
+        for index, text in enumerate(texts):
+            if not isinstance(text, str) or text in seen:
+                continue
+            seen.add(text)
+            try:
+                json.loads(text)
+                extension = ".json"
+            except json.JSONDecodeError:
+                extension = ".txt"
+            suffix = f"_{index}" if len(texts) > 1 else ""
+            path = os.path.join(out_dir, f"{node_id}_{prompt.get(node_id, {}).get('class_type', 'text')}{suffix}{extension}")
+            os.makedirs(out_dir, exist_ok=True)
+            with open(path + ".part", "w", encoding="utf-8") as stream:
+                stream.write(text)
+            os.replace(path + ".part", path)
+            written.append(path)
+    return written
+
+
+def say(text: str) -> None:
+    print(f"{PROG}: {text}", file=sys.stderr, flush=True)
+
+
+def run_queue(args: argparse.Namespace) -> int:
+    workflow = load_workflow(args.workflow)
+    client = ComfyClient(args.server)
+    prompt_id = None
+    progress = None
+    try:
+        if is_ui_workflow(workflow):
+            prompt = ui_to_api(workflow, client.object_info())
+            say(f"converted the UI-format workflow to API format with the server's node definitions ({len(prompt)} nodes)")
+        else:
+            prompt = workflow
+        prompt = apply_inputs(prompt, args.set, args.input, client)
+        progress = PromptProgress(prompt)
+        started = time.monotonic()
+        prompt_id = client.queue_prompt(prompt)
+        say(f"queued prompt {prompt_id} on {client.server}")
+        entry = client.wait(prompt_id, on_progress=progress, timeout=args.timeout or float("inf"))
+        progress.close()
+        files = client.download_outputs(entry, args.out)
+        files += write_text_outputs(entry, prompt, args.out)
+    except ComfyServerError as error:
+        if progress is not None:
+            progress.close()
+        say(f"error: {error}")
+        return EXIT_SERVER_ERROR
+    except TimeoutError as error:
+        say(f"error: {error}")
+        return EXIT_SERVER_ERROR
+    except KeyboardInterrupt:
+        if progress is not None:
+            progress.close()
+        if prompt_id is None:
+            say("interrupted before the prompt was queued")
+            return EXIT_INTERRUPTED
+        try:
+            client.cancel(prompt_id)
+            say(f"interrupted: prompt {prompt_id} was dropped from the queue and interrupted on {client.server}")
+        except ComfyServerError as error:
+            say(f"interrupted, but the server could not be asked to stop prompt {prompt_id}: {error}")
+        return EXIT_INTERRUPTED
+    for path in files:
+        print(path)
+    say(f"prompt {prompt_id} succeeded in {time.monotonic() - started:.1f} s; {len(files)} output file(s) in {args.out}")
+    return 0
+
+
+def add_queue_command(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "queue",
+        help="run a saved workflow (API or UI format) on a ComfyUI server and download its outputs",
+        description=(
+            "Queue WORKFLOW on a running ComfyUI server, follow it with a progress bar, and download every file it "
+            "saves into --out (text outputs such as JSON reports too). A workflow saved from the editor (UI format) "
+            "is converted with the server's node definitions. Nodes are named by id, title or class, e.g. "
+            "--set 3.face_size=256 or --set \"FUSE Restore Faces.strength=0.7\". Ctrl-C stops the prompt on the server."
+        ),
+    )
+    parser.add_argument("workflow", metavar="WORKFLOW", help="a workflow .json: API format (Export (API)) or UI format (Save), e.g. workflows/api/restore_faces.json")
+    parser.add_argument("--server", default=DEFAULT_SERVER, help=f"the ComfyUI server (default {DEFAULT_SERVER})")
+    parser.add_argument("--set", action="append", default=[], metavar="NODE.INPUT=VALUE", help="override an input; NODE is a node id, title or class; VALUE is read as JSON when it parses (256, 0.7, true), else as text. Repeatable")
+    parser.add_argument("--input", action="append", default=[], metavar="NAME=FILE", help="upload a local image, video or audio file to the server's input folder and put its name into the input NAME (e.g. file for Load Video, image for Load Image), or NODE.INPUT. Repeatable")
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"folder for the downloaded outputs (default ./{DEFAULT_OUT})")
+    parser.add_argument("--timeout", type=float, default=0.0, help="give up waiting after this many seconds (default 0: wait until the prompt ends); the prompt keeps running on the server")
+    parser.set_defaults(run=run_queue)
