@@ -26,6 +26,7 @@ import struct
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
 
@@ -39,6 +40,32 @@ REFUSAL = {
         }
     },
 }
+
+
+CORE_NODES_PATH = Path(__file__).with_name("core_node_signatures.json")
+
+
+def pack_object_info() -> dict:
+    """What ComfyUI's GET /object_info says about the pack's nodes (server.py node_info, V1 nodes)."""
+    from comfyui_fuse.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+
+    info = {}
+    for node_id, node_class in NODE_CLASS_MAPPINGS.items():
+        inputs = json.loads(json.dumps(node_class.INPUT_TYPES()))  # tuples -> lists, as over HTTP
+        info[node_id] = {
+            "input": inputs,
+            "input_order": {section: list(declared) for section, declared in inputs.items()},
+            "output": list(node_class.RETURN_TYPES),
+            "output_name": list(getattr(node_class, "RETURN_NAMES", node_class.RETURN_TYPES)),
+            "display_name": NODE_DISPLAY_NAME_MAPPINGS.get(node_id, node_id),
+            "output_node": bool(getattr(node_class, "OUTPUT_NODE", False)),
+        }
+    return info
+
+
+def server_object_info() -> dict:
+    """GET /object_info of a ComfyUI with the pack: the core nodes the workflows use, and the pack's."""
+    return {**json.loads(CORE_NODES_PATH.read_text()), **pack_object_info()}
 
 
 def refuse_zero_frames(prompt: dict) -> dict | None:

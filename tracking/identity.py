@@ -126,31 +126,31 @@ def _group_unknown(indices: list[int], sums: np.ndarray, overlap: np.ndarray, th
 
     sums (k,D): each track's sum of unit embeddings (zero rows: no embedding, never grouped);
     overlap (k,k): tracks present at the same time. The most similar pair of groups is joined
-    first, while its cosine similarity reaches the threshold.
+    first, while its cosine similarity reaches the threshold. A joined group's similarities are
+    updated in place (one row per join), so thousands of tracks stay fast.
     """
     groups = [[i] for i in indices]
     vectors = sums[indices].astype(np.float64)
-    apart = ~overlap[np.ix_(indices, indices)]
+    unit = unit_rows(vectors)
     known = np.linalg.norm(vectors, axis=1) > 0
+    allowed = ~overlap[np.ix_(indices, indices)] & known[:, None] & known[None, :]
+    np.fill_diagonal(allowed, False)
+    cosine = np.where(allowed, unit @ unit.T, -np.inf)
     while len(groups) > 1:
-        unit = unit_rows(vectors)
-        cosine = unit @ unit.T
-        allowed = apart & known[:, None] & known[None, :]
-        np.fill_diagonal(allowed, False)
-        cosine[~allowed] = -np.inf
-        a, b = np.unravel_index(int(np.argmax(cosine)), cosine.shape)
+        a, b = sorted(np.unravel_index(int(np.argmax(cosine)), cosine.shape))
         if cosine[a, b] < threshold:
             break
-        a, b = min(a, b), max(a, b)
-        groups[a] = sorted(groups[a] + groups[b])
+        groups[a] += groups[b]
+        groups[b] = []
         vectors[a] += vectors[b]
-        apart[a] &= apart[b]
-        apart[:, a] &= apart[:, b]
-        del groups[b]
-        vectors = np.delete(vectors, b, axis=0)
-        apart = np.delete(np.delete(apart, b, axis=0), b, axis=1)
-        known = np.delete(known, b)
-    return groups
+        unit[a] = unit_rows(vectors[a : a + 1])[0]
+        allowed[a] &= allowed[b]
+        allowed[:, a] = allowed[a]
+        allowed[b] = allowed[:, b] = False
+        cosine[a] = np.where(allowed[a], unit @ unit[a], -np.inf)
+        cosine[:, a] = cosine[a]
+        cosine[b] = cosine[:, b] = -np.inf
+    return [sorted(group) for group in groups if group]
 
 
 def _merge_group(tracks: FaceTracks, members: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
@@ -199,7 +199,7 @@ def assign_identities(
     if characters is not None and len(track_index) and characters.embedding.shape[1] != embedding.shape[1]:
         raise ValueError(f"embedding must have the references' dimension {characters.embedding.shape[1]}, but got {embedding.shape[1]}; use one embedder for both")
     count = len(tracks)
-    present = tracks.present.astype(np.int64)
+    present = tracks.present.astype(np.float32)  # float: a BLAS product, exact for these counts
     overlap = (present @ present.T) > 0
     rows_of = [np.flatnonzero(track_index == i) for i in range(count)]
 
