@@ -12,8 +12,13 @@ bicubic (a=-0.75) in and out 2.8-3.9/255 (its larger overshoot is clamped away);
 and out 2.0-2.5/255, and 0.7-1.0/255 at 9x. At 1080p, a 300 px face in a 512 crop (1.5x) keeps
 99.99% of pixels within 1.6/255, but a few specular highlights reach 3-4/255: pixel-level peaks
 do not survive resampling to a grid only 1.5x finer (bench/composite_bench.py). OpenCV's
-warpAffine quantises positions to 1/32 pixel, which alone costs about 1/255. The price: about
-3x grid_sample's time per crop (16 gathers per pixel).
+warpAffine quantises positions to 1/32 pixel, which alone costs about 1/255.
+
+Speed: an affine without rotation (every box crop) maps rows to rows and columns to columns, so
+the 4x4 kernel is applied as two 1D passes (4 gathers along x, then 4 along y: 8 instead of 16
+per pixel, and the x pass runs once per source row instead of once per output pixel). The
+arithmetic is the same, operation for operation, as the 2D path, so both give the same bits
+(tests/compositing/test_warp.py holds this); rotated affines (landmark alignment) take the 2D path.
 """
 
 from __future__ import annotations
@@ -100,6 +105,76 @@ def sample_catmull_rom(image_hwc: torch.Tensor, src_x: np.ndarray, src_y: np.nda
     return result.reshape(channels, *src_x.shape).permute(*range(1, src_x.ndim + 1), 0)  # C,S -> S,C
 
 
+def is_axis_aligned(affine: np.ndarray) -> bool:
+    """True when the 2x3 affine has no rotation or shear: x maps from x alone, y from y alone."""
+    return bool(affine[0, 1] == 0 and affine[1, 0] == 0)
+
+
+def _cubic_taps(positions: np.ndarray, size: int, device) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Catmull-Rom taps along one axis: 4 index (n,) int64 and 4 weight (n,) float32 tensors for
+    float64 pixel-centre positions (n,) in an axis of `size` pixels (replicate past the edge)."""
+    floor = np.floor(positions)
+    weights = _catmull_rom_weights(torch.from_numpy(positions - floor).float().to(device))
+    indices = [torch.from_numpy(np.clip(floor + k - 1, 0, size - 1).astype(np.int64)).to(device) for k in range(4)]
+    return indices, weights
+
+
+def _linear_taps(positions: np.ndarray, size: int, device) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Linear taps along one axis, zero past the edge (grid_sample's padding_mode="zeros")."""
+    floor = np.floor(positions)
+    fraction = torch.from_numpy(positions - floor).float()
+    indices, weights = [], []
+    for index, weight in ((floor, 1.0 - fraction), (floor + 1, fraction)):
+        inside = torch.from_numpy((index >= 0) & (index <= size - 1))
+        indices.append(torch.from_numpy(np.clip(index, 0, size - 1).astype(np.int64)).to(device))
+        weights.append(torch.where(inside, weight, torch.zeros_like(weight)).to(device))
+    return indices, weights
+
+
+def _sample_separable(image_hwc: torch.Tensor, taps_x, taps_y) -> torch.Tensor:
+    """float32 [h,w,C]: image [H,W,C] filtered along x by taps_x (w outputs), then along y by
+    taps_y (h outputs). Same operations, in the same order, as sample_catmull_rom's 2D sum."""
+    indices_y, weights_y = taps_y
+    first = int(min(int(index.min()) for index in indices_y)) if len(indices_y[0]) else 0
+    last = int(max(int(index.max()) for index in indices_y)) if len(indices_y[0]) else 0
+    image = image_hwc[first : last + 1].float()  # only the source rows some output reads
+    rows = None
+    for index, weight in zip(*taps_x):
+        taps = image.index_select(1, index).mul_(weight[None, :, None])
+        rows = taps if rows is None else rows.add_(taps)
+    result = None
+    for index, weight in zip(indices_y, weights_y):
+        taps = rows.index_select(0, index - first).mul_(weight[:, None, None])
+        result = taps if result is None else result.add_(taps)
+    return result
+
+
+def warp_region(image_hwc: torch.Tensor, affine_dst_to_src: np.ndarray, dst_box: tuple[int, int, int, int], *, origin: tuple[int, int] = (0, 0), kernel: str = "cubic") -> torch.Tensor:
+    """An image [H,W,C] resampled at the destination pixels of dst_box (x0, y0, x1, y1).
+
+    affine_dst_to_src (2,3) maps destination pixel centres to positions in the image's full frame;
+    origin (x, y) is where the image's pixel (0, 0) sits in that frame (the image may be a region
+    of it). kernel "cubic": Catmull-Rom, edge pixels repeated past the edge (may overshoot 0..1);
+    "linear": bilinear, zero past the edge (for masks). Axis-aligned affines take the separable
+    path. Returns float32 [y1-y0, x1-x0, C] on the image's device.
+    """
+    height, width = (int(v) for v in image_hwc.shape[:2])
+    x0, y0, x1, y1 = dst_box
+    origin_x, origin_y = origin
+    if is_axis_aligned(affine_dst_to_src):
+        src_x = affine_dst_to_src[0, 0] * np.arange(x0, x1, dtype=np.float64) + affine_dst_to_src[0, 2] - origin_x
+        src_y = affine_dst_to_src[1, 1] * np.arange(y0, y1, dtype=np.float64) + affine_dst_to_src[1, 2] - origin_y
+        taps = _cubic_taps if kernel == "cubic" else _linear_taps
+        return _sample_separable(image_hwc, taps(src_x, width, image_hwc.device), taps(src_y, height, image_hwc.device))
+    src_x, src_y = source_positions(affine_dst_to_src, dst_box)
+    src_x, src_y = src_x - origin_x, src_y - origin_y
+    if kernel == "cubic":
+        return sample_catmull_rom(image_hwc, src_x, src_y)
+    grid = sampling_grid(src_x, src_y, (height, width)).to(image_hwc.device)
+    planes = image_hwc.float().permute(2, 0, 1)[None]  # HWC -> 1,C,H,W
+    return torch.nn.functional.grid_sample(planes, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0].permute(1, 2, 0)
+
+
 def footprint(affine: np.ndarray, rectangle: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     """(xmin, ymin, xmax, ymax) bounding box of the rectangle (x0, y0, x1, y1) mapped by affine (2,3)."""
     x0, y0, x1, y1 = rectangle
@@ -126,9 +201,8 @@ def crop_one(frame_hwc: torch.Tensor, crop_to_src: np.ndarray, crop_size: tuple[
     """One crop float32 [h,w,3] 0..1 of one frame [H,W,C] through crop_to_src (2,3)."""
     crop_height, crop_width = crop_size
     x0, y0, x1, y1 = _source_box(crop_to_src, crop_size, tuple(frame_hwc.shape[:2]))
-    src_x, src_y = source_positions(crop_to_src, (0, 0, crop_width, crop_height))
     region = frame_hwc[y0:y1, x0:x1, :3]
-    return sample_catmull_rom(region, src_x - x0, src_y - y0).clamp_(0.0, 1.0)  # IMAGEs stay in 0..1
+    return warp_region(region, crop_to_src, (0, 0, crop_width, crop_height), origin=(x0, y0)).clamp_(0.0, 1.0)  # IMAGEs stay in 0..1
 
 
 def crop_faces(

@@ -23,13 +23,12 @@ import cv2
 import numpy as np
 
 from ..compositing.plan import CropPlan
+from ..models.face_embedders import ARCFACE_TEMPLATE_112
 from ..tracking.types import FaceTracks
 
-# insightface's 112 x 112 reference face (left eye, right eye, nose, left / right mouth corner).
-REFERENCE_LANDMARKS_112 = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
-    np.float64,
-)
+# InsightFace's 112 x 112 reference face (left eye, right eye, nose, left / right mouth corner),
+# moved from its pixel-centre convention to the continuous coordinates used here.
+REFERENCE_LANDMARKS_112 = ARCFACE_TEMPLATE_112 + 0.5
 # The region of that reference frame shown to the model: the face box plus room below the chin.
 REFERENCE_REGION_112 = (0.0, 0.0, 112.0, 118.0)
 CHIN_ROOM = 0.05  # fraction of the box height added below a face box (Wav2Lip pads 10 px at 720p)

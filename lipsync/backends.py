@@ -3,6 +3,8 @@
 Like spandrel: each architecture registers an id and a `detect(state_dict)` condition; the
 registry rejects duplicate ids, tries entries in order and raises UnsupportedLipsyncModel when
 nothing matches. Loading is safe: torch.load(weights_only=True) or safetensors, never a pickle.
+A loaded model is kept (models/model_cache.py) while its file is unchanged, so re-running a
+workflow does not read the ~435 MB Wav2Lip checkpoint again.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import logging
 import os
 from dataclasses import dataclass
 from typing import Callable
+
+from ..models.model_cache import ModelCache
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +141,17 @@ def read_state_dict(path: str) -> dict:
     return {(key[len(_PREFIX):] if key.startswith(_PREFIX) else key): value for key, value in state_dict.items()}
 
 
+_cache = ModelCache(size=1)  # one Wav2Lip is ~435 MB; a workflow uses one lipsync model
+
+
 def load_lipsync_model(path: str, device=None) -> LipsyncModel:
+    """The lipsync model of a checkpoint on `device`, cached per (path, modification time, size,
+    device): the same unchanged file returns the same LipsyncModel without reading it again; a
+    replaced file is read anew. Raises as read_lipsync_model (errors are not cached)."""
+    return _cache.load(str(device), path, lambda _device, file: read_lipsync_model(file, device))
+
+
+def read_lipsync_model(path: str, device=None) -> LipsyncModel:
     """Read a checkpoint, find its architecture in REGISTRY, build the net (strict) on `device`.
 
     Raises UnsupportedLipsyncModel naming the file when it is not a known lipsync checkpoint or

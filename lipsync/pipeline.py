@@ -16,12 +16,13 @@ import numpy as np
 import torch
 
 from ..compositing.plan import CropPlan
+from ..tracking.syncability import SyncRules
 from ..tracking.types import FaceTracks
 from .adapter import centred_geometry, lower_face_mask, model_affines, tracks_geometry, warp_from_model, warp_to_model
 from .audio import as_offset, audio_for_frames, audio_to_mono, duration_of, frames_with_audio, place_on_timeline
 from .backends import LipsyncModel
 from .mel import MEL_FRAMES_PER_SECOND, MEL_STEP, SAMPLE_RATE, mel_chunks, melspectrogram
-from .selection import SyncRules, fade_weights, parse_ranges, parse_track_selection, selected_rows, syncable_rows
+from .selection import fade_weights, parse_ranges, selected_rows, syncable_rows
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,10 @@ def lipsync_crops(
     tracks: FaceTracks | None = None,
     audio_policy: str = "pad_silence",
     audio_offset_ms=0,
-    track_ids: str = "",
+    track_ids: str = "all",
     ranges: str = "",
     rules: SyncRules = SyncRules(),
+    fade_frames: int = 3,
     batch_size: int = 16,
     device=None,
     on_progress: Callable[[int], None] | None = None,
@@ -92,7 +94,12 @@ def lipsync_crops(
     audio_policy: "pad_silence" syncs frames without audio to silence (closed mouth); "trim"
         passes them through. Audio longer than the video is cut at the video's end.
     audio_offset_ms: video time (ms, may be negative) at which the audio's first sample plays.
-    track_ids: "" = every face, else "1, 3" or identity names; ranges: JSON {"1": [[0, 2000]]} in ms.
+    track_ids: the faces to sync, as tracking.identity.parse_track_spec reads them: "all" / "-1" /
+        "" every face, "1, 3" track ids, "alice, bob" identities (from FUSE Analyze Faces), mixed.
+    ranges: JSON {"1": [[0, 2000]]} in ms per track id or identity (faces not listed: throughout).
+    rules: which faces are syncable (tracking.syncability.SyncRules: min_face_px source pixels,
+        min_confidence, max_yaw_deg when the pose is known).
+    fade_frames: rows over which the edit weight ramps where syncing starts or stops.
     Returns LipsyncResult: crops [M,h,w,3] (input crops blended with the model's face by the edit
     mask), edit_mask [M,h,w] in crop space (0 outside the lower face and on rows passed through).
     on_progress gets the rows done after each batch; check_interrupt runs before each batch.
@@ -102,9 +109,11 @@ def lipsync_crops(
         raise ValueError(f"audio_policy must be one of {', '.join(LIPSYNC_AUDIO_POLICIES)}, but got {audio_policy!r}; loop or ping-pong the video with FUSE Fit Video To Audio before detection")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, but got {batch_size!r}")
+    if isinstance(fade_frames, bool) or not isinstance(fade_frames, (int, np.integer)) or fade_frames < 0:
+        raise ValueError(f"fade_frames must be an int >= 0, but got {fade_frames!r}")
     rows = plan.total_rows
     height, width = plan.crop_size or tuple(int(v) for v in crops.shape[1:3])
-    selection, face_ranges = parse_track_selection(track_ids), parse_ranges(ranges)
+    chosen = selected_rows(plan, track_ids, parse_ranges(ranges))
     samples = audio_to_mono(audio, SAMPLE_RATE)
     audio_duration = duration_of(len(samples), SAMPLE_RATE)
     if as_offset(audio_offset_ms) + audio_duration < Fraction(plan.frame_count) / plan.fps:
@@ -112,8 +121,8 @@ def lipsync_crops(
     frames = np.concatenate([s.frames for s in plan.sequences]) if rows else np.zeros(0, np.int64)
     covers = np.ones(rows, bool) if audio_policy == "pad_silence" else frames_with_audio(frames, plan.fps, audio_duration, audio_offset_ms)
     geometry = tracks_geometry(plan, tracks) if tracks is not None else centred_geometry(plan)
-    active = selected_rows(plan, selection, face_ranges) & covers & syncable_rows(geometry, rules)
-    weights = fade_weights(active, plan.row_offsets, rules.fade_frames)
+    active = chosen & covers & syncable_rows(geometry, rules)
+    weights = fade_weights(active, plan.row_offsets, fade_frames)
     source = crops.detach().to("cpu", torch.float32)
     out_crops = source.clone()
     edit_mask = torch.zeros((rows, height, width), dtype=torch.float32)

@@ -1,52 +1,28 @@
 """Which crop rows get lipsync: chosen faces, their time ranges, syncability, and the fades.
 
-A row is synced when its face is selected (track id or identity), its frame time falls inside
-one of the face's ranges, audio plays then (or silence is wanted), and the face is syncable: not
-narrower than min_face_px source pixels, a detection score of at least min_score, and (when head
-pose is known) |yaw| at most max_yaw_deg. Every other row passes through unchanged. The edit
-weight ramps over fade_frames frames inside a synced run, so the mouth never snaps between the
-original and the synced one.
+A row is synced when its face is selected (the pack's face selection, tracking.identity:
+"all" / "-1" / "" every face, "1, 3" track ids, "alice, bob" identities, mixed allowed), its frame
+time falls inside one of the face's ranges, audio plays then (or silence is wanted), and the face
+is syncable by the pack's rules (tracking.syncability.SyncRules: wide enough, detection score
+high enough, |yaw| within the limit when head pose is known). Every other row passes through
+unchanged. The edit weight ramps over fade_frames frames inside a synced run, so the mouth never
+snaps between the original and the synced one.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import logging
 from fractions import Fraction
 
 import numpy as np
 
 from ..compositing.plan import CropPlan
+from ..tracking.identity import parse_track_spec
+from ..tracking.syncability import SyncRules, judge_syncability
 from .adapter import RowGeometry
 
-
-@dataclass(frozen=True)
-class SyncRules:
-    """Syncability defaults (the multi-face service's rules)."""
-
-    min_face_px: float = 64.0
-    min_score: float = 0.5
-    max_yaw_deg: float = 45.0
-    fade_frames: int = 3
-
-
-def parse_track_selection(text: str) -> tuple[set[int], set[str]] | None:
-    """"" -> None (every face); "1, 3, alice" -> ({1, 3}, {"alice"}): track ids and identities."""
-    if not isinstance(text, str):
-        raise TypeError(f"track_ids must be a string such as \"1, 3\" (empty = every face), but got {type(text).__name__}")
-    tokens = [token.strip() for token in text.replace(";", ",").split(",") if token.strip()]
-    if not tokens:
-        return None
-    ids, names = set(), set()
-    for token in tokens:
-        if token.lstrip("-").isdigit():
-            value = int(token)
-            if value < 1:
-                raise ValueError(f"track_ids must hold track ids >= 1 or identity names, but got {token!r}")
-            ids.add(value)
-        else:
-            names.add(token)
-    return ids, names
+log = logging.getLogger(__name__)
 
 
 def parse_ranges(text: str) -> dict[str, list[tuple[Fraction, Fraction]]]:
@@ -80,25 +56,39 @@ def parse_ranges(text: str) -> dict[str, list[tuple[Fraction, Fraction]]]:
     return parsed
 
 
-def _face_keys(plan: CropPlan) -> list[tuple[str, str]]:
-    """(track id as text, identity) of each sequence."""
-    return [(str(s.track_id), s.identity) for s in plan.sequences]
+def selected_sequences(plan: CropPlan, track_ids: str) -> np.ndarray:
+    """(s,) bool: the sequences whose face a selection names (tracking.identity.parse_track_spec).
+
+    Ids or names that match no sequence are logged and skipped (a face may be absent from this
+    clip); names when no sequence has an identity are an error (FUSE Analyze Faces gives them).
+    """
+    selection = parse_track_spec(track_ids)
+    if selection is None or not plan.sequences:
+        return np.full(len(plan), True)
+    ids, names = selection
+    identities = {s.identity for s in plan.sequences if s.identity}
+    if names and not identities:
+        raise ValueError(f"track_ids names identities {sorted(names)}, but the crop plan has none; crop the tracks of FUSE Analyze Faces, or select by track id")
+    missing = sorted(map(str, ids - {s.track_id for s in plan.sequences})) + sorted(names - identities)
+    if missing:
+        log.warning("track_ids %r: no face sequence is %s", track_ids, ", ".join(missing))
+    return np.array([s.track_id in ids or s.identity in names for s in plan.sequences], bool)
 
 
-def selected_rows(plan: CropPlan, selection: tuple[set[int], set[str]] | None, ranges: dict) -> np.ndarray:
-    """(M,) bool: the row's face is selected and its frame time is inside one of the face's ranges.
+def selected_rows(plan: CropPlan, track_ids: str, ranges: dict) -> np.ndarray:
+    """(M,) bool: the row's face is selected (see selected_sequences) and its frame time is inside
+    one of the face's ranges (parse_ranges).
 
     A face without an entry in `ranges` is synced over the whole video. Range keys that match no
     face of the plan are ignored (a face may be absent from this clip).
     """
     fps = plan.fps
     parts = []
-    for sequence, (key, identity) in zip(plan.sequences, _face_keys(plan)):
-        chosen = selection is None or sequence.track_id in selection[0] or (identity and identity in selection[1])
+    for sequence, chosen in zip(plan.sequences, selected_sequences(plan, track_ids)):
         if not chosen:
             parts.append(np.zeros(len(sequence), bool))
             continue
-        face_ranges = ranges.get(key, ranges.get(identity) if identity else None)
+        face_ranges = ranges.get(str(sequence.track_id), ranges.get(sequence.identity) if sequence.identity else None)
         if face_ranges is None:
             parts.append(np.ones(len(sequence), bool))
             continue
@@ -108,14 +98,13 @@ def selected_rows(plan: CropPlan, selection: tuple[set[int], set[str]] | None, r
 
 
 def syncable_rows(geometry: RowGeometry, rules: SyncRules) -> np.ndarray:
-    """(M,) bool: face wide enough, score high enough (unknown scores pass), yaw within the limit."""
-    ok = geometry.face_width_src >= rules.min_face_px
-    score = geometry.score
-    ok &= ~(np.isfinite(score) & (score < rules.min_score))
+    """(M,) bool: the rows tracking.syncability.judge_syncability accepts (face width in source
+    pixels, detection score, yaw when known; unknown scores and poses pass)."""
+    rows = len(geometry.face_width_src)
+    head_pose = np.full((rows, 3), np.nan)
     if geometry.yaw_deg is not None:
-        yaw = geometry.yaw_deg
-        ok &= ~(np.isfinite(yaw) & (np.abs(yaw) > rules.max_yaw_deg))
-    return ok
+        head_pose[:, 1] = geometry.yaw_deg
+    return judge_syncability(geometry.face_width_src, geometry.score, head_pose, rules).syncable
 
 
 def fade_weights(active: np.ndarray, row_offsets: np.ndarray, fade_frames: int) -> np.ndarray:

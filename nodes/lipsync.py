@@ -7,7 +7,7 @@ import torch
 from ..lipsync.audio import AUDIO_POLICIES, fit_clip_to_audio
 from ..lipsync.backends import LICENSE_NOTE, load_lipsync_model
 from ..lipsync.pipeline import LIPSYNC_AUDIO_POLICIES, face_sequence_audio, lipsync_crops
-from ..lipsync.selection import SyncRules
+from ..tracking.syncability import SyncRules
 from . import host
 
 OFFSET_MS = {"default": 0, "min": -600000, "max": 600000, "step": 1}
@@ -17,7 +17,7 @@ class FUSELipsync:
     DESCRIPTION = (
         "Lipsyncs the tracked faces of FUSE crops to an audio track with Wav2Lip (models/lipsync: wav2lip.pth or "
         "wav2lip_gan.pth). Frame times come from the video's exact fps, so long clips at 29.97 fps stay in sync. "
-        "Choose faces by track id and give each a time range; frames outside the ranges, or whose face is too "
+        "Choose faces by track id or character name and give each a time range; frames outside the ranges, or whose face is too "
         "small (< 64 px), poorly detected (score < 0.5) or without audio (trim) pass through with a short fade. "
         "Connect crops to FUSE Paste Faces' crops and edit_mask to its crop_mask: only the mouth region changes. "
         + LICENSE_NOTE
@@ -41,7 +41,7 @@ class FUSELipsync:
                 "lipsync_model": (host.model_files("lipsync"), {"tooltip": "A Wav2Lip checkpoint in models/lipsync (wav2lip.pth, wav2lip_gan.pth). " + LICENSE_NOTE}),
                 "audio_policy": (list(LIPSYNC_AUDIO_POLICIES), {"default": "pad_silence", "tooltip": "Frames the audio does not reach: pad_silence syncs them to silence (mouth closed); trim leaves them as they are. To loop or ping-pong the video to a longer audio, use FUSE Fit Video To Audio before detection."}),
                 "audio_offset_ms": ("INT", dict(OFFSET_MS, tooltip="When the audio starts, in ms of video time: positive delays it, negative skips its beginning.")),
-                "track_ids": ("STRING", {"default": "", "tooltip": "Faces to sync: track ids (or identity names) separated by commas, e.g. \"1, 3\". Empty = every face."}),
+                "track_ids": ("STRING", {"default": "all", "tooltip": "Faces to sync: all (or -1 or empty) = every face; track ids such as 1, 3; character names from FUSE Analyze Faces such as alice, bob (crop the tracks it outputs); or a mix such as 2, alice."}),
                 "ranges": ("STRING", {"default": "", "multiline": True, "tooltip": "Per face time ranges in ms as JSON, e.g. {\"1\": [[0, 2000], [5000, 8000]]}. Faces not listed are synced throughout. Ranges may start before the video or end after it."}),
                 "batch_size": ("INT", {"default": 16, "min": 1, "max": 512, "step": 1, "tooltip": "Faces per model call: larger is faster on a GPU and needs more memory."}),
             },
@@ -53,7 +53,7 @@ class FUSELipsync:
             },
         }
 
-    def lipsync(self, crops, crop_plan, audio, lipsync_model, audio_policy="pad_silence", audio_offset_ms=0, track_ids="", ranges="", batch_size=16, tracks=None, min_face_px=64, min_score=0.5, fade_frames=3):
+    def lipsync(self, crops, crop_plan, audio, lipsync_model, audio_policy="pad_silence", audio_offset_ms=0, track_ids="all", ranges="", batch_size=16, tracks=None, min_face_px=64, min_score=0.5, fade_frames=3):
         device = host.torch_device()
         model = load_lipsync_model(host.model_path("lipsync", lipsync_model), device=device)
         result = lipsync_crops(
@@ -66,7 +66,8 @@ class FUSELipsync:
             audio_offset_ms=int(audio_offset_ms),
             track_ids=track_ids,
             ranges=ranges,
-            rules=SyncRules(min_face_px=float(min_face_px), min_score=float(min_score), fade_frames=int(fade_frames)),
+            rules=SyncRules(min_face_px=float(min_face_px), min_confidence=float(min_score)),
+            fade_frames=int(fade_frames),
             batch_size=int(batch_size),
             device=device,
             on_progress=host.progress_callback(crop_plan.total_rows),

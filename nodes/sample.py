@@ -15,6 +15,7 @@ from ..sampling.backend import LatentSampler, VaeCodec
 from ..sampling.frames import sample_face_frames
 from ..sampling.sequences import sample_face_sequences
 from ..sampling.video import process_faces_in_video
+from ..tracking.identity import parse_track_spec
 from . import host
 
 SEED_MAX = 0xFFFFFFFFFFFFFFFF
@@ -87,6 +88,20 @@ def two_model_inputs() -> dict:
     }
 
 
+def video_model_inputs() -> dict:
+    return {
+        "model": ("MODEL", {"tooltip": "The video diffusion model (for Wan 2.2 A14B: the high-noise model)."}),
+        "vae": ("VAE", {"tooltip": "The video model's VAE (Wan 2.1 VAE for Wan 2.1 and 2.2 A14B, Wan 2.2 VAE for 5B)."}),
+    }
+
+
+def conditioning_inputs() -> dict:
+    return {
+        "positive": ("CONDITIONING", {"tooltip": "What the faces should look like."}),
+        "negative": ("CONDITIONING", {"tooltip": "What to avoid."}),
+    }
+
+
 def face_inputs() -> dict:
     """Detection, tracking, cropping and blending inputs with the seed's defaults."""
     options = detector_options(host.model_files("ultralytics_bbox"), host.model_files("insightface"))
@@ -96,7 +111,10 @@ def face_inputs() -> dict:
             f"else InsightFace SCRFD from models/insightface, else MTCNN, else '{HAAR_OPTION}' (OpenCV's Haar cascade: "
             "no download, low quality, frontal faces only)."
         )}),
-        "face_id": ("INT", {"default": -1, "min": -1, "max": 100000, "tooltip": "-1 processes every face; otherwise only the track with this id (see FUSE Preview Tracks)."}),
+        "face_id": ("INT", {"default": -1, "min": -1, "max": 100000, "tooltip": (
+            "-1 processes every face; otherwise only the track with this id (see FUSE Preview Tracks). Kept for saved "
+            "workflows: the `faces` input also selects several faces and characters by name."
+        )}),
         "face_size": ("INT", {"default": 512, "min": 16, "max": 4096, "step": 16, "tooltip": "Crop width in pixels, rounded to what the VAE and model need (Wan 2.1: 16, Wan 2.2 5B: 32)."}),
         "face_padding": ("INT", {"default": 20, "min": 0, "max": 1024, "tooltip": "Source pixels added around each face box."}),
         "force_square": ("BOOLEAN", {"default": True, "tooltip": "Square crops; off: one aspect for the whole batch, from the median face."}),
@@ -108,10 +126,47 @@ def face_inputs() -> dict:
     }
 
 
+def face_choice_inputs() -> dict:
+    """Optional inputs added after the first release (last, so saved workflows keep their widget order)."""
+    return {
+        "faces": ("STRING", {"default": "all", "tooltip": (
+            "Faces to process: all (or -1 or empty) = every face; track ids such as 1, 3; character names from FUSE "
+            "Analyze Faces such as alice, bob (connect its tracks); or a mix such as 2, alice. Leave face_id at -1."
+        )}),
+        "fps": ("FLOAT", {"default": 25.0, "min": 0.01, "max": 1000.0, "step": 0.001, "tooltip": (
+            "The video's fps, e.g. from VideoHelperSuite's video info (29.97 is taken as 30000/1001); tracking uses it "
+            "to bridge gaps in seconds. Ignored when tracks are connected (they carry their own)."
+        )}),
+    }
+
+
+def face_selection(face_id: int, faces: str) -> str:
+    """One tracking.identity.select_tracks spec from the face_id input (-1 = every face) and `faces`."""
+    if int(face_id) == -1:
+        return faces
+    if parse_track_spec(faces) is not None:
+        raise ValueError(f"face_id must be -1 when faces selects faces, but got face_id {face_id} and faces {faces!r}; list every face in faces, e.g. \"{face_id}, alice\"")
+    return str(int(face_id))
+
+
 def load_detector(detector: str):
     return load_face_detector(
         detector, host.model_path, yolo_files=host.model_files("ultralytics_bbox"), insightface_files=host.model_files("insightface"), device=host.torch_device(),
     )
+
+
+def sequence_processor(codec: VaeCodec, sampler: LatentSampler, window_frames, overlap, temporal_padding, batch_tracks, face_only_mask):
+    """process_crops(crops, plan, on_progress=, check_interrupt=): face sequences through the video
+    model in windows, as the window inputs say (batch_tracks: up to one clip per sequence at once)."""
+
+    def process_crops(crops, plan, on_progress=None, check_interrupt=None):
+        return sample_face_sequences(
+            crops, plan, codec, sampler, window_frames=int(window_frames), overlap=int(overlap), temporal_padding=int(temporal_padding),
+            batch_size=max(1, len(plan)) if batch_tracks else 1, face_only_mask=bool(face_only_mask),
+            on_progress=on_progress, check_interrupt=check_interrupt,
+        )
+
+    return process_crops
 
 
 class FUSESampleFaceSequences:
@@ -132,10 +187,8 @@ class FUSESampleFaceSequences:
             "required": {
                 "crops": ("IMAGE", {"tooltip": "Face crops from FUSE Crop Face Sequences (or crops processed since, same rows and size)."}),
                 "crop_plan": ("FUSE_CROPS", {"tooltip": "The crop plan that came with the crops: it says which rows form each face sequence."}),
-                "model": ("MODEL", {"tooltip": "The video diffusion model (for Wan 2.2 A14B: the high-noise model)."}),
-                "vae": ("VAE", {"tooltip": "The video model's VAE (Wan 2.1 VAE for Wan 2.1 and 2.2 A14B, Wan 2.2 VAE for 5B)."}),
-                "positive": ("CONDITIONING", {"tooltip": "What the faces should look like."}),
-                "negative": ("CONDITIONING", {"tooltip": "What to avoid."}),
+                **video_model_inputs(),
+                **conditioning_inputs(),
                 **sampler_inputs(),
                 **window_inputs(),
             },
@@ -144,117 +197,95 @@ class FUSESampleFaceSequences:
 
     def sample(self, crops, crop_plan, model, vae, positive, negative, seed, steps, cfg, sampler_name, scheduler, denoise,
                window_frames, overlap, temporal_padding, batch_tracks, face_only_mask, model_low_noise=None, switch_step=10):
-        processed = sample_face_sequences(
-            crops, crop_plan, vae_codec(vae),
-            latent_sampler(model, positive, negative, seed, steps, cfg, sampler_name, scheduler, denoise, model_low_noise, switch_step),
-            window_frames=int(window_frames), overlap=int(overlap), temporal_padding=int(temporal_padding),
-            batch_size=max(1, len(crop_plan)) if batch_tracks else 1, face_only_mask=bool(face_only_mask),
-            on_progress=host.progress_callback(crops.shape[0]), check_interrupt=host.check_interrupt,
-        )
+        sampler = latent_sampler(model, positive, negative, seed, steps, cfg, sampler_name, scheduler, denoise, model_low_noise, switch_step)
+        process_crops = sequence_processor(vae_codec(vae), sampler, window_frames, overlap, temporal_padding, batch_tracks, face_only_mask)
+        processed = process_crops(crops, crop_plan, on_progress=host.progress_callback(crops.shape[0]), check_interrupt=host.check_interrupt)
         return (processed.to(host.intermediate_device()),)
 
 
-class FUSEVideoLatentKSampler:
-    DESCRIPTION = (
-        "Enhances every face of a video with a video model (Wan 2.1 / 2.2) in one node: detects and tracks the faces, "
-        "crops each as a stable face sequence, samples it as one clip through your MODEL, VAE and prompts, and pastes it "
-        "back. Only the faces are sampled, so it is much faster than video-to-video on whole frames, and everything "
-        "outside the faces stays bit-identical."
-    )
+class WholeVideoSampler:
+    """What FUSE Video Latent KSampler and FUSE Video KSampler share: their outputs, the face and
+    sampler inputs, and the run detect -> track -> select -> crop -> process -> paste."""
+
     CATEGORY = "FUSE/sample"
     FUNCTION = "sample"
     RETURN_TYPES = ("IMAGE",)
     RETURN_NAMES = ("images",)
     OUTPUT_TOOLTIPS = ("The video with every processed face pasted back; frames without faces are unchanged.",)
 
-    @classmethod
-    def INPUT_TYPES(cls):
+    @staticmethod
+    def video_inputs(models: dict, processing: dict) -> dict:
+        """INPUT_TYPES: the models, the video, prompts, face and sampler settings, then `processing`."""
         return {
             "required": {
-                "model": ("MODEL", {"tooltip": "The video diffusion model (for Wan 2.2 A14B: the high-noise model)."}),
-                "vae": ("VAE", {"tooltip": "The video model's VAE (Wan 2.1 VAE for Wan 2.1 and 2.2 A14B, Wan 2.2 VAE for 5B)."}),
+                **models,
                 "images": ("IMAGE", {"tooltip": "The video as a batch of frames [frames, height, width, 3]."}),
-                "positive": ("CONDITIONING", {"tooltip": "What the faces should look like."}),
-                "negative": ("CONDITIONING", {"tooltip": "What to avoid."}),
+                **conditioning_inputs(),
                 **face_inputs(),
                 **sampler_inputs(),
-                **window_inputs(),
+                **processing,
             },
             "optional": {
-                "tracks": ("FUSE_TRACKS", {"tooltip": "Face tracks from FUSE Track Faces; when connected, no detection runs here."}),
+                "tracks": ("FUSE_TRACKS", {"tooltip": "Face tracks from FUSE Track Faces or FUSE Analyze Faces; when connected, no detection runs here."}),
                 **two_model_inputs(),
+                **face_choice_inputs(),
             },
         }
 
-    def sample(self, model, vae, images, positive, negative, detector, face_id, face_size, face_padding, force_square,
-               iou_threshold, smooth_boxes, smooth_window, blend_mode, blend_amount, seed, steps, cfg, sampler_name, scheduler,
-               denoise, window_frames, overlap, temporal_padding, batch_tracks, face_only_mask, tracks=None, model_low_noise=None, switch_step=10):
-        codec = vae_codec(vae)
-        sampler = latent_sampler(model, positive, negative, seed, steps, cfg, sampler_name, scheduler, denoise, model_low_noise, switch_step)
-
-        def process_crops(crops, plan, on_progress=None, check_interrupt=None):
-            return sample_face_sequences(
-                crops, plan, codec, sampler, window_frames=int(window_frames), overlap=int(overlap), temporal_padding=int(temporal_padding),
-                batch_size=max(1, len(plan)) if batch_tracks else 1, face_only_mask=bool(face_only_mask),
-                on_progress=on_progress, check_interrupt=check_interrupt,
-            )
-
+    def process_video(self, images, process_crops, size_multiple, detector, face_id, face_size, face_padding, force_square,
+                      iou_threshold, smooth_boxes, smooth_window, blend_mode, blend_amount, tracks=None, faces="all", fps=25.0):
         output = process_faces_in_video(
-            images, process_crops, tracks=tracks, detector=None if tracks is not None else load_detector(detector),
+            images, process_crops, tracks=tracks, detector=None if tracks is not None else load_detector(detector), fps=float(fps),
             iou_threshold=float(iou_threshold), smooth_boxes=bool(smooth_boxes), smooth_window=int(smooth_window),
-            face_id=int(face_id), face_size=int(face_size), face_padding=float(face_padding), force_square=bool(force_square),
-            size_multiple=codec.spatial_compression * sampler.spatial_patch, blend_mode=blend_mode, blend_amount=float(blend_amount),
+            faces=face_selection(face_id, faces), face_size=int(face_size), face_padding=float(face_padding), force_square=bool(force_square),
+            size_multiple=size_multiple, blend_mode=blend_mode, blend_amount=float(blend_amount),
             progress=stage_progress, check_interrupt=host.check_interrupt,
         )
         return (output.to(host.intermediate_device()),)
 
 
-class FUSEVideoKSampler:
+class FUSEVideoLatentKSampler(WholeVideoSampler):
+    DESCRIPTION = (
+        "Enhances every face of a video with a video model (Wan 2.1 / 2.2) in one node: detects and tracks the faces, "
+        "crops each as a stable face sequence, samples it as one clip through your MODEL, VAE and prompts, and pastes it "
+        "back. Only the faces are sampled, so it is much faster than video-to-video on whole frames, and everything "
+        "outside the faces stays bit-identical. Choose faces by track id or character name with `faces`."
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return cls.video_inputs(video_model_inputs(), window_inputs())
+
+    def sample(self, model, vae, images, positive, negative, seed, steps, cfg, sampler_name, scheduler, denoise,
+               window_frames, overlap, temporal_padding, batch_tracks, face_only_mask, model_low_noise=None, switch_step=10, **face_settings):
+        codec = vae_codec(vae)
+        sampler = latent_sampler(model, positive, negative, seed, steps, cfg, sampler_name, scheduler, denoise, model_low_noise, switch_step)
+        process_crops = sequence_processor(codec, sampler, window_frames, overlap, temporal_padding, batch_tracks, face_only_mask)
+        return self.process_video(images, process_crops, codec.spatial_compression * sampler.spatial_patch, **face_settings)
+
+
+class FUSEVideoKSampler(WholeVideoSampler):
     DESCRIPTION = (
         "Enhances every face of a video with an image model (SD 1.5, SDXL, Flux...) frame by frame: detects and tracks the "
         "faces, encodes each crop on its own, samples them in batches with the same noise for every frame of a face (so "
         "detail does not flicker), and pastes them back. For a video model use FUSE Video Latent KSampler."
     )
-    CATEGORY = "FUSE/sample"
-    FUNCTION = "sample"
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("images",)
-    OUTPUT_TOOLTIPS = ("The video with every processed face pasted back; frames without faces are unchanged.",)
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "model": ("MODEL", {"tooltip": "The image diffusion model."}),
-                "vae": ("VAE", {"tooltip": "The image model's VAE."}),
-                "images": ("IMAGE", {"tooltip": "The video as a batch of frames [frames, height, width, 3]."}),
-                "positive": ("CONDITIONING", {"tooltip": "What the faces should look like."}),
-                "negative": ("CONDITIONING", {"tooltip": "What to avoid."}),
-                **face_inputs(),
-                **sampler_inputs(),
-                "frames_per_batch": ("INT", {"default": 8, "min": 1, "max": 256, "tooltip": "Crops sampled together per sampler call: more is faster and uses more memory."}),
-                "face_only_mask": window_inputs()["face_only_mask"],
-            },
-            "optional": {
-                "tracks": ("FUSE_TRACKS", {"tooltip": "Face tracks from FUSE Track Faces; when connected, no detection runs here."}),
-                **two_model_inputs(),
-            },
+        models = {"model": ("MODEL", {"tooltip": "The image diffusion model."}), "vae": ("VAE", {"tooltip": "The image model's VAE."})}
+        processing = {
+            "frames_per_batch": ("INT", {"default": 8, "min": 1, "max": 256, "tooltip": "Crops sampled together per sampler call: more is faster and uses more memory."}),
+            "face_only_mask": window_inputs()["face_only_mask"],
         }
+        return cls.video_inputs(models, processing)
 
-    def sample(self, model, vae, images, positive, negative, detector, face_id, face_size, face_padding, force_square,
-               iou_threshold, smooth_boxes, smooth_window, blend_mode, blend_amount, seed, steps, cfg, sampler_name, scheduler,
-               denoise, frames_per_batch, face_only_mask, tracks=None, model_low_noise=None, switch_step=10):
+    def sample(self, model, vae, images, positive, negative, seed, steps, cfg, sampler_name, scheduler, denoise,
+               frames_per_batch, face_only_mask, model_low_noise=None, switch_step=10, **face_settings):
         codec = vae_codec(vae)
         sampler = latent_sampler(model, positive, negative, seed, steps, cfg, sampler_name, scheduler, denoise, model_low_noise, switch_step)
         process_crops = partial(sample_face_frames, vae=codec, sampler=sampler, frames_per_batch=int(frames_per_batch), face_only_mask=bool(face_only_mask))
-        output = process_faces_in_video(
-            images, process_crops, tracks=tracks, detector=None if tracks is not None else load_detector(detector),
-            iou_threshold=float(iou_threshold), smooth_boxes=bool(smooth_boxes), smooth_window=int(smooth_window),
-            face_id=int(face_id), face_size=int(face_size), face_padding=float(face_padding), force_square=bool(force_square),
-            size_multiple=codec.spatial_compression * sampler.spatial_patch, blend_mode=blend_mode, blend_amount=float(blend_amount),
-            progress=stage_progress, check_interrupt=host.check_interrupt,
-        )
-        return (output.to(host.intermediate_device()),)
+        return self.process_video(images, process_crops, codec.spatial_compression * sampler.spatial_patch, **face_settings)
 
 
 NODE_CLASS_MAPPINGS = {

@@ -17,6 +17,7 @@ from ..compositing.paste import paste_faces
 from ..compositing.plan import CropPlan
 from ..compositing.warp import crop_face_sequences
 from ..models.face_detectors import detect_faces
+from ..tracking.identity import parse_track_spec, select_tracks
 from ..tracking.track import track_faces
 from ..tracking.types import FaceTracks
 
@@ -38,7 +39,7 @@ def process_faces_in_video(
     iou_threshold: float = 0.3,
     smooth_boxes: bool = True,
     smooth_window: int = 3,
-    face_id: int = -1,
+    faces: str = "all",
     face_size: int = 512,
     face_padding: float = 20,
     force_square: bool = True,
@@ -52,9 +53,12 @@ def process_faces_in_video(
 
     frames_bhwc: IMAGE float32 [N,H,W,C] 0..1. Faces come from `tracks` (FaceTracks of this clip)
     or, when it is None, from `detector` (a loaded models.face_detectors FaceDetector) and
-    tracking with iou_threshold / smooth_boxes / smooth_window at `fps`. Crops: face_size,
+    tracking with iou_threshold / smooth_boxes / smooth_window at `fps` (a float such as 29.97 is
+    taken as 30000/1001; given tracks carry their own). faces: the tracks to process, as
+    tracking.identity.select_tracks reads them ("all" / "-1" / "" every track, "1, 3" track ids,
+    "alice, bob" identities of tracks from FUSE Analyze Faces, mixed). Crops: face_size,
     face_padding, force_square as FUSE Crop Face Sequences, sides multiples of size_multiple (the
-    sampler's size, so crops need no resize), face_id -1 = every track. process_crops gets the
+    sampler's size, so crops need no resize). process_crops gets the
     crop batch and its CropPlan and returns processed crops of the same shape. blend_mode /
     blend_amount: see compositing/masks.py. progress(stage, total) gives the on_progress of each
     stage ("detect", "track", "crop", "process", "paste"). Returns frames [N,H,W,C]; the input is
@@ -65,9 +69,12 @@ def process_faces_in_video(
     def stage(name: str, total: int):
         return None if progress is None else progress(name, total)
 
+    selection = parse_track_spec(faces)  # a bad selection fails before any detection
     if tracks is None:
         if detector is None:
             raise ValueError("detector must be a loaded face detector when no tracks are given, but got None; connect tracks or pick a detector")
+        if selection is not None and selection[1]:
+            raise ValueError(f"faces names identities {sorted(selection[1])}, but faces detected here have none; connect the tracks of FUSE Analyze Faces, or select by track id")
         detections = detect_faces(detector, frames_bhwc, on_progress=stage("detect", count), check_interrupt=check_interrupt)
         tracks = track_faces(
             detections, fps=fps, iou_threshold=iou_threshold, smooth_boxes=smooth_boxes, smooth_window=smooth_window,
@@ -75,9 +82,11 @@ def process_faces_in_video(
         )
     elif not isinstance(tracks, FaceTracks):
         raise TypeError(f"tracks must be FaceTracks (socket FUSE_TRACKS), but got {type(tracks).__name__}")
+    if len(tracks):  # no face is never an error, whatever the selection
+        tracks = select_tracks(tracks, faces)
     crops, plan, _ = crop_face_sequences(
         frames_bhwc, tracks, face_size=face_size, face_padding=face_padding, force_square=force_square, size_multiple=size_multiple,
-        face_id=face_id, on_progress=stage("crop", int(tracks.present.sum())), check_interrupt=check_interrupt,
+        on_progress=stage("crop", int(tracks.present.sum())), check_interrupt=check_interrupt,
     )
     log.info("processing %d face sequences (%d crops) of a %d-frame clip", len(plan), plan.total_rows, count)
     processed = _process(crops, plan, process_crops, stage("process", plan.total_rows), check_interrupt)

@@ -8,8 +8,9 @@ POST /interrupt, POST /queue, and GET /ws (a real websocket: RFC 6455 handshake 
 - GET /history/p1 answers {} until the prompt is done, then {"p1": entry}. The prompt is done after
   `polls_before_done` empty answers, or, with a websocket client, once /ws has sent `ws_events`
   (ComfyUI stores the entry before it sends "executing" {"node": null}). `finish=False` never ends it.
-- /ws waits for the client's first /history poll (so it is following), sends ws_events as
-  {"type", "data"} text frames, then "executing" {"node": null} when finishing.
+- /ws waits for the client's first /history poll (so it is following); if the prompt is not done
+  by then, it sends ws_events as {"type", "data"} text frames, then "executing" {"node": null}
+  when finishing.
 - `on_history_poll()` runs on every /history answer (tests use it to press Ctrl-C mid-wait).
 
 Every request is recorded in `requests` as (method, path, query, body). Tests import this module
@@ -118,7 +119,7 @@ class FakeComfyUI:
         self.requests = []
         self.files = {("a.png", "", "output"): b"PNG-A", ("b.webp", "run1", "output"): b"WEBP-B", ("p.png", "", "temp"): b"PNG-P"}
         self.done = False
-        self.following = threading.Event()  # set at the first /history poll that found the prompt running
+        self.polled = threading.Event()  # set at the first /history poll: the client is following
         self.stopping = threading.Event()
         fake = self
 
@@ -149,8 +150,7 @@ class FakeComfyUI:
                     fake.polls_before_done -= 1
                     if fake.finish and fake.polls_before_done < 0:
                         fake.done = True
-                    if not fake.done:
-                        fake.following.set()
+                    fake.polled.set()
                     self.answer(200, {"p1": fake.entry} if fake.done else {})
                     if fake.on_history_poll is not None:
                         fake.on_history_poll()
@@ -181,23 +181,27 @@ class FakeComfyUI:
                 self.send_header("Connection", "Upgrade")
                 self.send_header("Sec-WebSocket-Accept", accept)
                 self.end_headers()
-                self.wfile.write(ws_text_frame(json.dumps({"type": "status", "data": {"status": {"exec_info": {"queue_remaining": 1}}, "sid": "x"}})))
-                fake.following.wait(10)
-                for event_type, data in fake.ws_events:
-                    self.wfile.write(ws_text_frame(json.dumps({"type": event_type, "data": data})))
-                if fake.finish:
-                    fake.done = True
-                    self.wfile.write(ws_text_frame(json.dumps({"type": "executing", "data": {"node": None, "prompt_id": "p1"}})))
-                self.wfile.flush()
-                while not fake.stopping.is_set():  # until the client closes: answer its close frame
-                    opcode = read_ws_frame(self.rfile)
-                    if opcode is None:
-                        break
-                    if opcode == 8:
-                        self.wfile.write(b"\x88\x00")
-                        self.wfile.flush()
-                        break
                 self.close_connection = True
+                try:
+                    self.wfile.write(ws_text_frame(json.dumps({"type": "status", "data": {"status": {"exec_info": {"queue_remaining": 1}}, "sid": "x"}})))
+                    fake.polled.wait(10)
+                    if not fake.done:
+                        for event_type, data in fake.ws_events:
+                            self.wfile.write(ws_text_frame(json.dumps({"type": event_type, "data": data})))
+                        if fake.finish:
+                            fake.done = True
+                            self.wfile.write(ws_text_frame(json.dumps({"type": "executing", "data": {"node": None, "prompt_id": "p1"}})))
+                    self.wfile.flush()
+                    while not fake.stopping.is_set():  # until the client closes: answer its close frame
+                        opcode = read_ws_frame(self.rfile)
+                        if opcode is None:
+                            break
+                        if opcode == 8:
+                            self.wfile.write(b"\x88\x00")
+                            self.wfile.flush()
+                            break
+                except OSError:  # the client went away first
+                    pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

@@ -3,16 +3,18 @@
 Every workflows/<name>.json is UI format (drag-in, templates) and has an API-format twin in
 workflows/api/<name>.json (for POST /prompt). Both are checked against the pack's INPUT_TYPES and
 against CORE_NODES, the signatures of the core ComfyUI nodes they use; tests/integration runs them
-in a real ComfyUI.
+in a real ComfyUI. The model files the workflows name (WORKFLOW_MODEL_FILES) are installed as empty
+files while the pack's schemas are read, as a user who followed the notes would have them.
 """
 
 import json
 from pathlib import Path
 
 import pytest
+from fuse_fake_comfyui import pack_object_info
 
 from comfyui_fuse.comfy_client import EDITOR_ONLY_NODES, ui_to_api
-from comfyui_fuse.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from comfyui_fuse.nodes.host import MODEL_SUBDIRS
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
 UI_WORKFLOWS = sorted(WORKFLOWS.glob("*.json"))
@@ -23,25 +25,26 @@ API_WORKFLOWS = sorted((WORKFLOWS / "api").glob("*.json"))
 CORE_NODES = json.loads((Path(__file__).with_name("core_node_signatures.json")).read_text())
 
 
-def pack_object_info() -> dict:
-    """What ComfyUI's GET /object_info says about the pack's nodes (server.py node_info, V1 nodes)."""
-    info = {}
-    for node_id, node_class in NODE_CLASS_MAPPINGS.items():
-        inputs = json.loads(json.dumps(node_class.INPUT_TYPES()))  # tuples -> lists, as over HTTP
-        info[node_id] = {
-            "input": inputs,
-            "input_order": {section: list(declared) for section, declared in inputs.items()},
-            "output": list(node_class.RETURN_TYPES),
-            "output_name": list(getattr(node_class, "RETURN_NAMES", node_class.RETURN_TYPES)),
-            "display_name": NODE_DISPLAY_NAME_MAPPINGS.get(node_id, node_id),
-            "output_node": bool(getattr(node_class, "OUTPUT_NODE", False)),
-        }
-    return info
+# FUSE model folder -> the files the bundled workflows select (their notes say where to get them).
+WORKFLOW_MODEL_FILES = {
+    "facerestore_models": ("GFPGANv1.4.pth",),
+    "lipsync": ("wav2lip_gan.pth",),
+}
+# Options a combo takes besides its list: a file the user uploads through the loader's widget.
+UPLOAD_OPTIONS = ("image_upload", "video_upload", "audio_upload")
 
 
 @pytest.fixture(scope="module")
-def object_info():
-    return {**CORE_NODES, **pack_object_info()}
+def object_info(tmp_path_factory):
+    """The server's /object_info: core signatures and the pack's schemas read with the workflows' model files installed."""
+    models = tmp_path_factory.mktemp("models")
+    for folder, files in WORKFLOW_MODEL_FILES.items():
+        (models / MODEL_SUBDIRS[folder]).mkdir(parents=True)
+        for name in files:
+            (models / MODEL_SUBDIRS[folder] / name).write_bytes(b"")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FUSE_MODELS_DIR", str(models))
+        return {**CORE_NODES, **pack_object_info()}
 
 
 def load(path: Path) -> dict:
@@ -60,6 +63,10 @@ def value_problem(spec: list, value) -> str | None:
     """Why a literal value does not fit an input declaration (None when it fits), as ComfyUI validates."""
     kind = spec[0]
     options = spec[1] if len(spec) > 1 else {}
+    if any(options.get(option) for option in UPLOAD_OPTIONS):
+        return None if isinstance(value, str) and value else f"{value!r} is not a file name"
+    if kind == "COMBO":  # the V3 form: ["COMBO", {"options": [...]}]
+        kind = options.get("options", [])
     if isinstance(kind, list):
         return None if value in kind else f"{value!r} is not one of the options {kind}"
     if kind == "BOOLEAN":
@@ -213,6 +220,8 @@ def test_api_workflow_is_the_ui_workflow_converted(path, object_info):
 VALID_PROMPT = {
     "1": {"class_type": "SaveAnimatedWEBP", "inputs": {"images": ["2", 0], "filename_prefix": "x", "fps": 6.0, "lossless": False, "quality": 80, "method": "default"}},
     "2": {"class_type": "FUSEDemoClip", "inputs": {"frames": 4, "width": 64, "height": 64}},
+    "3": {"class_type": "SaveVideo", "inputs": {"video": ["4", 0], "filename_prefix": "x", "format": "auto", "codec": "auto"}},
+    "4": {"class_type": "LoadVideo", "inputs": {"file": "any uploaded name.mp4"}},
 }
 
 
@@ -227,6 +236,9 @@ VALID_PROMPT = {
         ("1", "speed", 1, "no input named 'speed'"),
         ("1", "images", ["2", 1], "takes IMAGE but is linked to a FLOAT"),
         ("1", "images", ["9", 0], "links to a missing node '9'"),
+        ("3", "format", "webm", "'webm' is not one of the options ['auto', 'mp4']"),
+        ("3", "video", ["2", 0], "takes VIDEO but is linked to a IMAGE"),
+        ("4", "file", 3, "3 is not a file name"),
     ],
 )
 def test_api_problems_catches_a_broken_prompt(object_info, node_id, name, value, words):

@@ -299,10 +299,10 @@ def selected_track_mask(tracks: FaceTracks, spec: str) -> np.ndarray:
     if selection is None:
         return np.ones(len(tracks), bool)
     ids, names = selection
-    if names and tracks.identity is None:
+    if names and tracks.identity is None and len(tracks):  # no face at all is never an error
         raise ValueError(f"the face selection names identities {sorted(names)}, but the tracks have none; run FUSE Analyze Faces on them first, or select by track id")
     mask = np.isin(tracks.track_id, sorted(ids))
-    if names:
+    if names and tracks.identity is not None:
         mask |= np.isin(tracks.identity, sorted(names))
     missing = sorted(map(str, ids - set(tracks.track_id.tolist()))) + sorted(names - set([] if tracks.identity is None else tracks.identity.tolist()))
     if missing:

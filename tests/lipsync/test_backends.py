@@ -1,10 +1,14 @@
 """Loading lipsync checkpoints: the released layout (with and without "module."), safetensors,
-strict loading, and clear errors for files that are not Wav2Lip."""
+strict loading, clear errors for files that are not Wav2Lip, and the cache of loaded models."""
+
+import os
 
 import pytest
 import torch
 
+from comfyui_fuse.lipsync import backends
 from comfyui_fuse.lipsync.backends import REGISTRY, LipsyncArchitecture, UnsupportedLipsyncModel, load_lipsync_model, read_state_dict
+from comfyui_fuse.models.model_cache import ModelCache
 
 
 def run(model):
@@ -81,3 +85,53 @@ def test_registry_rejects_a_duplicate_id():
     duplicate = LipsyncArchitecture("wav2lip", lambda sd: False, lambda sd: None, 96, 16, "BGR", "")
     with pytest.raises(ValueError, match="'wav2lip' is already registered"):
         REGISTRY.add(duplicate)
+
+
+@pytest.fixture
+def counted_reads(monkeypatch):
+    """A fresh lipsync model cache, and the paths read_state_dict has read since."""
+    monkeypatch.setattr(backends, "_cache", ModelCache(size=1))
+    reads = []
+    real_read = backends.read_state_dict
+
+    def counting_read(path):
+        reads.append(path)
+        return real_read(path)
+
+    monkeypatch.setattr(backends, "read_state_dict", counting_read)
+    return reads
+
+
+def test_an_unchanged_checkpoint_is_loaded_once(wav2lip_checkpoint, counted_reads):
+    path, _ = wav2lip_checkpoint
+    first = load_lipsync_model(str(path))
+    second = load_lipsync_model(str(path))
+    assert second is first, "a re-run with the same unchanged file must reuse the loaded model"
+    assert counted_reads == [str(path)], f"the checkpoint must be read once, but was read {len(counted_reads)} times"
+
+
+def test_a_replaced_checkpoint_is_loaded_again(tmp_path, build, counted_reads):
+    path = tmp_path / "wav2lip.pth"
+    build.save_released_layout(build.random_wav2lip(seed=3), path)
+    first = load_lipsync_model(str(path))
+    status = os.stat(path)
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns + 1_000_000_000))
+    second = load_lipsync_model(str(path))
+    assert second is not first and len(counted_reads) == 2, "a new modification time must reload the file"
+
+
+@pytest.mark.parametrize("devices, reads", [(["cpu", "cpu"], 1), ([None, "cpu"], 2)], ids=["same-device", "other-device"])
+def test_the_cache_is_per_device(wav2lip_checkpoint, counted_reads, devices, reads):
+    path, _ = wav2lip_checkpoint
+    for device in devices:
+        load_lipsync_model(str(path), device=device)
+    assert len(counted_reads) == reads, f"devices {devices} must read the file {reads} time(s)"
+
+
+def test_a_failed_load_is_not_cached(tmp_path, counted_reads):
+    path = tmp_path / "bad.pth"
+    path.write_bytes(b"not a checkpoint")
+    for _ in range(2):
+        with pytest.raises(UnsupportedLipsyncModel):
+            load_lipsync_model(str(path))
+    assert len(counted_reads) == 2, "an error must not be remembered: fixing the file must not need a restart"

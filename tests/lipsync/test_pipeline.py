@@ -11,7 +11,7 @@ from comfyui_fuse.compositing.paste import paste_faces
 from comfyui_fuse.lipsync.backends import LipsyncArchitecture, LipsyncModel
 from comfyui_fuse.lipsync.mel import mel_chunks
 from comfyui_fuse.lipsync.pipeline import face_sequence_audio, lipsync_crops, timeline_mel
-from comfyui_fuse.lipsync.selection import SyncRules
+from comfyui_fuse.tracking.syncability import SyncRules
 
 
 def test_output_shapes_and_the_input_is_untouched(build):
@@ -67,7 +67,7 @@ def test_low_scores_pass_through_with_a_fade(build):
     score = clip.tracks.score.copy()
     score[0, 6:] = 0.3
     tracks = type(clip.tracks)(clip.tracks.track_id, clip.tracks.xyxy, clip.tracks.state, score, clip.tracks.frame_count, clip.tracks.frame_size, clip.tracks.fps)
-    result = lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), tracks=tracks, rules=SyncRules(fade_frames=3))
+    result = lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), tracks=tracks, fade_frames=3)
     np.testing.assert_allclose(result.weights, [1, 1, 1, 0.75, 0.5, 0.25, 0, 0, 0, 0, 0, 0])
     assert torch.equal(result.crops[6:], clip.crops[6:]), "low-confidence frames pass through"
     peaks = result.edit_mask.amax(dim=(1, 2))
@@ -86,7 +86,7 @@ def test_low_scores_pass_through_with_a_fade(build):
 def test_audio_policy_and_offset_decide_which_frames_have_speech(build, policy, offset_ms, expected):
     clip = build.clip(frame_count=10)
     result = lipsync_crops(
-        clip.crops, clip.plan, build.audio(seconds=0.2), build.constant_model(), tracks=clip.tracks, audio_policy=policy, audio_offset_ms=offset_ms, rules=SyncRules(fade_frames=0)
+        clip.crops, clip.plan, build.audio(seconds=0.2), build.constant_model(), tracks=clip.tracks, audio_policy=policy, audio_offset_ms=offset_ms, fade_frames=0
     )
     assert result.weights.tolist() == expected
 
@@ -101,7 +101,7 @@ def test_audio_policy_and_offset_decide_which_frames_have_speech(build, policy, 
 )
 def test_ranges_are_clipped_to_the_video(build, ranges, expected):
     clip = build.clip(frame_count=6)
-    result = lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), tracks=clip.tracks, ranges=ranges, rules=SyncRules(fade_frames=0))
+    result = lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), tracks=clip.tracks, ranges=ranges, fade_frames=0)
     assert result.weights.tolist() == expected
 
 
@@ -195,8 +195,11 @@ def test_interrupt_stops_the_loop(build):
         (dict(audio_policy="loop_video"), ValueError, "FUSE Fit Video To Audio"),
         (dict(batch_size=0), ValueError, "batch_size must be an int >= 1"),
         (dict(ranges="{oops"), ValueError, "ranges must be JSON"),
+        (dict(fade_frames=-1), ValueError, "fade_frames must be an int >= 0"),
+        (dict(track_ids="0"), ValueError, "track ids >= 1"),
+        (dict(track_ids="alice"), ValueError, "the crop plan has none"),
     ],
-    ids=["rows", "size", "numpy", "no-audio", "zero-length", "rate-0", "policy", "batch", "ranges"],
+    ids=["rows", "size", "numpy", "no-audio", "zero-length", "rate-0", "policy", "batch", "ranges", "fade", "track-id-0", "name-without-identity"],
 )
 def test_bad_inputs_get_clear_errors(build, change, error, fragment):
     clip = build.clip(frame_count=3)

@@ -1,4 +1,4 @@
-"""Which rows get lipsync: face selection, per-face ranges, syncability rules, fades."""
+"""Which rows get lipsync: face selection (the pack's syntax), per-face ranges, syncability rules, fades."""
 
 from fractions import Fraction
 
@@ -7,7 +7,8 @@ import pytest
 
 from comfyui_fuse.compositing.plan import CropPlan, FaceSequence
 from comfyui_fuse.lipsync.adapter import RowGeometry
-from comfyui_fuse.lipsync.selection import SyncRules, fade_weights, parse_ranges, parse_track_selection, selected_rows, syncable_rows
+from comfyui_fuse.lipsync.selection import fade_weights, parse_ranges, selected_rows, selected_sequences, syncable_rows
+from comfyui_fuse.tracking.syncability import SyncRules
 
 
 def make_plan(sequences, fps=Fraction(25), frame_count=20) -> CropPlan:
@@ -20,18 +21,43 @@ def make_plan(sequences, fps=Fraction(25), frame_count=20) -> CropPlan:
     return CropPlan(tuple(built), (32, 32), frame_count, fps, np.zeros((frame_count, 16, 16, 3), np.uint8))
 
 
+NAMED = [(1, 0, 3, "alice"), (2, 0, 3, "bob"), (3, 0, 2, "")]
+
+
 @pytest.mark.parametrize(
     "text, expected",
-    [("", None), ("   ", None), ("1", ({1}, set())), ("1, 3", ({1, 3}, set())), ("alice, 2", ({2}, {"alice"})), ("1;bob", ({1}, {"bob"}))],
+    [
+        ("", [True, True, True]),
+        ("   ", [True, True, True]),
+        ("-1", [True, True, True]),
+        ("ALL", [True, True, True]),
+        ("1", [True, False, False]),
+        ("1, 3", [True, False, True]),
+        ("bob, 3", [False, True, True]),
+        ("1;bob", [True, True, False]),
+        ("carol, 7", [False, False, False]),  # absent faces are skipped, not an error
+    ],
 )
-def test_parse_track_selection(text, expected):
-    assert parse_track_selection(text) == expected
+def test_selected_sequences_by_id_and_identity(text, expected):
+    assert selected_sequences(make_plan(NAMED), text).tolist() == expected
 
 
-@pytest.mark.parametrize("text, error", [("0", "track ids >= 1"), ("-2", "track ids >= 1")])
-def test_parse_track_selection_rejects_bad_ids(text, error):
+@pytest.mark.parametrize(
+    "sequences, text, error",
+    [
+        (NAMED, "0", "track ids >= 1"),
+        (NAMED, "2, -1", "track ids >= 1"),
+        ([(1, 0, 3, ""), (2, 0, 3, "")], "alice", "the crop plan has none; crop the tracks of FUSE Analyze Faces"),
+    ],
+    ids=["zero", "minus-one-in-a-list", "names-without-identities"],
+)
+def test_selected_sequences_rejects_bad_selections(sequences, text, error):
     with pytest.raises(ValueError, match=error):
-        parse_track_selection(text)
+        selected_sequences(make_plan(sequences), text)
+
+
+def test_names_on_an_empty_plan_select_nothing_without_error():
+    assert selected_sequences(make_plan([]), "alice").tolist() == []
 
 
 @pytest.mark.parametrize(
@@ -64,12 +90,11 @@ def test_parse_ranges_rejects_bad_input(text, fragment):
 
 def test_every_face_over_the_whole_video_by_default():
     plan = make_plan([(1, 0, 5, ""), (2, 3, 8, "")])
-    assert selected_rows(plan, None, {}).all()
+    assert selected_rows(plan, "all", {}).all()
 
 
 def test_track_selection_by_id_and_identity():
-    plan = make_plan([(1, 0, 3, "alice"), (2, 0, 3, "bob"), (3, 0, 2, "")])
-    rows = selected_rows(plan, parse_track_selection("bob, 3"), {})
+    rows = selected_rows(make_plan(NAMED), "bob, 3", {})
     assert rows.tolist() == [False] * 3 + [True] * 3 + [True] * 2
 
 
@@ -85,13 +110,13 @@ def test_track_selection_by_id_and_identity():
 )
 def test_ranges_select_frames_by_exact_time(ranges, expected):
     plan = make_plan([(1, 0, 20, "")])
-    rows = selected_rows(plan, None, parse_ranges(ranges))
+    rows = selected_rows(plan, "all", parse_ranges(ranges))
     assert np.flatnonzero(rows).tolist() == expected
 
 
 def test_ranges_by_identity_and_at_ntsc_rate():
     plan = make_plan([(1, 0, 20, "alice")], fps=Fraction(30000, 1001))
-    rows = selected_rows(plan, None, parse_ranges('{"alice": [[100, 200]]}'))
+    rows = selected_rows(plan, "all", parse_ranges('{"alice": [[100, 200]]}'))
     # frame 3 is at 100.1 ms, frame 5 at 166.8 ms, frame 6 at 200.2 ms
     assert np.flatnonzero(rows).tolist() == [3, 4, 5]
 
@@ -117,6 +142,12 @@ def geometry(width, score, yaw=None):
 )
 def test_syncability_rules(width, score, yaw, expected):
     assert syncable_rows(geometry(width, score, yaw), SyncRules()).tolist() == expected
+
+
+def test_syncability_follows_the_rules_it_is_given():
+    rows = geometry([80, 120, 120], [0.9, 0.7, 0.95], [0, 0, 35])
+    assert syncable_rows(rows, SyncRules(min_face_px=100, min_confidence=0.8, max_yaw_deg=30)).tolist() == [False, False, False]
+    assert syncable_rows(rows, SyncRules(min_face_px=50, min_confidence=0.5, max_yaw_deg=40)).tolist() == [True, True, True]
 
 
 @pytest.mark.parametrize(

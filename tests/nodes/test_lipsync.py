@@ -15,16 +15,18 @@ from comfyui_fuse.nodes import lipsync
 from comfyui_fuse.tracking.types import DETECTED, FaceTracks
 
 
-def make_clip(frame_count=4):
-    frames = torch.rand(frame_count, 120, 160, 3, generator=torch.Generator().manual_seed(0))
+def make_clip(frame_count=4, boxes=((30, 20, 110, 100),), identity=None):
+    """Random frames with one still face per box (80 px wide by default), its tracks, plan and crops."""
+    frames = torch.rand(frame_count, 120, 320, 3, generator=torch.Generator().manual_seed(0))
     tracks = FaceTracks(
-        track_id=np.array([1]),
-        xyxy=np.tile(np.array([[[30, 20, 110, 100]]], np.float32), (1, frame_count, 1)),
-        state=np.full((1, frame_count), DETECTED, np.uint8),
-        score=np.full((1, frame_count), 0.9, np.float32),
+        track_id=np.arange(1, len(boxes) + 1),
+        xyxy=np.tile(np.array(boxes, np.float32)[:, None], (1, frame_count, 1)),
+        state=np.full((len(boxes), frame_count), DETECTED, np.uint8),
+        score=np.full((len(boxes), frame_count), 0.9, np.float32),
         frame_count=frame_count,
-        frame_size=(120, 160),
+        frame_size=(120, 320),
         fps=Fraction(30000, 1001),
+        identity=identity,
     )
     plan = plan_crops(tracks, fingerprint_frames(frames), face_size=96)
     return frames, tracks, plan, crop_faces(frames, plan)
@@ -37,6 +39,10 @@ def audio(seconds=0.5, rate=22050):
 class Grey(nn.Module):
     def forward(self, mel, faces):
         return torch.full((faces.shape[0], 3, 96, 96), 0.5)
+
+
+def grey_model() -> LipsyncModel:
+    return LipsyncModel(LipsyncArchitecture("grey", lambda sd: False, lambda sd: Grey(), 96, 16, "BGR", ""), Grey(), "wav2lip.pth")
 
 
 @pytest.mark.parametrize("node_id, display", [("FUSELipsync", "FUSE Lipsync"), ("FUSEFaceSequenceAudio", "FUSE Face Sequence Audio"), ("FUSEFitVideoToAudio", "FUSE Fit Video To Audio")])
@@ -71,7 +77,7 @@ def test_lipsync_node_runs_with_a_fake_host(monkeypatch):
 
     def fake_load(path, device=None):
         loaded.append(path)
-        return LipsyncModel(LipsyncArchitecture("grey", lambda sd: False, lambda sd: Grey(), 96, 16, "BGR", ""), Grey(), "wav2lip.pth")
+        return grey_model()
 
     monkeypatch.setattr(lipsync, "load_lipsync_model", fake_load)
     monkeypatch.setattr(lipsync.host, "progress_callback", lambda total: steps.append)
@@ -81,6 +87,28 @@ def test_lipsync_node_runs_with_a_fake_host(monkeypatch):
     assert out_crops.shape == crops.shape and edit_mask.shape == crops.shape[:3]
     assert torch.equal(crops, before), "the node must not mutate its input crops"
     assert (edit_mask > 0).any() and sum(steps) == plan.total_rows
+
+
+@pytest.mark.parametrize(
+    "track_ids, edited",
+    [("all", [1, 2]), ("-1", [1, 2]), ("", [1, 2]), ("bob", [2]), ("alice", [1]), ("2", [2]), ("1, bob", [1, 2]), ("carol", [])],
+)
+def test_lipsync_node_selects_faces_by_track_id_or_identity(monkeypatch, track_ids, edited):
+    frames, tracks, plan, crops = make_clip(boxes=((30, 20, 110, 100), (190, 20, 270, 100)), identity=["alice", "bob"])
+    monkeypatch.setattr(lipsync.host, "model_path", lambda folder, name: f"/models/{folder}/{name}")
+    monkeypatch.setattr(lipsync, "load_lipsync_model", lambda path, device=None: grey_model())
+    _, edit_mask = lipsync.FUSELipsync().lipsync(crops, plan, audio(), "wav2lip.pth", "pad_silence", 0, track_ids, "", 2, tracks=tracks)
+    offsets = plan.row_offsets
+    synced = [s.track_id for j, s in enumerate(plan.sequences) if (edit_mask[offsets[j] : offsets[j + 1]] > 0).any()]
+    assert synced == edited, f"track_ids {track_ids!r} must sync faces {edited} (1 = alice, 2 = bob), but synced {synced}"
+
+
+def test_lipsync_node_by_name_needs_analysed_tracks(monkeypatch):
+    frames, tracks, plan, crops = make_clip()
+    monkeypatch.setattr(lipsync.host, "model_path", lambda folder, name: f"/models/{folder}/{name}")
+    monkeypatch.setattr(lipsync, "load_lipsync_model", lambda path, device=None: grey_model())
+    with pytest.raises(ValueError, match="crop the tracks of FUSE Analyze Faces, or select by track id"):
+        lipsync.FUSELipsync().lipsync(crops, plan, audio(), "wav2lip.pth", "pad_silence", 0, "alice", "", 2, tracks=tracks)
 
 
 def test_face_sequence_audio_node_slices_exactly():

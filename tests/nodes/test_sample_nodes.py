@@ -11,6 +11,7 @@ from comfyui_fuse.compositing.paste import paste_faces
 from comfyui_fuse.compositing.warp import crop_face_sequences
 from comfyui_fuse.models.face_detectors import HAAR_OPTION
 from comfyui_fuse.nodes import NODE_CLASS_MAPPINGS, sample
+from comfyui_fuse.sampling import video as sampling_video
 from comfyui_fuse.tracking.types import ABSENT, DETECTED, FaceTracks
 from fuse_fake_host import WAN21, WAN22, FakeImageVAE, FakeModel, FakeVideoVAE, block_crops, install_fake_host, make_plan
 
@@ -37,7 +38,18 @@ def test_video_latent_ksampler_has_the_seed_inputs_and_defaults():
     expected = dict(face_id=-1, face_size=512, face_padding=20, force_square=True, iou_threshold=0.3, smooth_boxes=True, smooth_window=3,
                     steps=20, cfg=8.0, denoise=0.5, blend_amount=0.3, blend_mode="box", window_frames=81)
     assert {name: defaults[name] for name in expected} == expected
-    assert set(sample.FUSEVideoLatentKSampler.INPUT_TYPES()["optional"]) == {"tracks", "model_low_noise", "switch_step"}
+    assert list(sample.FUSEVideoLatentKSampler.INPUT_TYPES()["optional"]) == ["tracks", "model_low_noise", "switch_step", "faces", "fps"], (
+        "inputs added after the first release come last, so saved workflows keep their widget order"
+    )
+
+
+@pytest.mark.parametrize("node", [sample.FUSEVideoLatentKSampler, sample.FUSEVideoKSampler])
+def test_whole_video_samplers_select_faces_like_the_rest_of_the_pack(node):
+    inputs = node.INPUT_TYPES()
+    assert inputs["required"]["face_id"][1]["default"] == -1, "face_id stays for saved workflows"
+    faces, fps = inputs["optional"]["faces"], inputs["optional"]["fps"]
+    assert faces[0] == "STRING" and faces[1]["default"] == "all"
+    assert fps[0] == "FLOAT" and fps[1]["default"] == 25.0 and "30000/1001" in fps[1]["tooltip"]
 
 
 def test_sample_face_sequences_node_passes_its_settings_to_the_host_sampler(monkeypatch):
@@ -59,15 +71,15 @@ def test_sample_face_sequences_node_passes_its_settings_to_the_host_sampler(monk
     ], "batch_tracks samples the two 9-frame sequences together; each batch goes high-noise then low-noise"
 
 
-def scene_and_tracks(frame_count=9, frame_size=(144, 256)):
-    """A short clip of two real faces and its ground-truth tracks."""
+def scene_and_tracks(frame_count=9, frame_size=(144, 256), identity=None):
+    """A short clip of two real faces and its ground-truth tracks (identity: their names, or None)."""
     scene = synthetic.demo_scene(frame_count=frame_count, frame_size=frame_size)
     frames = torch.from_numpy(synthetic.render(scene)).float().div(255.0)
     xyxy = np.stack(scene.boxes).astype(np.float32)
     present = np.isfinite(xyxy).all(-1)
     tracks = FaceTracks(
         track_id=np.arange(1, len(scene.boxes) + 1), xyxy=np.where(present[..., None], xyxy, np.nan), state=np.where(present, DETECTED, ABSENT),
-        score=present.astype(np.float32), frame_count=frame_count, frame_size=frame_size, fps=Fraction(25),
+        score=present.astype(np.float32), frame_count=frame_count, frame_size=frame_size, fps=Fraction(25), identity=identity,
     )
     return frames, tracks
 
@@ -149,3 +161,78 @@ def test_the_wrong_kind_of_vae_is_a_clear_error(monkeypatch, node, vae, model, m
     extra = WINDOWS if node is sample.FUSEVideoLatentKSampler else dict(frames_per_batch=4, face_only_mask=False)
     with pytest.raises(ValueError, match=match):
         node().sample(model, vae, frames, "pos", "neg", **FACES, **SAMPLING, **extra, tracks=tracks)
+
+
+def run_whole_video(node, monkeypatch, frames, tracks=None, **settings):
+    """Run a whole-video sampler with the fake host; returns (output, fake sampler calls, vae)."""
+    fake = install_fake_host(monkeypatch, strength=0.2)
+    if node is sample.FUSEVideoLatentKSampler:
+        vae, model, extra = FakeVideoVAE(**WAN21), FakeModel("wan", offset=0.1), WINDOWS
+    else:
+        vae, model, extra = FakeImageVAE(), FakeModel("sd15", latent_channels=4, latent_dimensions=2, patch=None), dict(frames_per_batch=9, face_only_mask=False)
+    (out,) = node().sample(model, vae, frames, "pos", "neg", **{**FACES, **SAMPLING, **extra, **settings}, tracks=tracks)
+    return out, fake.calls, vae
+
+
+@pytest.mark.parametrize("node", [sample.FUSEVideoLatentKSampler, sample.FUSEVideoKSampler])
+@pytest.mark.parametrize(
+    "settings, expected_seeds",
+    [
+        (dict(faces="all"), [5, 6]),
+        (dict(faces="bob"), [6]),
+        (dict(faces="alice"), [5]),
+        (dict(faces="2, alice"), [5, 6]),
+        (dict(faces="-1"), [5, 6]),
+        (dict(face_id=2), [6]),  # a saved workflow's face_id keeps working
+        (dict(face_id=2, faces=""), [6]),
+        (dict(faces="carol"), []),  # a character absent from this clip: nothing to process
+    ],
+    ids=["all", "bob", "alice", "id-and-name", "minus-one", "face-id", "face-id-empty-faces", "absent"],
+)
+def test_whole_video_samplers_process_the_faces_selected_by_id_or_name(monkeypatch, node, settings, expected_seeds):
+    frames, tracks = scene_and_tracks(identity=["alice", "bob"])
+    out, calls, _ = run_whole_video(node, monkeypatch, frames, tracks, **settings)
+    seeds = sorted({seed for call in calls for seed in call["seeds"]})
+    assert seeds == expected_seeds, f"{settings}: each face samples with seed 5 + track id - 1, so the seeds say which faces ran"
+    changed = (out != frames).any(dim=-1)
+    for index in range(len(tracks)):
+        x1, y1, x2, y2 = tracks.xyxy[index, 4].astype(int)
+        inside = changed[4, y1:y2, x1:x2].any().item()
+        assert inside == (5 + index in expected_seeds), f"{settings}: face {tracks.identity[index]} changed={inside}"
+
+
+@pytest.mark.parametrize(
+    "settings, tracks_given, match",
+    [
+        (dict(face_id=1, faces="bob"), True, "face_id must be -1 when faces selects faces"),
+        (dict(faces="alice"), False, "faces names identities \\['alice'\\], but faces detected here have none"),
+        (dict(faces="0"), True, "track ids >= 1"),
+    ],
+    ids=["face-id-and-faces", "name-without-analysis", "bad-id"],
+)
+def test_face_selection_errors_name_the_fix(monkeypatch, settings, tracks_given, match):
+    frames, tracks = scene_and_tracks(frame_count=3, identity=["alice", "bob"])
+    with pytest.raises(ValueError, match=match):
+        run_whole_video(sample.FUSEVideoLatentKSampler, monkeypatch, frames, tracks if tracks_given else None, **settings)
+
+
+def test_names_on_a_clip_without_faces_pass_through(monkeypatch):
+    frames = torch.rand(5, 48, 64, 3)
+    out, calls, _ = run_whole_video(sample.FUSEVideoLatentKSampler, monkeypatch, frames, FaceTracks.empty(5, (48, 64)), faces="alice")
+    assert torch.equal(out, frames) and calls == [], "no face is never an error, whatever the selection"
+
+
+@pytest.mark.parametrize("fps, expected", [(25.0, Fraction(25)), (29.97, Fraction(30000, 1001)), (12.5, Fraction(25, 2))])
+def test_a_sampler_that_detects_tracks_at_the_given_fps(monkeypatch, fps, expected):
+    seen = []
+    real_track_faces = sampling_video.track_faces
+
+    def recording_track_faces(detections, **kwargs):
+        tracks = real_track_faces(detections, **kwargs)
+        seen.append(tracks.fps)
+        return tracks
+
+    monkeypatch.setattr(sampling_video, "track_faces", recording_track_faces)
+    frames, _ = scene_and_tracks(frame_count=3, frame_size=(270, 480))
+    run_whole_video(sample.FUSEVideoLatentKSampler, monkeypatch, frames, face_size=96, fps=fps)
+    assert seen == [expected], f"fps {fps} must reach tracking as {expected}"

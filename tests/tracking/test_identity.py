@@ -235,3 +235,13 @@ def test_selection_errors():
     with pytest.raises(TypeError, match="must be a string"):
         parse_track_spec(3)
     assert parse_track_spec(" , ") is None
+
+
+def test_selecting_names_on_a_clip_without_faces_is_not_an_error():
+    from fractions import Fraction
+
+    from comfyui_fuse.tracking.identity import select_tracks
+    from comfyui_fuse.tracking.types import FaceTracks
+
+    empty = FaceTracks.empty(4, (32, 32), Fraction(25))
+    assert len(select_tracks(empty, "alice")) == 0, "no face is never an error (DESIGN.md invariant 3), even when the selection names people"

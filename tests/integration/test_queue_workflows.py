@@ -1,0 +1,148 @@
+"""The bundled workflows run in a real ComfyUI through `comfyui-fuse queue`, on tiny test models.
+
+Needs COMFYUI_PATH (and COMFYUI_PYTHON); skipped with the reason printed otherwise (conftest.py).
+Models are random-weight nets of the real architectures written into the server's temporary model
+folders under the names the workflows select: GFPGANv1.4.pth (spandrel's GFPGAN, ~330 MB, made in
+a few seconds) and wav2lip_gan.pth (FUSE's Wav2Lip in the released {"state_dict"} layout). The
+input is a short synthetic clip of two real face photos with a sine tone, uploaded with --input.
+Faces are found by the built-in Haar detector (the temporary folders hold no detector model).
+"""
+
+import json
+import re
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from comfyui_fuse import synthetic
+from comfyui_fuse.comfy_client import ui_to_api
+from comfyui_fuse.video_io import read_video, write_video
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
+CLIP_FRAMES = 12  # the Haar detector keeps both demo faces from 12 frames on
+CLIP_SIZE = (360, 640)  # (H, W): faces a third of the height, above FUSE Lipsync's 64 px minimum
+TONE_RATE = 44100
+PROGRESS_LINE = re.compile(r"\(node \d+\) \[[#-]{24}\] \d+/\d+$", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def object_info(comfyui):
+    return comfyui.client.object_info()
+
+
+@pytest.fixture(scope="module")
+def clip_with_audio(tmp_path_factory) -> Path:
+    """A CLIP_FRAMES-frame mp4 at 30000/1001 fps of the demo faces, with a 440 Hz stereo tone as long as the video."""
+    scene = synthetic.demo_scene(frame_count=CLIP_FRAMES, frame_size=CLIP_SIZE)
+    frames = synthetic.render(scene)
+    seconds = CLIP_FRAMES / float(scene.fps)
+    time = torch.arange(int(round(seconds * TONE_RATE)), dtype=torch.float32) / TONE_RATE
+    tone = 0.3 * torch.sin(2 * torch.pi * 440.0 * time)
+    path = tmp_path_factory.mktemp("clip") / "talking heads.mp4"
+    write_video(path, frames, scene.fps, {"waveform": torch.stack([tone, tone])[None], "sample_rate": TONE_RATE})
+    return path
+
+
+@pytest.fixture(scope="module")
+def restorer_model(comfyui) -> Path:
+    """A random-weight GFPGAN (spandrel's architecture, the full 512 configuration) as GFPGANv1.4.pth."""
+    from spandrel.architectures.GFPGAN import GFPGAN
+
+    torch.manual_seed(0)
+    path = comfyui.model_dir("facerestore_models") / "GFPGANv1.4.pth"
+    torch.save({"params_ema": GFPGAN().state_dict()}, path)  # the released file's layout
+    return path
+
+
+@pytest.fixture(scope="module")
+def lipsync_model(comfyui) -> Path:
+    """A random-weight Wav2Lip saved as the released wav2lip_gan.pth is laid out ({"state_dict"}, "module." keys)."""
+    from comfyui_fuse.lipsync.wav2lip import Wav2Lip
+
+    torch.manual_seed(0)
+    net = Wav2Lip().eval()
+    path = comfyui.model_dir("lipsync") / "wav2lip_gan.pth"
+    torch.save({"state_dict": {"module." + key: value for key, value in net.state_dict().items()}}, path)
+    return path
+
+
+def queue(comfyui, workflow: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
+    """`comfyui-fuse queue WORKFLOW --server ... --out OUT [options]`, as a user runs it."""
+    command = [sys.executable, "-m", "comfyui_fuse.cli", "queue", str(workflow), "--server", comfyui.url, "--out", str(out), "--timeout", "900", *options]
+    return subprocess.run(command, capture_output=True, text=True, timeout=1200)
+
+
+def check_success(result: subprocess.CompletedProcess, comfyui) -> list[Path]:
+    """The command succeeded, drew a progress bar, and printed the files it downloaded; returns them."""
+    assert result.returncode == 0, f"exit {result.returncode}\nstderr:\n{result.stderr}\nserver log tail:\n{comfyui.log_text()[-3000:]}"
+    assert PROGRESS_LINE.search(result.stderr), f"no progress bar line on stderr:\n{result.stderr}"
+    files = [Path(line) for line in result.stdout.splitlines() if line.strip()]
+    assert files and all(path.is_file() and path.stat().st_size > 0 for path in files), f"downloaded {files}"
+    return files
+
+
+def single_video(files: list[Path]):
+    videos = [path for path in files if path.suffix == ".mp4"]
+    assert len(videos) == 1, f"expected one saved video, got {files}"
+    return read_video(str(videos[0]))
+
+
+def assert_same_clip_shape(video, source):
+    assert video.frame_count == source.frame_count and video.frame_size == source.frame_size, (
+        f"output {video.frame_count} frames of {video.frame_size}, input {source.frame_count} of {source.frame_size}"
+    )
+    assert video.fps == source.fps == Fraction(30000, 1001), f"fps {video.fps} (input {source.fps}): the exact rate must survive"
+    assert video.audio is not None, "the input's audio must reach the saved video (GetVideoComponents -> CreateVideo)"
+
+
+@pytest.mark.parametrize("name", sorted(path.stem for path in WORKFLOWS.glob("*.json")))
+def test_ui_workflow_converts_to_its_api_twin_with_the_real_schemas(object_info, name):
+    converted = ui_to_api(json.loads((WORKFLOWS / f"{name}.json").read_text()), object_info)
+    api = json.loads((WORKFLOWS / "api" / f"{name}.json").read_text())
+    assert {key: node["inputs"] for key, node in converted.items()} == {key: node["inputs"] for key, node in api.items()}, (
+        f"{name}: the real server's input order reads the UI workflow's widget values differently from api/{name}.json"
+    )
+
+
+def test_queue_track_preview_from_the_ui_format_file(comfyui, tmp_path):
+    result = queue(comfyui, WORKFLOWS / "track_preview.json", tmp_path, "--set", f"FUSE Demo Clip.frames={CLIP_FRAMES}")
+    files = check_success(result, comfyui)
+    assert "converted the UI-format workflow" in result.stderr
+    assert [path.suffix for path in files] == [".webp", ".json"], f"the preview animation and the tracks JSON, got {files}"
+    assert len(json.loads(files[1].read_text())["tracks"]) == 2, "the demo clip shows two people"
+
+
+def test_queue_restore_faces(comfyui, tmp_path, clip_with_audio, restorer_model):
+    result = queue(comfyui, WORKFLOWS / "api" / "restore_faces.json", tmp_path, "--input", f"file={clip_with_audio}", "--set", "FUSE Crop Face Sequences.face_size=128")
+    video = single_video(check_success(result, comfyui))
+    source = read_video(str(clip_with_audio))
+    assert_same_clip_shape(video, source)
+    changed = np.abs(video.frames.astype(np.int16) - source.frames.astype(np.int16)).max(axis=-1) > 40
+    assert changed.mean() > 0.005, "a random restorer must visibly change the faces (were any found?)"
+
+
+def test_queue_lipsync_wav2lip(comfyui, tmp_path, clip_with_audio, restorer_model, lipsync_model):
+    result = queue(comfyui, WORKFLOWS / "api" / "lipsync_wav2lip.json", tmp_path, "--input", f"file={clip_with_audio}", "--set", "FUSE Crop Face Sequences.face_size=128")
+    video = single_video(check_success(result, comfyui))
+    source = read_video(str(clip_with_audio))
+    assert_same_clip_shape(video, source)
+    changed_rows = np.nonzero((np.abs(video.frames.astype(np.int16) - source.frames.astype(np.int16)).max(axis=(0, 3)) > 40).any(axis=1))[0]
+    assert changed_rows.size, "the lipsynced mouths must change pixels"
+    height = source.frame_size[0]
+    assert changed_rows.min() > height * 0.2, f"only the lower face may change (edit_mask), but rows from {changed_rows.min()} of {height} changed"
+
+
+def test_queue_analysis_report(comfyui, tmp_path, clip_with_audio):
+    result = queue(comfyui, WORKFLOWS / "analysis_report.json", tmp_path, "--input", f"file={clip_with_audio}")
+    files = check_success(result, comfyui)
+    reports = [path for path in files if path.suffix == ".json"]
+    assert len(reports) == 1, f"one report (shown by two nodes, written once), got {files}"
+    report = json.loads(reports[0].read_text())
+    faces = report["faces"]["results"] + report["faces"]["unknown_faces"]
+    assert len(faces) == 2, f"the clip shows two people, the report lists {[face['character_id'] for face in faces]}"
+    assert_same_clip_shape(single_video(files), read_video(str(clip_with_audio)))
