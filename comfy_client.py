@@ -323,8 +323,9 @@ def ui_to_api(ui_workflow: dict, object_info: dict) -> dict:
     object_info is the server's GET /object_info (or the same schema built another way): widget
     values are matched to inputs in the order the node declares them, the seed "control after
     generate" value is skipped, links become ["source id", output index], Reroute nodes are followed,
-    a PrimitiveNode's value is the target widget's own value, notes and muted nodes are left out.
-    Groups of nodes saved as subgraphs and bypassed nodes are not supported (ValueError).
+    a PrimitiveNode's value is the target widget's own value, notes and muted nodes are left out, and
+    a bypassed node passes on what its input of the linked type receives, as the editor does.
+    Groups of nodes saved as subgraphs are not supported (ValueError).
     """
     if not isinstance(ui_workflow, dict) or not isinstance(ui_workflow.get("nodes"), list):
         raise ValueError("ui_workflow must be a UI-format workflow with a 'nodes' list, but got " + (f"keys {sorted(ui_workflow)[:5]}" if isinstance(ui_workflow, dict) else type(ui_workflow).__name__))
@@ -338,24 +339,32 @@ def ui_to_api(ui_workflow: dict, object_info: dict) -> dict:
             links[link[0]] = (link[1], link[2])
     nodes = {node["id"]: node for node in ui_workflow["nodes"]}
 
-    def source_of(link_id):
-        """(node, output index) a link comes from, through reroutes; None for a muted source."""
+    def source_of(link_id, socket_type):
+        """(node, output index) a link into a socket_type input comes from, through reroutes and
+        bypassed nodes; None when nothing reaches it (a muted source, an unlinked bypass)."""
         origin_id, origin_slot = links[link_id]
         origin = nodes[origin_id]
         if origin["type"] == "Reroute":
             upstream = (origin.get("inputs") or [{}])[0].get("link")
-            return None if upstream is None else source_of(upstream)
+            return None if upstream is None else source_of(upstream, socket_type)
         if origin.get("mode") == MUTED_MODE:
+            return None
+        if origin.get("mode") == BYPASS_MODE:
+            # The editor's rule: the bypassed node's input at the output's slot if its type matches
+            # the target input's, else its first input of that type.
+            inputs = origin.get("inputs") or []
+            for index in ([origin_slot] if origin_slot < len(inputs) else []) + list(range(len(inputs))):
+                if inputs[index].get("type") == socket_type:
+                    upstream = inputs[index].get("link")
+                    return None if upstream is None else source_of(upstream, socket_type)
             return None
         return origin, origin_slot
 
     prompt = {}
     for node in ui_workflow["nodes"]:
         node_type = node["type"]
-        if node_type in EDITOR_ONLY_NODES or node.get("mode") == MUTED_MODE:
+        if node_type in EDITOR_ONLY_NODES or node.get("mode") in (MUTED_MODE, BYPASS_MODE):
             continue
-        if node.get("mode") == BYPASS_MODE:
-            raise ValueError(f"node {node['id']} ({node_type}) is bypassed, which is not supported here; un-bypass or delete it in the editor")
         if node_type not in object_info:
             raise ValueError(f"node {node['id']} has type {node_type!r}, which the server does not know; install the custom node pack that provides it")
         schema = object_info[node_type]
@@ -378,7 +387,7 @@ def ui_to_api(ui_workflow: dict, object_info: dict) -> dict:
         for socket in node.get("inputs") or []:
             if socket.get("link") is None:
                 continue
-            source = source_of(socket["link"])
+            source = source_of(socket["link"], socket.get("type"))
             if source is None:
                 inputs.pop(socket["name"], None)
                 continue

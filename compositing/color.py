@@ -8,8 +8,9 @@ in a ring around the seam (where the two meet in the pasted frame), the processe
 so its ring statistics become the original's, and the per-frame transfer is smoothed over time
 per sequence so the correction itself does not flicker.
 
-Pure functions: numpy / torch in, the same out. compositing.paste calls match_color on the crops
-before warping them back.
+Pure functions: numpy / torch in, the same out. compositing.paste measures the transfer per crop
+row (ring statistics, smoothed per sequence) and maps each crop with apply_transfer before
+warping it back; match_color does the same for a whole crop batch at once.
 """
 
 from __future__ import annotations
@@ -101,6 +102,18 @@ def color_transfer(processed_lab: np.ndarray, original_lab: np.ndarray, ring_hw:
     return gain, mean_o - gain * mean_p
 
 
+def apply_transfer(rgb_hwc: np.ndarray, gain, bias) -> np.ndarray:
+    """(H,W,3) float32 RGB 0..1 mapped by a Lab transfer (gain (3,), bias (3,)), clipped to 0..1.
+
+    The change the transfer makes is added rather than converting back: OpenCV's float Lab round
+    trip is off by up to 2e-3, and this way an identity transfer is exact.
+    """
+    rgb = np.ascontiguousarray(rgb_hwc, dtype=np.float32)
+    lab = rgb_to_lab(rgb)
+    mapped = lab * np.asarray(gain, np.float32) + np.asarray(bias, np.float32)
+    return np.clip(rgb + (lab_to_rgb(mapped) - lab_to_rgb(lab)), 0.0, 1.0)
+
+
 def match_color(
     processed_bhwc: torch.Tensor,
     original_bhwc: torch.Tensor,
@@ -157,9 +170,5 @@ def match_color(
         gain = 1.0 + float(strength) * (gain - 1.0)
         bias = float(strength) * bias
         for row in range(start, stop):
-            lab = rgb_to_lab(processed[row])
-            mapped = lab * gain[row - start].astype(np.float32) + bias[row - start].astype(np.float32)
-            # add the change the transfer makes rather than converting back: OpenCV's float Lab
-            # round trip is off by up to 2e-3, and this way an identity transfer is exact
-            output[row] = np.clip(processed[row] + (lab_to_rgb(mapped) - lab_to_rgb(lab)), 0.0, 1.0)
+            output[row] = apply_transfer(processed[row], gain[row - start], bias[row - start])
     return torch.from_numpy(output).to(processed_bhwc.device)

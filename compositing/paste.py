@@ -14,10 +14,26 @@ processed crop's colours over the frame (alpha x crop + (1 - alpha) x frame): th
 for processors that redraw the whole face; its round trip costs resampling error (about 1/255 at
 9x crop scale, a few /255 on sharp highlights at 1.5x).
 
-Alpha of a crop pixel = blend mask (box or ellipse) x optional crop_mask x valid (0 where the
-crop reached outside the frame). It is carried to the frame bilinearly, then multiplied by
+Alpha of a crop pixel = blend mask x optional crop_mask x optional edit_mask x valid (0 where
+the crop reached outside the frame) x the sequence fade of its row. The blend mask is a crop
+shape (box, ellipse) or a landmark hull (face_hull, lower_face: built per row from the tracks'
+landmarks, feathered in source pixels); see masks.py. edit_mask is what the processors upstream
+changed (e.g. FUSE Lipsync's mouth mask; the union when several did), so nothing else is
+resampled. Fades: each face sequence fades in and out over fade_frames frames, except at the
+clip's first and last frame. Alpha is carried to the frame bilinearly, then multiplied by
 (1 - occlusion_mask) in frame space: where the occlusion mask is 1, the original pixel stays.
 Colour is sampled with the Catmull-Rom cubic, like the crop (see warp.py for why).
+
+Options on top of the blend:
+- color_match "lab_mean_std": before pasting, each processed crop is mapped so that its Lab mean
+  and standard deviation in a ring around the seam (color.seam_ring of the row's alpha) match the
+  crop as cut from the input frame; the per-row transfer is smoothed over time within each
+  sequence (color.smooth_over_time), so the correction does not flicker. In difference mode the
+  processed crop is matched before the difference is taken, so an unchanged crop still changes
+  nothing.
+- seam "poisson": the pasted change is corrected by a harmonic membrane (poisson.py) so it is zero
+  at the edge of the paste area (seamless cloning, the frame's pixels as the boundary condition),
+  solved on the float ROI; pixels outside the paste area are untouched, bit for bit.
 
 Rows are pasted in plan order (track id, then start frame), each onto the result of the ones
 before: where faces overlap, the higher track id is drawn on top (DESIGN.md invariant 4).
@@ -32,14 +48,20 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from .color import apply_transfer, color_transfer, rgb_to_lab, seam_ring, smooth_over_time
 from .geometry import plan_rows
-from .masks import blend_mask
+from .masks import BLEND_MODES, LANDMARK_BLEND_MODES, blend_mask, crop_landmarks, hull_mask, hull_polygon, sequence_fades
 from .plan import CropPlan
-from .warp import check_frames_match_plan, check_image_batch, crop_one, footprint, sample_catmull_rom, sampling_grid, source_positions, valid_pixels
+from .poisson import harmonic_correction
+from .warp import check_frames_match_plan, check_image_batch, crop_one, footprint, valid_pixels, warp_region
 
 PASTE_MODES = ("difference", "replace")
+PASTE_BLEND_MODES = BLEND_MODES + LANDMARK_BLEND_MODES
+SEAM_MODES = ("feather", "poisson")
+COLOR_MATCH_MODES = ("none", "lab_mean_std")
+COLOR_TEMPORAL_SIGMA = 3.0  # frames: the colour transfer follows lighting changes, not per-frame noise
+COLOR_RING_FRACTION = 1 / 32  # ring half-width as a fraction of the crop side (16 px at 512)
 
 
 def _check_crops(crops_bhwc, plan: CropPlan) -> None:
@@ -57,7 +79,7 @@ def _check_crops(crops_bhwc, plan: CropPlan) -> None:
             f"crops must be {width}x{height} (the crop plan's size), but got {crops_bhwc.shape[2]}x{crops_bhwc.shape[1]}; "
             "resize the processed crops back to the plan's size before pasting"
         )
-    if not bool(torch.isfinite(crops_bhwc).all()):
+    if not bool(torch.isfinite(crops_bhwc.sum())):  # NaN and inf reach the sum: one read, no full-size mask
         raise ValueError("crops must hold finite pixel values, but got NaN or inf; check the node that processed them")
 
 
@@ -75,6 +97,47 @@ def _as_mask_batch(name: str, mask, rows: int, size: tuple[int, int], what: str)
     return mask
 
 
+def _check_options(blend_mode, paste_mode, seam, color_match, fade_frames, feather_pixels, chunk_size) -> None:
+    for name, value, options in (("blend_mode", blend_mode, PASTE_BLEND_MODES), ("paste_mode", paste_mode, PASTE_MODES), ("seam", seam, SEAM_MODES), ("color_match", color_match, COLOR_MATCH_MODES)):
+        if value not in options:
+            raise ValueError(f"{name} must be one of {list(options)}, but got {value!r}")
+    if not isinstance(fade_frames, (int, np.integer)) or fade_frames < 0:
+        raise ValueError(f"fade_frames must be an int >= 0 (0 = no fades), but got {fade_frames!r}")
+    if not np.isfinite(feather_pixels) or feather_pixels < 0:
+        raise ValueError(f"feather_pixels must be >= 0 source pixels, but got {feather_pixels!r}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, but got {chunk_size}")
+
+
+class _CropAlpha:
+    """The crop-space paste alpha of each row, before its fade: blend mask x crop_mask x
+    edit_mask x valid, float32 [h,w] on the CPU."""
+
+    def __init__(self, plan, crop_to_src, blend_mode, blend_amount, feather_pixels, tracks, crop_mask, edit_mask):
+        self.plan, self.crop_to_src, self.blend_mode = plan, crop_to_src, blend_mode
+        self.crop_size = plan.crop_size or (1, 1)
+        self.masks = [mask for mask in (crop_mask, edit_mask) if mask is not None]
+        if blend_mode in LANDMARK_BLEND_MODES:
+            self.shape = None
+            self.landmarks = crop_landmarks(plan, tracks, blend_mode)
+            source_pixels_per_crop_pixel = np.sqrt(np.abs(np.linalg.det(crop_to_src[:, :, :2]))) if len(crop_to_src) else np.ones(0)
+            self.feathers = feather_pixels / source_pixels_per_crop_pixel  # the feather is given in source pixels
+        else:
+            self.shape = blend_mask(self.crop_size, blend_mode, blend_amount)  # validates the options even for an empty plan
+
+    def __call__(self, row: int) -> torch.Tensor:
+        if self.shape is None:
+            alpha = hull_mask(self.crop_size, hull_polygon(self.landmarks[row], self.blend_mode), float(self.feathers[row]))
+        else:
+            alpha = self.shape
+        valid = valid_pixels(self.crop_to_src[row], self.crop_size, self.plan.frame_size)
+        if not valid.all():  # the usual crop lies inside the frame: nothing to multiply
+            alpha = alpha * torch.from_numpy(valid)
+        for mask in self.masks:
+            alpha = alpha * mask[row if len(mask) > 1 else 0].float().cpu().clamp(0.0, 1.0)
+        return alpha
+
+
 def paste_faces(
     frames_bhwc: torch.Tensor,
     crops_bhwc: torch.Tensor,
@@ -82,8 +145,14 @@ def paste_faces(
     *,
     blend_mode: str = "box",
     blend_amount: float = 0.3,
+    feather_pixels: float = 8.0,
     paste_mode: str = "difference",
+    seam: str = "feather",
+    color_match: str = "none",
+    fade_frames: int = 3,
+    tracks=None,
     crop_mask: torch.Tensor | None = None,
+    edit_mask: torch.Tensor | None = None,
     occlusion_mask: torch.Tensor | None = None,
     chunk_size: int = 64,
     on_progress: Callable[[int], None] | None = None,
@@ -95,30 +164,40 @@ def paste_faces(
     frames_bhwc: IMAGE float [N,H,W,C] 0..1 (C 3 or 4), the video the plan was made from (or the
         output of an earlier paste onto it).
     crops_bhwc: IMAGE float [M,h,w,3], M = plan.total_rows, rows in plan order, size plan.crop_size.
-    blend_mode "box" | "ellipse", blend_amount 0..1: see masks.py.
-    paste_mode "difference" | "replace": see the module docstring.
-    crop_mask: optional MASK [M,h,w] or [1,h,w] in crop space (e.g. a face parser's), multiplied in.
+    blend_mode: "box" | "ellipse" (blend_amount 0..1 = feather as a fraction of the crop, see
+        masks.py) or "face_hull" | "lower_face" (landmark hulls; need tracks with landmarks;
+        feather_pixels = feather width in source pixels).
+    paste_mode "difference" | "replace", seam "feather" | "poisson", color_match "none" |
+        "lab_mean_std": see the module docstring.
+    fade_frames: frames over which each sequence fades in and out (masks.sequence_fades; 0 = none).
+    tracks: the FaceTracks the plan was made from (only read for the landmark blend modes).
+    crop_mask, edit_mask: optional MASK [M,h,w] or [1,h,w] in crop space, multiplied in; crop_mask
+        is where pasting is allowed (e.g. a face parser's), edit_mask what the processors changed.
     occlusion_mask: optional MASK [N,H,W] or [1,H,W] in frame space; alpha *= 1 - occlusion, so
         the original pixels are kept exactly where it is 1.
     Returns frames [N,H,W,C] (same dtype and device as frames_bhwc), and with return_mask also the
-    frame-space alpha that was pasted, float32 [N,H,W] (0 = pixel untouched). Inputs are never
-    modified. ValueError when the crops, the masks or the frames do not match the plan.
+    frame-space alpha that was pasted, float32 [N,H,W] (0 = pixel untouched; the union of all
+    rows). Inputs are never modified. on_progress counts crop rows (each row twice with
+    color_match: measuring, then pasting); check_interrupt runs before each chunk of chunk_size
+    rows. ValueError when the crops, masks, tracks or frames do not match the plan.
     """
     check_frames_match_plan(frames_bhwc, plan)
     _check_crops(crops_bhwc, plan)
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, but got {chunk_size}")
-    if paste_mode not in PASTE_MODES:
-        raise ValueError(f"paste_mode must be one of {', '.join(PASTE_MODES)}, but got {paste_mode!r}")
+    _check_options(blend_mode, paste_mode, seam, color_match, fade_frames, feather_pixels, chunk_size)
     frame_count, height, width = (int(v) for v in frames_bhwc.shape[:3])
     crop_size = plan.crop_size or tuple(int(v) for v in crops_bhwc.shape[1:3])
     crop_mask = _as_mask_batch("crop_mask", crop_mask, plan.total_rows, crop_size, "one per crop, in crop space")
+    edit_mask = _as_mask_batch("edit_mask", edit_mask, plan.total_rows, crop_size, "one per crop, in crop space, e.g. FUSE Lipsync's edit_mask")
     occlusion_mask = _as_mask_batch("occlusion_mask", occlusion_mask, frame_count, (height, width), "one per frame, in frame space")
-    blend = blend_mask(plan.crop_size or (1, 1), blend_mode, blend_amount)  # validates the options even for an empty plan
+    frame_index, src_to_crop, crop_to_src = plan_rows(plan)
+    crop_alpha = _CropAlpha(plan, crop_to_src, blend_mode, float(blend_amount), float(feather_pixels), tracks, crop_mask, edit_mask)
+    fades = sequence_fades(plan, int(fade_frames))
+    transfers = None
+    if color_match == "lab_mean_std":
+        transfers = _color_transfers(frames_bhwc, crops_bhwc, plan, crop_alpha, chunk_size, on_progress, check_interrupt)
 
     output = frames_bhwc.clone()
-    pasted = torch.zeros((frame_count, height, width), dtype=torch.float32, device=frames_bhwc.device) if return_mask else None
-    frame_index, src_to_crop, crop_to_src = plan_rows(plan)
+    pasted = _zeros((frame_count, height, width), frames_bhwc.device) if return_mask else None
     crop_height, crop_width = crop_size
     for start in range(0, len(frame_index), chunk_size):
         if check_interrupt is not None:
@@ -131,45 +210,99 @@ def paste_faces(
             x1, y1 = min(int(np.floor(xmax)) + 1, width), min(int(np.floor(ymax)) + 1, height)
             if x1 <= x0 or y1 <= y0:
                 continue  # the crop lies wholly outside the frame
-            alpha_crop = blend * torch.from_numpy(valid_pixels(crop_to_src[row], crop_size, plan.frame_size))
-            if crop_mask is not None:
-                alpha_crop = alpha_crop * crop_mask[row if len(crop_mask) > 1 else 0].float().cpu().clamp(0.0, 1.0)
+            alpha_crop = crop_alpha(row)
             if not bool((alpha_crop > 0).any()):
                 continue
+            if fades[row] < 1:
+                alpha_crop = alpha_crop * float(fades[row])
             frame = int(frame_index[row])
             crop = crops_bhwc[row].float()
+            if transfers is not None:
+                gain, bias = transfers
+                crop = torch.from_numpy(apply_transfer(crop.cpu().numpy(), gain[row], bias[row]))
+            crop = crop.to(frames_bhwc.device)
             if paste_mode == "difference":
                 # what processing changed, against the crop as cut from the frame as it is now: the
                 # input's, or where an earlier row of this plan overlapped, that row's result (so the
                 # later row is on top, as in "replace")
-                crop = crop - crop_one(output[frame], crop_to_src[row], crop_size)
-            _paste_row(output, pasted, frame, crop, alpha_crop, src_to_crop[row], (x0, y0, x1, y1), occlusion_mask, paste_mode)
+                crop = crop_one(output[frame], crop_to_src[row], crop_size).neg_().add_(crop)  # crop - cut, in place
+            _paste_row(output, pasted, frame, crop, alpha_crop, src_to_crop[row], (x0, y0, x1, y1), occlusion_mask, paste_mode, seam)
         if on_progress is not None:
             on_progress(stop - start)
     return (output, pasted) if return_mask else output
 
 
-def _paste_row(output, pasted, frame, crop_hwc, alpha_crop, src_to_crop, box, occlusion_mask, paste_mode) -> None:
+def _zeros(shape: tuple[int, ...], device) -> torch.Tensor:
+    """float32 zeros. On the CPU through numpy's calloc: pages nothing is pasted into are never
+    written, so they cost neither time nor resident memory (a full-resolution mask per frame)."""
+    if torch.device(device).type == "cpu":
+        return torch.from_numpy(np.zeros(shape, np.float32))
+    return torch.zeros(shape, dtype=torch.float32, device=device)
+
+
+def _color_transfers(frames_bhwc, crops_bhwc, plan, crop_alpha, chunk_size, on_progress, check_interrupt) -> tuple[np.ndarray, np.ndarray]:
+    """Per crop row, the Lab (gain (M,3), bias (M,3)) that maps the processed crop's colours in
+    the ring around its seam onto those of the crop as cut from the input frame, smoothed over
+    time within each sequence; identity where no ring pixel lies inside the frame."""
+    frame_index, _, crop_to_src = plan_rows(plan)
+    crop_size = plan.crop_size or (1, 1)
+    ring_width = max(2, int(round(min(crop_size) * COLOR_RING_FRACTION)))
+    rows = len(frame_index)
+    gains, biases = np.ones((rows, 3)), np.zeros((rows, 3))
+    measured = np.zeros(rows, bool)
+    for start in range(0, rows, chunk_size):
+        if check_interrupt is not None:
+            check_interrupt()
+        stop = min(start + chunk_size, rows)
+        for row in range(start, stop):
+            alpha = crop_alpha(row).numpy()
+            ring = seam_ring(alpha, ring_width) * valid_pixels(crop_to_src[row], crop_size, plan.frame_size)
+            picked = ring > 0
+            if not picked.any():
+                continue
+            original = crop_one(frames_bhwc[int(frame_index[row])], crop_to_src[row], crop_size).cpu().numpy()[picked]
+            processed = crops_bhwc[row].detach().float().cpu().numpy()[picked]
+            gains[row], biases[row] = color_transfer(rgb_to_lab(processed[None]), rgb_to_lab(original[None]), ring[picked][None])
+            measured[row] = True
+        if on_progress is not None:
+            on_progress(stop - start)
+    offsets = plan.row_offsets
+    for start, stop in zip(offsets[:-1], offsets[1:]):
+        known = measured[start:stop]
+        gains[start:stop] = np.nan_to_num(smooth_over_time(gains[start:stop], COLOR_TEMPORAL_SIGMA, known), nan=1.0)
+        biases[start:stop] = np.nan_to_num(smooth_over_time(biases[start:stop], COLOR_TEMPORAL_SIGMA, known), nan=0.0)
+    return gains, biases
+
+
+def _paste_row(output, pasted, frame, crop_hwc, alpha_crop, src_to_crop, box, occlusion_mask, paste_mode, seam) -> None:
     """Blend one crop (colours for "replace", changes for "difference") into output[frame]
-    inside box (x0, y0, x1, y1), in place."""
+    inside box (x0, y0, x1, y1), in place. With seam "poisson" the work area is the box plus a
+    one-pixel rim (alpha 0: the boundary condition)."""
     x0, y0, x1, y1 = box
-    crop_height, crop_width = alpha_crop.shape
-    device = output.device
-    crop_x, crop_y = source_positions(src_to_crop, box)  # frame pixel -> crop position
-    sampled = sample_catmull_rom(crop_hwc.to(device), crop_x, crop_y)
-    grid = sampling_grid(crop_x, crop_y, (crop_height, crop_width)).to(device)
-    alpha = F.grid_sample(alpha_crop.to(device)[None, None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0, 0].clamp(0.0, 1.0)
-    if occlusion_mask is not None:
-        occlusion = occlusion_mask[frame if len(occlusion_mask) > 1 else 0, y0:y1, x0:x1]
-        alpha = alpha * (1.0 - occlusion.to(device).float().clamp(0.0, 1.0))
-    region = output[frame, y0:y1, x0:x1, :3]
-    original = region.float()
-    if paste_mode == "difference":
-        blended = (original + sampled * alpha[..., None]).clamp_(0.0, 1.0)
+    if seam == "poisson":
+        height, width = output.shape[1:3]
+        area = (max(x0 - 1, 0), max(y0 - 1, 0), min(x1 + 1, width), min(y1 + 1, height))
     else:
-        blended = original * (1.0 - alpha[..., None]) + sampled.clamp_(0.0, 1.0) * alpha[..., None]
+        area = box
+    ax0, ay0, ax1, ay1 = area
+    device = output.device
+    sampled = warp_region(crop_hwc, src_to_crop, area)  # frame pixel -> crop position
+    alpha = warp_region(alpha_crop.to(device)[..., None], src_to_crop, area, kernel="linear")[..., 0].clamp_(0.0, 1.0)
+    if area != box:
+        inner = torch.zeros_like(alpha, dtype=torch.bool)
+        inner[y0 - ay0 : y1 - ay0, x0 - ax0 : x1 - ax0] = True
+        alpha = torch.where(inner, alpha, torch.zeros((), device=device))
+    if occlusion_mask is not None:
+        occlusion = occlusion_mask[frame if len(occlusion_mask) > 1 else 0, ay0:ay1, ax0:ax1]
+        alpha = alpha * (1.0 - occlusion.to(device).float().clamp(0.0, 1.0))
+    original = output[frame, ay0:ay1, ax0:ax1, :3].float()
+    change = sampled if paste_mode == "difference" else sampled.clamp_(0.0, 1.0).sub_(original)  # sampled is ours: work in place
+    touched = alpha > 0
+    if seam == "poisson":
+        change.add_(harmonic_correction(change, touched))
+    blended = change.mul_(alpha[..., None]).add_(original).clamp_(0.0, 1.0)
     # exact where-semantics: a pixel with alpha 0 keeps its original bits
-    output[frame, y0:y1, x0:x1, :3] = torch.where(alpha[..., None] > 0, blended, original).to(output.dtype)
+    output[frame, ay0:ay1, ax0:ax1, :3] = torch.where(touched[..., None], blended, original).to(output.dtype)
     if pasted is not None:
-        previous = pasted[frame, y0:y1, x0:x1]
-        pasted[frame, y0:y1, x0:x1] = previous + alpha * (1.0 - previous)  # "over"; stays > 0 for any alpha > 0
+        previous = pasted[frame, ay0:ay1, ax0:ax1]
+        pasted[frame, ay0:ay1, ax0:ax1] = previous + alpha * (1.0 - previous)  # "over"; stays > 0 for any alpha > 0

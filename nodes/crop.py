@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..compositing.warp import crop_face_sequences
+from ..compositing.warp import ALIGN_MODES, crop_face_sequences
 from . import host
 
 SIZE_MULTIPLES = ["1", "8", "16", "32", "64"]
@@ -12,7 +12,8 @@ class FUSECropFaceSequences:
     DESCRIPTION = (
         "Cuts every tracked face out of the video as a face sequence: one crop per frame that follows "
         "the (smoothed) track, all of one size, so any IMAGE node (a video model, lipsync, restoration) "
-        "can process them. Keep the crop plan: FUSE Paste Faces needs it to put the processed crops back."
+        "can process them; align ffhq_landmarks rotates each face onto the face restorers' template. "
+        "Keep the crop plan: FUSE Paste Faces needs it to put the processed crops back (with the inverse of the same transform)."
     )
     CATEGORY = "FUSE/crop"
     FUNCTION = "crop"
@@ -40,10 +41,22 @@ class FUSECropFaceSequences:
                 "min_run_length": ("INT", {"default": 1, "min": 1, "max": 100000, "step": 1, "tooltip": "Face runs shorter than this many frames are not cropped (their faces stay as they are)."}),
                 "face_id": ("INT", {"default": -1, "min": -1, "max": 100000, "step": 1, "tooltip": "-1 crops every track; otherwise only the track with this id (see FUSE Preview Tracks)."}),
                 "largest_n": ("INT", {"default": 0, "min": 0, "max": 1000, "step": 1, "tooltip": "0 keeps every selected track; otherwise only the N tracks with the largest faces."}),
-            }
+            },
+            "optional": {
+                "align": (
+                    list(ALIGN_MODES),
+                    {
+                        "default": "box",
+                        "tooltip": "box: crops follow the face boxes (upright, padded by face_padding and margin). ffhq_landmarks: each face is rotated and "
+                        "scaled onto the FFHQ 512 template from its smoothed landmarks, as face restorers (GFPGAN, CodeFormer) expect; square "
+                        "face_size crops, face_padding / margin / force_square unused. Needs a detector with landmarks (YOLO pose, InsightFace, "
+                        "MTCNN); without landmarks the node falls back to box crops and logs a warning.",
+                    },
+                ),
+            },
         }
 
-    def crop(self, images, tracks, face_size=512, face_padding=20, margin=0.0, force_square=True, size_multiple="16", min_run_length=1, face_id=-1, largest_n=0):
+    def crop(self, images, tracks, face_size=512, face_padding=20, margin=0.0, force_square=True, size_multiple="16", min_run_length=1, face_id=-1, largest_n=0, align="box"):
         crops, plan, valid = crop_face_sequences(
             images,
             tracks,
@@ -55,6 +68,7 @@ class FUSECropFaceSequences:
             min_run_length=int(min_run_length),
             face_id=int(face_id),
             largest_n=int(largest_n),
+            align=align,
             on_progress=host.progress_callback(int(tracks.present.sum())),
             check_interrupt=host.check_interrupt,
         )

@@ -213,6 +213,14 @@ def test_ui_to_api_maps_widgets_in_order_and_skips_the_seed_control_value():
         ),
         # a primitive feeding a widget: the widget's own stored value is the primitive's value
         ([ui_node(1, "Source", [1, "a"]), ui_node(4, "PrimitiveNode", [0.25]), ui_node(2, "Sampler", [5, 0.25, ""], [("images", "IMAGE", 1), ("rate", "FLOAT", 3)])], [[1, 1, 0, 2, 0, "IMAGE"], [3, 4, 0, 2, 2, "FLOAT"]], {"images": ["1", 0], "seed": 5, "rate": 0.25, "label": ""}),
+        # a bypassed node passes on what its input of the linked type receives
+        (
+            [ui_node(1, "Source", [1, "a"]), ui_node(3, "Sampler", [7, 0.5, ""], [("images", "IMAGE", 1)], mode=4), ui_node(2, "Sampler", [5, 0.5, ""], [("images", "IMAGE", 2)])],
+            [[1, 1, 0, 3, 0, "IMAGE"], [2, 3, 0, 2, 0, "IMAGE"]],
+            {"images": ["1", 0], "seed": 5, "rate": 0.5, "label": ""},
+        ),
+        # a bypassed node without an input of the linked type passes nothing
+        ([ui_node(1, "Source", [1, "a"]), ui_node(3, "Sampler", [7, 0.5, ""], [("images", "IMAGE", 1)], mode=4), ui_node(2, "Sampler", [5, 0.5, ""], [("images", "IMAGE", 1), ("rate", "FLOAT", 2)])], [[1, 1, 0, 3, 0, "IMAGE"], [2, 3, 0, 2, 2, "FLOAT"]], {"images": ["1", 0], "seed": 5, "label": ""}),
         # a muted source is left out, as the editor does
         ([ui_node(1, "Source", [1, "a"], mode=2), ui_node(2, "Sampler", [5, 0.5, ""], [("images", "IMAGE", 1)])], [[1, 1, 0, 2, 0, "IMAGE"]], {"seed": 5, "rate": 0.5, "label": ""}),
     ],
@@ -220,7 +228,7 @@ def test_ui_to_api_maps_widgets_in_order_and_skips_the_seed_control_value():
 def test_ui_to_api_resolves_links(nodes, links, expected_inputs):
     prompt = ui_to_api(workflow(nodes, links), OBJECT_INFO)
     assert prompt["2"]["inputs"] == expected_inputs
-    assert set(prompt) <= {"1", "2"}, f"editor-only and muted nodes must not be sent: {sorted(prompt)}"
+    assert set(prompt) <= {"1", "2"}, f"editor-only, muted and bypassed nodes must not be sent: {sorted(prompt)}"
 
 
 @pytest.mark.parametrize(
@@ -228,7 +236,6 @@ def test_ui_to_api_resolves_links(nodes, links, expected_inputs):
     [
         ({"prompt": {}}, "ui_workflow must be a UI-format workflow with a 'nodes' list"),
         (workflow([ui_node(1, "Mystery")], []), "node 1 has type 'Mystery', which the server does not know"),
-        (workflow([ui_node(1, "Source", [1, "a"], mode=4)], []), r"node 1 \(Source\) is bypassed"),
         ({**workflow([], []), "definitions": {"subgraphs": [{"id": "x"}]}}, "must not contain subgraphs"),
     ],
 )

@@ -6,20 +6,26 @@ import numpy as np
 import pytest
 import torch
 
+from comfyui_fuse.compositing.align import MEAN_LANDMARKS_IN_BOX
 from comfyui_fuse.nodes import composite, crop
 from comfyui_fuse.tracking.types import DETECTED, FaceTracks
 
 
-def make_clip(n=3, frame_size=(64, 96)):
+def make_clip(n=3, frame_size=(64, 96), landmarks=False):
+    """Random frames and one face box at (20, 12, 50, 42) in every frame; with landmarks, five points
+    at the average layout in the box."""
     images = torch.rand(n, *frame_size, 3, generator=torch.Generator().manual_seed(2))
+    xyxy = np.tile(np.array([[[20, 12, 50, 42]]], np.float32), (1, n, 1))
+    points = xyxy[..., None, :2] + MEAN_LANDMARKS_IN_BOX * (xyxy[..., None, 2:] - xyxy[..., None, :2])
     tracks = FaceTracks(
         track_id=np.array([1]),
-        xyxy=np.tile(np.array([[[20, 12, 50, 42]]], np.float32), (1, n, 1)),
+        xyxy=xyxy,
         state=np.full((1, n), DETECTED, np.uint8),
         score=np.full((1, n), 0.9, np.float32),
         frame_count=n,
         frame_size=frame_size,
         fps=Fraction(25),
+        landmarks=points.astype(np.float32) if landmarks else None,
     )
     return images, tracks
 
@@ -28,12 +34,16 @@ def test_node_is_declared_for_comfyui():
     node = composite.FUSEPasteFaces
     declared = node.INPUT_TYPES()
     assert list(declared["required"]) == ["images", "crops", "crop_plan", "blend_mode", "blend_amount"]
-    assert list(declared["optional"]) == ["paste_mode", "crop_mask", "occlusion_mask"]
-    assert declared["optional"]["paste_mode"][1]["default"] == "difference"
+    # new inputs go last, so saved workflows (widget values by position) keep their meaning
+    assert list(declared["optional"]) == ["paste_mode", "crop_mask", "occlusion_mask", "edit_mask", "tracks", "seam", "color_match", "feather_pixels", "fade_frames"]
+    optional = declared["optional"]
+    assert optional["paste_mode"][1]["default"] == "difference" and optional["seam"] == (["feather", "poisson"], optional["seam"][1])
+    assert optional["color_match"][0] == ["none", "lab_mean_std"] and optional["color_match"][1]["default"] == "none"
+    assert optional["fade_frames"][1]["default"] == 3 and optional["tracks"][0] == "FUSE_TRACKS" and optional["edit_mask"][0] == "MASK"
     for group in ("required", "optional"):
         for name, (_, options) in declared[group].items():
             assert options.get("tooltip"), f"input {name!r} needs a tooltip"
-    assert declared["required"]["blend_mode"][0] == ["box", "ellipse"] and declared["required"]["blend_amount"][1]["default"] == 0.3
+    assert declared["required"]["blend_mode"][0] == ["box", "ellipse", "face_hull", "lower_face"] and declared["required"]["blend_amount"][1]["default"] == 0.3
     assert node.RETURN_TYPES == ("IMAGE", "MASK") and len(node.OUTPUT_TOOLTIPS) == 2
     assert node.CATEGORY == "FUSE/composite" and node.DESCRIPTION
     assert callable(getattr(node(), node.FUNCTION))
@@ -71,3 +81,41 @@ def test_paste_node_reports_crops_of_the_wrong_count():
     crops, plan, _ = crop.FUSECropFaceSequences().crop(images, tracks, face_size=64)
     with pytest.raises(ValueError, match=r"crops must have 3 rows for this plan \(1 sequences\), but got 2"):
         composite.FUSEPasteFaces().paste(images, crops[:2], plan)
+
+
+@pytest.mark.parametrize("blend_mode", ["face_hull", "lower_face"])
+def test_hull_modes_paste_inside_the_face_with_the_tracks(blend_mode):
+    images, tracks = make_clip(landmarks=True)
+    crops, plan, _ = crop.FUSECropFaceSequences().crop(images, tracks, face_size=64, face_padding=4)
+    pasted, mask = composite.FUSEPasteFaces().paste(images, 1.0 - crops, plan, blend_mode=blend_mode, tracks=tracks, feather_pixels=2.0)
+    box_mask = composite.FUSEPasteFaces().paste(images, 1.0 - crops, plan)[1]
+    assert torch.equal(pasted[mask == 0], images[mask == 0]), "outside the hull the frames must be bit-identical"
+    assert 0 < mask.gt(0).sum() < box_mask.gt(0).sum() / 2, "a hull covers part of the face box, not the crop"
+
+
+def test_hull_mode_without_tracks_names_the_missing_input():
+    images, tracks = make_clip()
+    crops, plan, _ = crop.FUSECropFaceSequences().crop(images, tracks, face_size=64, face_padding=4)
+    with pytest.raises(ValueError, match=r"tracks must be connected for blend_mode 'face_hull'"):
+        composite.FUSEPasteFaces().paste(images, crops, plan, blend_mode="face_hull")
+    with pytest.raises(ValueError, match=r"tracks must carry face landmarks .*YOLO pose"):
+        composite.FUSEPasteFaces().paste(images, crops, plan, blend_mode="face_hull", tracks=tracks)
+
+
+@pytest.mark.parametrize("color_match, passes", [("none", 1), ("lab_mean_std", 2)])
+def test_progress_covers_the_colour_pass(monkeypatch, color_match, passes):
+    images, tracks = make_clip()
+    crops, plan, _ = crop.FUSECropFaceSequences().crop(images, tracks, face_size=64, face_padding=4)
+    totals, steps = [], []
+    monkeypatch.setattr(composite.host, "progress_callback", lambda total: (totals.append(total), steps.append)[1])
+    composite.FUSEPasteFaces().paste(images, crops * 0.9, plan, color_match=color_match, seam="poisson")
+    assert totals == [3 * passes] and sum(steps) == 3 * passes, f"progress must count every row of every pass, got {totals} {steps}"
+
+
+def test_edit_mask_input_limits_the_paste():
+    images, tracks = make_clip()
+    crops, plan, _ = crop.FUSECropFaceSequences().crop(images, tracks, face_size=64, face_padding=4)
+    edit = torch.zeros(1, 64, 64)
+    edit[:, 40:56, 16:48] = 1.0
+    pasted, mask = composite.FUSEPasteFaces().paste(images, 1.0 - crops, plan, paste_mode="replace", edit_mask=edit)
+    assert torch.equal(pasted[mask == 0], images[mask == 0]) and mask[:, :27].eq(0).all(), "only the edited (lower) part of the crop may be pasted"

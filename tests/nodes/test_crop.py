@@ -2,11 +2,16 @@
 
 from fractions import Fraction
 
+import logging
+
 import numpy as np
 import pytest
 import torch
 
+from comfyui_fuse.compositing.align import template_points
+from comfyui_fuse.compositing.paste import paste_faces
 from comfyui_fuse.nodes import crop
+from comfyui_fuse.synthetic import Scene, render
 from comfyui_fuse.tracking.types import DETECTED, FaceTracks
 
 
@@ -30,6 +35,9 @@ def make_images(n=4, frame_size=(64, 96)) -> torch.Tensor:
 
 def test_node_is_declared_for_comfyui():
     node = crop.FUSECropFaceSequences
+    optional = node.INPUT_TYPES()["optional"]
+    assert list(optional) == ["align"] and optional["align"][0] == ["box", "ffhq_landmarks"] and optional["align"][1]["default"] == "box"
+    assert optional["align"][1]["tooltip"], "align needs a tooltip"
     inputs = node.INPUT_TYPES()["required"]
     assert list(inputs) == ["images", "tracks", "face_size", "face_padding", "margin", "force_square", "size_multiple", "min_run_length", "face_id", "largest_n"]
     for name, (_, options) in inputs.items():
@@ -76,3 +84,58 @@ def test_crop_node_with_no_faces_returns_empty_batches():
 def test_crop_node_refuses_tracks_of_another_video():
     with pytest.raises(ValueError, match="images must be the video the tracks were made from"):
         crop.FUSECropFaceSequences().crop(make_images(n=3), make_tracks(n=4))
+
+
+def tilted_face(angle_deg: float, n=3, frame_size=(96, 128), landmarks=True):
+    """A real face (rendered) and tracks whose landmarks are the 128 template turned by angle_deg
+    about the face centre and scaled by 0.15 (about 19 source pixels between the eyes)."""
+    angle = np.deg2rad(angle_deg)
+    scale = 0.15  # source pixels per template pixel at face_size 128: a 6.7x crop scale, for the 2/255 round trip
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    template = template_points(128)
+    centre = np.array([64.0, 48.0])
+    points = (template - template.mean(axis=0)) @ rotation.T + centre + 0.5  # pixel centres -> the box convention
+    box = np.concatenate([points.min(axis=0) - 12, points.max(axis=0) + 12])
+    images = torch.from_numpy(render(Scene(n, frame_size, [np.tile(box, (n, 1)).astype(np.float32)], [0]))).float() / 255
+    tracks = FaceTracks(
+        track_id=np.array([1]),
+        xyxy=np.tile(box, (1, n, 1)).astype(np.float32),
+        state=np.full((1, n), DETECTED, np.uint8),
+        score=np.full((1, n), 0.9, np.float32),
+        frame_count=n,
+        frame_size=frame_size,
+        fps=Fraction(25),
+        landmarks=np.tile(points, (1, n, 1, 1)).astype(np.float32) if landmarks else None,
+    )
+    return images, tracks
+
+
+@pytest.mark.parametrize("angle_deg", [0.0, 25.0, -40.0])
+def test_ffhq_alignment_turns_tilted_faces_upright_and_round_trips(angle_deg):
+    images, tracks = tilted_face(angle_deg)
+    crops, plan, _ = crop.FUSECropFaceSequences().crop(images, tracks, face_size=128, size_multiple="16", align="ffhq_landmarks")
+    affine = plan.sequences[0].affine_src_to_crop[0]
+    turned = np.rad2deg(np.arctan2(affine[1, 0], affine[0, 0]))
+    assert abs(turned + angle_deg) < 0.5, f"the crop must undo a {angle_deg} degree tilt, but turns by {turned:.2f}"
+    assert abs(np.hypot(*affine[:, 0]) - 1 / 0.15) < 0.01, "and scale the face to the template"
+    assert crops.shape == (3, 128, 128, 3)
+    assert torch.equal(paste_faces(images, crops, plan), images), "an unchanged aligned crop pasted back (difference) must change nothing"
+    pasted, mask = paste_faces(images, crops, plan, paste_mode="replace", return_mask=True)
+    solid = mask >= 1 - 1e-6
+    error = float((pasted - images).abs()[solid].max())
+    assert solid.sum() > 300 and error <= 2 / 255, f"replace paste through the inverse rotation must round-trip within 2/255, got {error * 255:.2f}/255"
+
+
+def test_ffhq_alignment_without_landmarks_falls_back_to_box_crops(caplog):
+    images, tracks = tilted_face(25.0, landmarks=False)
+    arguments = dict(face_size=128, face_padding=4, size_multiple="16")
+    with caplog.at_level(logging.WARNING):
+        crops, plan, _ = crop.FUSECropFaceSequences().crop(images, tracks, align="ffhq_landmarks", **arguments)
+    box_crops, box_plan, _ = crop.FUSECropFaceSequences().crop(images, tracks, **arguments)
+    assert "needs face landmarks" in caplog.text, "the fallback must be logged as a warning"
+    assert torch.equal(crops, box_crops) and np.array_equal(plan.sequences[0].affine_src_to_crop, box_plan.sequences[0].affine_src_to_crop), "without landmarks the crops are the box crops"
+
+
+def test_unknown_align_mode_is_named():
+    with pytest.raises(ValueError, match=r"align must be one of \['box', 'ffhq_landmarks'\], but got 'eyes'"):
+        crop.FUSECropFaceSequences().crop(make_images(), make_tracks(), face_size=64, align="eyes")
