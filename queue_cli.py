@@ -14,6 +14,7 @@ dropped from the queue and interrupted on the server).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -41,7 +42,6 @@ class PromptProgress:
         self.titles = {node_id: node_title(node) for node_id, node in prompt.items()}
         self.stream = stream if stream is not None else sys.stderr
         self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.messages = 0
         self._shown: tuple[str, int] | None = None  # (node, tenth) last written
         self._open_width = 0  # length of a live line not yet ended by a newline
 
@@ -50,7 +50,6 @@ class PromptProgress:
         value, maximum = int(message.get("value", 0)), int(message.get("max", 0) or 0)
         if maximum <= 0:
             return
-        self.messages += 1
         fraction = min(max(value / maximum, 0.0), 1.0)
         filled = round(fraction * self.WIDTH)
         line = f"{self.titles.get(node, node)} (node {node}) [{'#' * filled}{'-' * (self.WIDTH - filled)}] {value}/{maximum}"
@@ -238,6 +237,8 @@ def run_queue(args: argparse.Namespace) -> int:
             prompt = workflow
         prompt = apply_inputs(prompt, args.set, args.input, client)
         progress = PromptProgress(prompt)
+        if importlib.util.find_spec("websocket") is None:
+            say("no progress bar: the websocket-client package is not installed (pip install websocket-client); following the prompt by polling")
         started = time.monotonic()
         prompt_id = client.queue_prompt(prompt)
         say(f"queued prompt {prompt_id} on {client.server}")

@@ -69,16 +69,20 @@ def _edge_ramp(length: int, feather: float) -> torch.Tensor:
     return _smoothstep(distance / feather).float()
 
 
+def box_profiles(crop_size: tuple[int, int], blend_amount: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The box mask as its two factors: rows (h,) and columns (w,) float32; see box_mask."""
+    height, width = check_frame_size(crop_size)
+    blend_amount = _check_blend_amount(blend_amount)
+    return _edge_ramp(height, blend_amount * height / 2), _edge_ramp(width, blend_amount * width / 2)
+
+
 def box_mask(crop_size: tuple[int, int], blend_amount: float) -> torch.Tensor:
-    """[h,w] float32 feathered rectangle covering the whole crop.
+    """[h,w] float32 feathered rectangle covering the whole crop: rows[:, None] * columns[None, :].
 
     blend_amount 0..1: the feather width on each side as a fraction of half that side
     (0 = hard edge, every pixel 1; 1 = the ramps meet in the middle).
     """
-    height, width = check_frame_size(crop_size)
-    blend_amount = _check_blend_amount(blend_amount)
-    rows = _edge_ramp(height, blend_amount * height / 2)
-    columns = _edge_ramp(width, blend_amount * width / 2)
+    rows, columns = box_profiles(crop_size, blend_amount)
     return rows[:, None] * columns[None, :]
 
 

@@ -51,10 +51,10 @@ import torch
 
 from .color import apply_transfer, color_transfer, rgb_to_lab, seam_ring, smooth_over_time
 from .geometry import plan_rows
-from .masks import BLEND_MODES, LANDMARK_BLEND_MODES, blend_mask, crop_landmarks, hull_mask, hull_polygon, sequence_fades
+from .masks import BLEND_MODES, LANDMARK_BLEND_MODES, blend_mask, box_profiles, crop_landmarks, hull_mask, hull_polygon, sequence_fades
 from .plan import CropPlan
 from .poisson import harmonic_correction
-from .warp import check_frames_match_plan, check_image_batch, crop_one, footprint, valid_pixels, warp_region
+from .warp import check_frames_match_plan, check_image_batch, crop_one, footprint, is_axis_aligned, valid_pixels, warp_profiles, warp_region
 
 PASTE_MODES = ("difference", "replace")
 PASTE_BLEND_MODES = BLEND_MODES + LANDMARK_BLEND_MODES
@@ -124,6 +124,17 @@ class _CropAlpha:
             self.feathers = feather_pixels / source_pixels_per_crop_pixel  # the feather is given in source pixels
         else:
             self.shape = blend_mask(self.crop_size, blend_mode, blend_amount)  # validates the options even for an empty plan
+        # the box without masks is rows x columns: warped as two 1D profiles (a fast path for the default)
+        self.profiles = box_profiles(self.crop_size, blend_amount) if blend_mode == "box" and not self.masks else None
+
+    def separable(self, row: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The row's alpha as (rows (h,), columns (w,)) when it is their product and its affine
+        has no rotation (so the frame alpha is a product too); else None."""
+        if self.profiles is None or not is_axis_aligned(self.crop_to_src[row]):
+            return None
+        if not valid_pixels(self.crop_to_src[row], self.crop_size, self.plan.frame_size).all():
+            return None
+        return self.profiles
 
     def __call__(self, row: int) -> torch.Tensor:
         if self.shape is None:
@@ -210,11 +221,13 @@ def paste_faces(
             x1, y1 = min(int(np.floor(xmax)) + 1, width), min(int(np.floor(ymax)) + 1, height)
             if x1 <= x0 or y1 <= y0:
                 continue  # the crop lies wholly outside the frame
-            alpha_crop = crop_alpha(row)
-            if not bool((alpha_crop > 0).any()):
-                continue
+            alpha_crop = crop_alpha.separable(row)
+            if alpha_crop is None:
+                alpha_crop = crop_alpha(row)
+                if not bool((alpha_crop > 0).any()):
+                    continue
             if fades[row] < 1:
-                alpha_crop = alpha_crop * float(fades[row])
+                alpha_crop = (alpha_crop[0] * float(fades[row]), alpha_crop[1]) if isinstance(alpha_crop, tuple) else alpha_crop * float(fades[row])
             frame = int(frame_index[row])
             crop = crops_bhwc[row].float()
             if transfers is not None:
@@ -274,10 +287,24 @@ def _color_transfers(frames_bhwc, crops_bhwc, plan, crop_alpha, chunk_size, on_p
     return gains, biases
 
 
+def _frame_alpha(alpha_crop, src_to_crop, area, device) -> torch.Tensor:
+    """The paste alpha of the frame pixels in area, float32 [h,w,3] (one copy per channel, so the
+    blend runs without broadcasting along channels, several times faster): a crop alpha [h,w]
+    warped bilinearly, or a separable one (rows, columns) warped as two profiles."""
+    x0, y0, x1, y1 = area
+    if isinstance(alpha_crop, tuple):
+        rows, columns = warp_profiles(alpha_crop[0].to(device), alpha_crop[1].to(device), src_to_crop, area)
+        columns = columns.clamp_(0.0, 1.0)[:, None].expand(-1, 3).reshape(1, -1)  # (1, w*3)
+        return (rows.clamp_(0.0, 1.0)[:, None] * columns).view(y1 - y0, x1 - x0, 3)
+    alpha = warp_region(alpha_crop.to(device)[..., None], src_to_crop, area, kernel="linear").clamp_(0.0, 1.0)
+    return alpha.expand(-1, -1, 3).contiguous()
+
+
 def _paste_row(output, pasted, frame, crop_hwc, alpha_crop, src_to_crop, box, occlusion_mask, paste_mode, seam) -> None:
     """Blend one crop (colours for "replace", changes for "difference") into output[frame]
-    inside box (x0, y0, x1, y1), in place. With seam "poisson" the work area is the box plus a
-    one-pixel rim (alpha 0: the boundary condition)."""
+    inside box (x0, y0, x1, y1), in place. alpha_crop: [h,w] or (rows, columns) (see _frame_alpha).
+    With seam "poisson" the work area is the box plus a one-pixel rim (alpha 0: the boundary
+    condition)."""
     x0, y0, x1, y1 = box
     if seam == "poisson":
         height, width = output.shape[1:3]
@@ -287,22 +314,20 @@ def _paste_row(output, pasted, frame, crop_hwc, alpha_crop, src_to_crop, box, oc
     ax0, ay0, ax1, ay1 = area
     device = output.device
     sampled = warp_region(crop_hwc, src_to_crop, area)  # frame pixel -> crop position
-    alpha = warp_region(alpha_crop.to(device)[..., None], src_to_crop, area, kernel="linear")[..., 0].clamp_(0.0, 1.0)
-    if area != box:
-        inner = torch.zeros_like(alpha, dtype=torch.bool)
-        inner[y0 - ay0 : y1 - ay0, x0 - ax0 : x1 - ax0] = True
-        alpha = torch.where(inner, alpha, torch.zeros((), device=device))
+    alpha = _frame_alpha(alpha_crop, src_to_crop, area, device)
+    if area != box:  # the rim is outside the crop's footprint: nothing is pasted there
+        alpha[: y0 - ay0], alpha[y1 - ay0 :], alpha[:, : x0 - ax0], alpha[:, x1 - ax0 :] = 0.0, 0.0, 0.0, 0.0
     if occlusion_mask is not None:
         occlusion = occlusion_mask[frame if len(occlusion_mask) > 1 else 0, ay0:ay1, ax0:ax1]
-        alpha = alpha * (1.0 - occlusion.to(device).float().clamp(0.0, 1.0))
+        alpha.mul_(1.0 - occlusion.to(device).float().clamp(0.0, 1.0)[..., None])
     original = output[frame, ay0:ay1, ax0:ax1, :3].float()
     change = sampled if paste_mode == "difference" else sampled.clamp_(0.0, 1.0).sub_(original)  # sampled is ours: work in place
     touched = alpha > 0
     if seam == "poisson":
-        change.add_(harmonic_correction(change, touched))
-    blended = change.mul_(alpha[..., None]).add_(original).clamp_(0.0, 1.0)
+        change.add_(harmonic_correction(change, touched[..., 0]))
+    blended = change.mul_(alpha).add_(original).clamp_(0.0, 1.0)
     # exact where-semantics: a pixel with alpha 0 keeps its original bits
-    output[frame, ay0:ay1, ax0:ax1, :3] = torch.where(touched[..., None], blended, original).to(output.dtype)
+    output[frame, ay0:ay1, ax0:ax1, :3] = torch.where(touched, blended, original).to(output.dtype)
     if pasted is not None:
         previous = pasted[frame, ay0:ay1, ax0:ax1]
-        pasted[frame, ay0:ay1, ax0:ax1] = previous + alpha * (1.0 - previous)  # "over"; stays > 0 for any alpha > 0
+        pasted[frame, ay0:ay1, ax0:ax1] = previous + alpha[..., 0] * (1.0 - previous)  # "over"; stays > 0 for any alpha > 0

@@ -96,11 +96,11 @@ def sample_catmull_rom(image_hwc: torch.Tensor, src_x: np.ndarray, src_y: np.nda
     The positions are done `strip` at a time, so the 16 taps of a strip stay in a core's cache."""
     height, width, channels = image_hwc.shape
     device = image_hwc.device
-    planes = image_hwc.permute(2, 0, 1).reshape(channels, -1).float()  # HWC -> C,(H*W)
+    planes = image_hwc.permute(2, 0, 1).float().contiguous().reshape(channels, -1)  # HWC -> C,(H*W); contiguous, or every gather copies it
     flat_x, flat_y = src_x.reshape(-1), src_y.reshape(-1)
     result = torch.empty((channels, len(flat_x)), dtype=torch.float32, device=device)
     taps = torch.empty((channels, min(strip, len(flat_x))), dtype=torch.float32, device=device)
-    row = torch.empty_like(taps)
+    row, total = torch.empty_like(taps), torch.empty_like(taps)
     for start in range(0, len(flat_x), strip):
         stop = min(start + strip, len(flat_x))
         x, y = flat_x[start:stop], flat_y[start:stop]
@@ -109,7 +109,7 @@ def sample_catmull_rom(image_hwc: torch.Tensor, src_x: np.ndarray, src_y: np.nda
         weights_y = _catmull_rom_weights(torch.from_numpy(y - y_floor).float().to(device))
         columns = [torch.from_numpy(np.clip(x_floor + k - 1, 0, width - 1).astype(np.int64)).to(device) for k in range(4)]
         row_starts = [torch.from_numpy((np.clip(y_floor + k - 1, 0, height - 1) * width).astype(np.int64)).to(device) for k in range(4)]
-        output, tap, partial = result[:, start:stop], taps[:, : stop - start], row[:, : stop - start]
+        output, tap, partial = total[:, : stop - start], taps[:, : stop - start], row[:, : stop - start]
         for tap_y, (row_start, weight_y) in enumerate(zip(row_starts, weights_y)):
             target = output if tap_y == 0 else partial
             for tap_x, (column, weight_x) in enumerate(zip(columns, weights_x)):
@@ -121,6 +121,7 @@ def sample_catmull_rom(image_hwc: torch.Tensor, src_x: np.ndarray, src_y: np.nda
             target.mul_(weight_y)
             if tap_y:
                 output.add_(partial)
+        result[:, start:stop] = output
     return result.reshape(channels, *src_x.shape).permute(*range(1, src_x.ndim + 1), 0)  # C,S -> S,C
 
 
@@ -225,6 +226,22 @@ def warp_region(image_hwc: torch.Tensor, affine_dst_to_src: np.ndarray, dst_box:
     grid = sampling_grid(src_x, src_y, (height, width)).to(image_hwc.device)
     planes = image_hwc.float().permute(2, 0, 1)[None]  # HWC -> 1,C,H,W
     return torch.nn.functional.grid_sample(planes, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0].permute(1, 2, 0)
+
+
+def warp_profiles(rows: torch.Tensor, columns: torch.Tensor, affine_dst_to_src: np.ndarray, dst_box: tuple[int, int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A separable mask rows (h,) x columns (w,) warped bilinearly (zero past the edge) through an
+    axis-aligned affine_dst_to_src (2,3) to the destination pixels of dst_box: its factors
+    (y1-y0,) and (x1-x0,) float32. Bilinear sampling of a product is the product of the 1D
+    samplings, so this equals warp_region of the full mask with kernel "linear", at a fraction of
+    the cost."""
+    if not is_axis_aligned(affine_dst_to_src):
+        raise ValueError(f"affine_dst_to_src must be axis-aligned (no rotation) for separable profiles, but got {affine_dst_to_src.tolist()}")
+    x0, y0, x1, y1 = dst_box
+    factors = []
+    for profile, scale, offset, start, stop in ((rows, affine_dst_to_src[1, 1], affine_dst_to_src[1, 2], y0, y1), (columns, affine_dst_to_src[0, 0], affine_dst_to_src[0, 2], x0, x1)):
+        indices, weights = _linear_taps(scale * np.arange(start, stop, dtype=np.float64) + offset, len(profile), profile.device)
+        factors.append(profile.index_select(0, indices[0]) * weights[0] + profile.index_select(0, indices[1]) * weights[1])
+    return factors[0], factors[1]
 
 
 def footprint(affine: np.ndarray, rectangle: tuple[float, float, float, float]) -> tuple[float, float, float, float]:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from comfyui_fuse.compositing.plan import CropPlan, FaceSequence, fingerprint_frames
-from comfyui_fuse.compositing.warp import crop_face_sequences, crop_faces, sample_catmull_rom, source_positions, valid_mask, warp_region
+from comfyui_fuse.compositing.warp import crop_face_sequences, crop_faces, sample_catmull_rom, source_positions, valid_mask, warp_profiles, warp_region
 from comfyui_fuse.tracking.types import DETECTED, FaceTracks
 
 
@@ -184,3 +184,14 @@ def test_linear_warp_of_a_mask_is_bilinear_with_zeros_outside():
     warped = warp_region(mask, affine, (0, 0, 12, 8), kernel="linear")[..., 0]
     assert torch.equal(warped[:, 3:10], torch.ones((8, 7))), "inside, a constant 1 stays exactly 1"
     assert torch.allclose(warped[0, [2, 10]], torch.tensor([0.5, 0.5])) and warped[0, [0, 1, 11]].eq(0).all(), "past the edge the mask falls to 0 bilinearly"
+
+
+def test_separable_mask_profiles_warp_like_the_whole_mask():
+    rows, columns = torch.linspace(0, 1, 40) ** 0.5, torch.linspace(1, 0, 56) ** 2
+    affine = np.array([[0.73, 0, -5.2], [0, 0.73, 3.9]])
+    box = (0, 0, 90, 70)  # reaches past the mask on two sides
+    warped_rows, warped_columns = warp_profiles(rows, columns, affine, box)
+    whole = warp_region((rows[:, None] * columns[None, :])[..., None], affine, box, kernel="linear")[..., 0]
+    assert torch.allclose(warped_rows[:, None] * warped_columns[None, :], whole, atol=1e-6), "bilinear sampling of a product must be the product of the 1D samplings"
+    with pytest.raises(ValueError, match="affine_dst_to_src must be axis-aligned"):
+        warp_profiles(rows, columns, np.array([[0.7, 0.1, 0], [-0.1, 0.7, 0]]), box)
