@@ -17,7 +17,8 @@ cfg, sampler, scheduler and denoise:
 Each peer runs in a fresh ComfyUI Python process (ComfyUI imported in-process, under
 torch.inference_mode as ComfyUI's executor runs nodes), so the peak RSS of each is its own
 (os.wait4's ru_maxrss). A watchdog kills a peer whose RSS passes --max-rss-gb. Columns: seconds
-of the work itself (models already loaded), seconds of the whole process, peak RSS, pixels per
+of the work itself (models already loaded) on the wall clock and in CPU time (less sensitive to other
+load on the machine), seconds of the whole process, peak RSS, pixels per
 frame that went through the VAE and the DiT, and the share of output pixels that differ from the
 input (FUSE leaves everything outside the face bit-identical).
 """
@@ -117,21 +118,21 @@ def print_table(results: dict, clip_shape, args) -> None:
     print(f"\nWan face-sequence sampling vs full-frame video-to-video: {frames} frames {width}x{height}, one face {args.face_side} px "
           f"({args.face_side**2 / (width * height):.0%} of the frame), tiny random Wan DiT + random Wan 2.1 VAE, steps {args.steps}, "
           f"cfg {args.cfg}, denoise {args.denoise}, euler/simple")
-    print(f"{platform.platform()}, {os.cpu_count()} CPUs, {platform.python_version()}\n")
-    header = "| peer | work s | process s | peak RSS GB | pixels/frame through the VAE | output pixels changed |"
+    print(f"{platform.platform()}, {os.cpu_count()} CPUs, {platform.python_version()}; load average {args.load_before:.1f} before, {os.getloadavg()[0]:.1f} after\n")
+    header = "| peer | work s | work CPU s | process s | peak RSS GB | pixels/frame through the VAE | output pixels changed |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     names = {"fuse": "FUSE Video Latent KSampler (face sequence)", "full": "VAEEncode -> KSampler -> VAEDecode (full frame)"}
     for peer in PEERS:
         result = results[peer]
         if "error" in result:
-            print(f"| {names[peer]} | {result['error']} | {result['wall_seconds']:.0f} | {result['peak_rss'] / 2**30:.2f} | | |")
+            print(f"| {names[peer]} | {result['error']} | | {result['wall_seconds']:.0f} | {result['peak_rss'] / 2**30:.2f} | | |")
             continue
-        print(f"| {names[peer]} | {result['work_seconds']:.1f} | {result['wall_seconds']:.1f} | {result['peak_rss'] / 2**30:.2f} | "
+        print(f"| {names[peer]} | {result['work_seconds']:.1f} | {result['work_cpu_seconds']:.1f} | {result['wall_seconds']:.1f} | {result['peak_rss'] / 2**30:.2f} | "
               f"{result['vae_pixels_per_frame']} | {result['changed_share']:.1%} |")
     if all("error" not in results[peer] for peer in PEERS):
         fuse, full = results["fuse"], results["full"]
-        print(f"\nFUSE is {full['work_seconds'] / fuse['work_seconds']:.1f}x faster (work), "
+        print(f"\nFUSE is {full['work_seconds'] / fuse['work_seconds']:.1f}x faster (work, wall clock), {full['work_cpu_seconds'] / fuse['work_cpu_seconds']:.1f}x (work, CPU time), "
               f"{full['wall_seconds'] / fuse['wall_seconds']:.1f}x (whole process), peak RSS {fuse['peak_rss'] / full['peak_rss']:.2f}x of full frame.")
 
 
@@ -152,6 +153,7 @@ def drive(args) -> int:
         np.save(workdir / "clip.npy", clip)
         print(f"models {', '.join(str(path) for path in models.values())}; clip {clip.shape}", flush=True)
         results = {}
+        args.load_before = os.getloadavg()[0]  # other work on the machine slows the peers unevenly: reported with the table
         for peer in PEERS:
             print(f"running {peer} ...", flush=True)
             results[peer] = run_peer(python, peer, workdir, args)
@@ -205,7 +207,7 @@ def work(args) -> int:
         sample_node = import_pack().nodes.sample.FUSEVideoLatentKSampler()
     load_seconds = time.perf_counter() - started
     with torch.inference_mode():  # as ComfyUI's executor runs every node
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         if args.worker == "fuse":
             (output,) = sample_node.sample(
                 model, vae, images, conditioning, conditioning, detector="auto", face_id=-1, face_size=args.face_size,
@@ -220,10 +222,10 @@ def work(args) -> int:
                                                     settings["scheduler"], conditioning, conditioning, latent, denoise=settings["denoise"])
             (output,) = comfy_nodes.VAEDecode().decode(vae, latent)
             vae_pixels = int(images.shape[1]) * int(images.shape[2])
-        work_seconds = time.perf_counter() - started
+        work_seconds, work_cpu_seconds = time.perf_counter() - started, time.process_time() - started_cpu
     frames = (output.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     np.save(workdir / f"{args.worker}_out.npy", frames)
-    print(json.dumps({"peer": args.worker, "load_seconds": load_seconds, "work_seconds": work_seconds, "vae_pixels_per_frame": vae_pixels, "output_shape": list(frames.shape)}))
+    print(json.dumps({"peer": args.worker, "load_seconds": load_seconds, "work_seconds": work_seconds, "work_cpu_seconds": work_cpu_seconds, "vae_pixels_per_frame": vae_pixels, "output_shape": list(frames.shape)}))
     return 0
 
 

@@ -150,17 +150,20 @@ def hull_mask(crop_size: tuple[int, int], polygon: np.ndarray, feather: float) -
     x1, y1 = min(int(np.floor(polygon[:, 0].max())) + 1, width), min(int(np.floor(polygon[:, 1].max())) + 1, height)
     if x1 <= x0 or y1 <= y0:
         return mask
-    xs = torch.arange(x0, x1, dtype=torch.float64)[None, :]
-    ys = torch.arange(y0, y1, dtype=torch.float64)[:, None]
-    distance = None
+    xs = np.arange(x0, x1, dtype=np.float64)
+    ys = np.arange(y0, y1, dtype=np.float64)
+    distance = torch.full((y1 - y0, x1 - x0), np.inf, dtype=torch.float32)
     for (start_x, start_y), (normal_x, normal_y) in zip(starts, normals):
-        to_edge = (xs - start_x) * normal_x + (ys - start_y) * normal_y
-        distance = to_edge if distance is None else torch.minimum(distance, to_edge)
+        # signed distance to the edge's line, as a sum of a row term and a column term
+        along_x = torch.from_numpy(((xs - start_x) * normal_x).astype(np.float32))
+        along_y = torch.from_numpy(((ys - start_y) * normal_y).astype(np.float32))
+        torch.minimum(distance, along_y[:, None] + along_x[None, :], out=distance)
     inside = distance > 0
+    xs, ys = torch.from_numpy(xs)[None, :], torch.from_numpy(ys)[:, None]
     if feather <= 0:
         mask[y0:y1, x0:x1] = inside.float()
         return mask
-    to_crop_edge = torch.minimum(torch.minimum(xs + 0.5, width - 0.5 - xs), torch.minimum(ys + 0.5, height - 0.5 - ys))
+    to_crop_edge = torch.minimum(torch.minimum(xs + 0.5, width - 0.5 - xs), torch.minimum(ys + 0.5, height - 0.5 - ys)).float()
     ramp = _smoothstep(torch.minimum(distance, to_crop_edge) / feather)
     mask[y0:y1, x0:x1] = torch.where(inside, ramp, torch.zeros_like(ramp)).float()
     return mask

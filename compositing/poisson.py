@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 COARSEST_SIDE = 8  # below this the level is solved by relaxation alone
 SWEEPS = 4  # red-black Gauss-Seidel sweeps per level and cascade (both colours once per sweep)
-COARSEST_SWEEPS = 64
+COARSEST_SWEEPS = 16
 CYCLES = 3  # cascades: the first on the problem, the others on its residual
 
 
@@ -49,7 +49,7 @@ def harmonic_correction(change_hwc: torch.Tensor, domain_hw: torch.Tensor) -> to
     known = ~domain
     if not bool(known.any()):
         return torch.zeros_like(change_hwc, dtype=torch.float32)
-    values = torch.where(known[..., None], -change_hwc.float(), torch.zeros((), dtype=torch.float32, device=change_hwc.device))
+    values = -change_hwc.float() * known[..., None]  # the boundary values; 0 on the domain
     solution = _solve(values.permute(2, 0, 1).contiguous(), known, None)  # HWC -> C,H,W
     for _ in range(CYCLES - 1):
         # the error e of the solution solves the same problem with the residual as source and e = 0 where known
@@ -60,7 +60,10 @@ def harmonic_correction(change_hwc: torch.Tensor, domain_hw: torch.Tensor) -> to
 def _neighbour_sum(solution: torch.Tensor) -> torch.Tensor:
     """(C,h,w) sum of the 4 neighbours; past the array edge a pixel is its own neighbour (zero flux)."""
     padded = F.pad(solution[None], (1, 1, 1, 1), mode="replicate")[0]
-    return padded[:, :-2, 1:-1] + padded[:, 2:, 1:-1] + padded[:, 1:-1, :-2] + padded[:, 1:-1, 2:]
+    total = padded[:, :-2, 1:-1] + padded[:, 2:, 1:-1]
+    total += padded[:, 1:-1, :-2]
+    total += padded[:, 1:-1, 2:]
+    return total
 
 
 def _residual(solution: torch.Tensor, known: torch.Tensor, source: torch.Tensor | None) -> torch.Tensor:
@@ -91,11 +94,12 @@ def _solve(values: torch.Tensor, known: torch.Tensor, source: torch.Tensor | Non
         mean = values.sum(dim=(1, 2)) / known.sum().clamp_min(1)
         guess = mean[:, None, None].expand_as(values) if source is None else torch.zeros_like(values)
         sweeps = COARSEST_SWEEPS
-    solution = torch.where(known, values, guess)
+    # lerp with 0/1 weights selects (torch.where is several times slower on the CPU)
+    solution = torch.lerp(guess.contiguous(), values, known.float())
     parity = (torch.arange(height, device=known.device)[:, None] + torch.arange(width, device=known.device)[None, :]) % 2 == 0
-    colours = (unknown & parity, unknown & ~parity)
+    colours = ((unknown & parity).float(), (unknown & ~parity).float())
     for _ in range(sweeps):
         for update in colours:
-            total = _neighbour_sum(solution) if source is None else _neighbour_sum(solution) + source
-            solution = torch.where(update, total * 0.25, solution)
+            total = _neighbour_sum(solution) if source is None else _neighbour_sum(solution).add_(source)
+            solution.lerp_(total.mul_(0.25), update)
     return solution

@@ -252,13 +252,13 @@ def footprint(affine: np.ndarray, rectangle: tuple[float, float, float, float]) 
     return float(points[:, 0].min()), float(points[:, 1].min()), float(points[:, 0].max()), float(points[:, 1].max())
 
 
-def _source_box(crop_to_src: np.ndarray, crop_size: tuple[int, int], frame_size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """The source pixels a cubic crop reads: its footprint plus the 4x4 kernel's reach, clipped to
-    the frame. Clipping is exact: replicate padding of this region repeats the frame's edge pixels,
-    as it would on the whole frame."""
+def _source_box(crop_to_src: np.ndarray, crop_box: tuple[int, int, int, int], frame_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The source pixels a cubic crop of the crop pixels crop_box (x0, y0, x1, y1) reads: their
+    footprint plus the 4x4 kernel's reach, clipped to the frame. Clipping is exact: replicate
+    padding of this region repeats the frame's edge pixels, as it would on the whole frame."""
     height, width = frame_size
-    crop_height, crop_width = crop_size
-    xmin, ymin, xmax, ymax = footprint(crop_to_src, (0, 0, crop_width - 1, crop_height - 1))  # crop pixel centres
+    crop_x0, crop_y0, crop_x1, crop_y1 = crop_box
+    xmin, ymin, xmax, ymax = footprint(crop_to_src, (crop_x0, crop_y0, crop_x1 - 1, crop_y1 - 1))  # crop pixel centres
     x0 = int(np.clip(np.floor(xmin) - 1, 0, width - 1))
     y0 = int(np.clip(np.floor(ymin) - 1, 0, height - 1))
     x1 = int(np.clip(np.floor(xmax) + 3, x0 + 1, width))
@@ -266,12 +266,15 @@ def _source_box(crop_to_src: np.ndarray, crop_size: tuple[int, int], frame_size:
     return x0, y0, x1, y1
 
 
-def crop_one(frame_hwc: torch.Tensor, crop_to_src: np.ndarray, crop_size: tuple[int, int]) -> torch.Tensor:
-    """One crop float32 [h,w,3] 0..1 of one frame [H,W,C] through crop_to_src (2,3)."""
+def crop_one(frame_hwc: torch.Tensor, crop_to_src: np.ndarray, crop_size: tuple[int, int], crop_box: tuple[int, int, int, int] | None = None) -> torch.Tensor:
+    """One crop float32 [h,w,3] 0..1 of one frame [H,W,C] through crop_to_src (2,3); with
+    crop_box (x0, y0, x1, y1) only those crop pixels, [y1-y0, x1-x0, 3], with the same bits as
+    the same pixels of the whole crop."""
     crop_height, crop_width = crop_size
-    x0, y0, x1, y1 = _source_box(crop_to_src, crop_size, tuple(frame_hwc.shape[:2]))
+    crop_box = crop_box or (0, 0, crop_width, crop_height)
+    x0, y0, x1, y1 = _source_box(crop_to_src, crop_box, tuple(frame_hwc.shape[:2]))
     region = frame_hwc[y0:y1, x0:x1, :3]
-    return warp_region(region, crop_to_src, (0, 0, crop_width, crop_height), origin=(x0, y0)).clamp_(0.0, 1.0)  # IMAGEs stay in 0..1
+    return warp_region(region, crop_to_src, crop_box, origin=(x0, y0)).clamp_(0.0, 1.0)  # IMAGEs stay in 0..1
 
 
 def crop_faces(

@@ -1,7 +1,7 @@
 """Lipsync on FUSE face crops: audio on the video's timeline, the model per crop, an edit mask.
 
 crops (IMAGE [M,h,w,3], plan order) + CropPlan + AUDIO -> new crops and a crop-space edit mask
-[M,h,w] over the lower face. Feed both to FUSE Paste Faces (crops and crop_mask): only the mouth
+[M,h,w] over the lower face. Feed both to FUSE Paste Faces (crops and edit_mask): only the mouth
 region of the selected faces changes; every other pixel stays the original.
 """
 

@@ -19,7 +19,7 @@ class FUSELipsync:
         "wav2lip_gan.pth). Frame times come from the video's exact fps, so long clips at 29.97 fps stay in sync. "
         "Choose faces by track id or character name and give each a time range; frames outside the ranges, or whose face is too "
         "small (< 64 px), poorly detected (score < 0.5) or without audio (trim) pass through with a short fade. "
-        "Connect crops to FUSE Paste Faces' crops and edit_mask to its crop_mask: only the mouth region changes. "
+        "Connect crops to FUSE Paste Faces' crops and edit_mask to its edit_mask: only the mouth region changes. "
         + LICENSE_NOTE
     )
     CATEGORY = "FUSE/lipsync"
@@ -28,7 +28,7 @@ class FUSELipsync:
     RETURN_NAMES = ("crops", "edit_mask")
     OUTPUT_TOOLTIPS = (
         "The crops with the synced mouths blended in (same rows and size as the input crops); connect to FUSE Paste Faces' crops.",
-        "Where each crop was changed (lower face, 0 elsewhere and on frames passed through); connect to FUSE Paste Faces' crop_mask.",
+        "Where each crop was changed (lower face, 0 elsewhere and on frames passed through); connect to FUSE Paste Faces' edit_mask.",
     )
 
     @classmethod

@@ -1,4 +1,5 @@
-"""Paste back: DESIGN.md invariants 1-4 on synthetic clips of real faces, and bad input.
+"""Paste back: DESIGN.md invariants 1-4 on synthetic clips of real faces, the seam tools of
+issue 4 (colour matching, Poisson seams, landmark hulls, edit masks, fades), and bad input.
 
 Every call goes through paste() / cut(), which assert that the inputs come out unchanged; that
 also keeps the clips and crops cached across tests safe.
@@ -521,3 +522,29 @@ def test_every_option_keeps_difference_paste_of_unchanged_crops_exact(two_faces_
     pasted, mask = paste(frames, crops, plan, tracks=with_landmarks(tracks), return_mask=True, **options)
     assert mask.gt(0).sum() > 500, "the test needs a real paste region"
     assert torch.equal(pasted, frames), f"an unchanged crop must change nothing with {sorted(options)}, but max error is {(pasted - frames).abs().max() * 255:.3f}/255"
+
+
+@pytest.mark.parametrize("seam", ["feather", "poisson"])
+def test_unpasted_pixels_keep_their_bits_even_negative_zero_and_out_of_range(two_faces, seam):
+    """Pixels with alpha 0 inside a face's work area are selected bit for bit, not recomputed:
+    -0.0 and values outside 0..1 (HDR frames) must survive."""
+    frames, tracks = two_faces
+    frames = frames.clone()
+    frames[:, ::7, ::5] = -0.0
+    frames[:, 3::11, 2::13] = 1.5
+    crops, plan, _ = cut(frames, tracks, **FAST)
+    pasted, mask = paste(frames, noise_like(crops), plan, blend_mode="ellipse", seam=seam, return_mask=True)
+    untouched = mask == 0
+    assert torch.equal(pasted[untouched].view(torch.int32), frames[untouched].view(torch.int32)), "outside the paste mask every bit must stay"
+    assert (mask > 0).sum() > 500 and (untouched[:, 20:60, 15:55]).any(), "the ellipse leaves unpasted corners inside the face's work area"
+
+
+@pytest.mark.parametrize("paste_mode", ["difference", "replace"])
+def test_the_fast_box_path_pastes_what_the_general_path_pastes(two_faces_cut, paste_mode):
+    """A plain box is warped as two 1D profiles; with an all-ones crop_mask the same box goes
+    through the general 2D path. Both must paste the same, up to float rounding."""
+    frames, _, crops, plan = two_faces_cut
+    fast, fast_mask = paste(frames, noise_like(crops), plan, paste_mode=paste_mode, return_mask=True)
+    general, general_mask = paste(frames, noise_like(crops), plan, paste_mode=paste_mode, crop_mask=torch.ones((1, 128, 128)), return_mask=True)
+    assert torch.allclose(fast_mask, general_mask, atol=1e-5) and torch.equal(fast_mask > 0, general_mask > 0), "the alpha (and where it is > 0) must agree"
+    assert torch.allclose(fast, general, atol=1e-5), f"the pasted frames must agree, max difference {(fast - general).abs().max():.2e}"

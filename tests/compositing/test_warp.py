@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from comfyui_fuse.compositing.plan import CropPlan, FaceSequence, fingerprint_frames
-from comfyui_fuse.compositing.warp import crop_face_sequences, crop_faces, sample_catmull_rom, source_positions, valid_mask, warp_profiles, warp_region
+from comfyui_fuse.compositing.warp import crop_face_sequences, crop_faces, crop_one, sample_catmull_rom, source_positions, valid_mask, warp_profiles, warp_region
 from comfyui_fuse.tracking.types import DETECTED, FaceTracks
 
 
@@ -195,3 +195,11 @@ def test_separable_mask_profiles_warp_like_the_whole_mask():
     assert torch.allclose(warped_rows[:, None] * warped_columns[None, :], whole, atol=1e-6), "bilinear sampling of a product must be the product of the 1D samplings"
     with pytest.raises(ValueError, match="affine_dst_to_src must be axis-aligned"):
         warp_profiles(rows, columns, np.array([[0.7, 0.1, 0], [-0.1, 0.7, 0]]), box)
+
+
+@pytest.mark.parametrize("affine", [np.array([[0.8, 0, 3.2], [0, 0.8, 5.7]]), np.array([[0.7, -0.3, 20.0], [0.3, 0.7, -4.0]])], ids=["box", "rotated"])
+def test_a_window_of_a_crop_has_the_bits_of_the_whole_crop(affine):
+    frame = make_frames(count=1, size=(50, 70))[0]
+    whole = crop_one(frame, affine, (40, 48))
+    window = crop_one(frame, affine, (40, 48), (5, 3, 31, 40))
+    assert torch.equal(window, whole[3:40, 5:31]), "cutting only the pixels a paste needs must not change them"

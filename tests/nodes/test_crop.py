@@ -1,4 +1,4 @@
-"""FUSECropFaceSequences: declaration, and runs without ComfyUI that cut crops and never mutate."""
+"""FUSECropFaceSequences: declaration, and runs without ComfyUI that cut crops (box or FFHQ-aligned) and never mutate."""
 
 from fractions import Fraction
 
