@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..compositing.warp import ALIGN_MODES, crop_face_sequences
+from ..tracking.identity import face_selection, parse_track_spec, select_tracks
 from . import host
 
 SIZE_MULTIPLES = ["1", "8", "16", "32", "64"]
@@ -53,10 +54,17 @@ class FUSECropFaceSequences:
                         "MTCNN); without landmarks the node falls back to box crops and logs a warning.",
                     },
                 ),
+                "faces": ("STRING", {"default": "all", "tooltip": (
+                    "Faces to crop: all (or -1 or empty) = every face; track ids such as 1, 3; character names from FUSE "
+                    "Analyze Faces such as alice, bob (connect its tracks); or a mix such as 2, alice. Leave face_id at -1. "
+                    "A name or id not in this clip crops nothing for it (never an error)."
+                )}),
             },
         }
 
-    def crop(self, images, tracks, face_size=512, face_padding=20, margin=0.0, force_square=True, size_multiple="16", min_run_length=1, face_id=-1, largest_n=0, align="box"):
+    def crop(self, images, tracks, face_size=512, face_padding=20, margin=0.0, force_square=True, size_multiple="16", min_run_length=1, face_id=-1, largest_n=0, align="box", faces="all"):
+        if parse_track_spec(faces) is not None:  # select by ids / character names; face_id must stay -1
+            tracks, face_id = select_tracks(tracks, face_selection(face_id, faces)), -1
         crops, plan, valid = crop_face_sequences(
             images,
             tracks,

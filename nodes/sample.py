@@ -15,7 +15,7 @@ from ..sampling.backend import LatentSampler, VaeCodec
 from ..sampling.frames import sample_face_frames
 from ..sampling.sequences import sample_face_sequences
 from ..sampling.video import process_faces_in_video
-from ..tracking.identity import parse_track_spec
+from ..tracking.identity import face_selection
 from . import host
 
 SEED_MAX = 0xFFFFFFFFFFFFFFFF
@@ -138,15 +138,6 @@ def face_choice_inputs() -> dict:
             "to bridge gaps in seconds. Ignored when tracks are connected (they carry their own)."
         )}),
     }
-
-
-def face_selection(face_id: int, faces: str) -> str:
-    """One tracking.identity.select_tracks spec from the face_id input (-1 = every face) and `faces`."""
-    if int(face_id) == -1:
-        return faces
-    if parse_track_spec(faces) is not None:
-        raise ValueError(f"face_id must be -1 when faces selects faces, but got face_id {face_id} and faces {faces!r}; list every face in faces, e.g. \"{face_id}, alice\"")
-    return str(int(face_id))
 
 
 def load_detector(detector: str):

@@ -321,3 +321,12 @@ def describe_tracks(tracks: FaceTracks) -> str:
     if tracks.identity is None:
         return ", ".join(str(int(t)) for t in tracks.track_id) or "none"
     return ", ".join(f"{int(t)} ({name})" for t, name in zip(tracks.track_id, tracks.identity)) or "none"
+
+
+def face_selection(face_id: int, faces: str) -> str:
+    """One tracking.identity.select_tracks spec from the face_id input (-1 = every face) and `faces`."""
+    if int(face_id) == -1:
+        return faces
+    if parse_track_spec(faces) is not None:
+        raise ValueError(f"face_id must be -1 when faces selects faces, but got face_id {face_id} and faces {faces!r}; list every face in faces, e.g. \"{face_id}, alice\"")
+    return str(int(face_id))

@@ -36,7 +36,8 @@ def make_images(n=4, frame_size=(64, 96)) -> torch.Tensor:
 def test_node_is_declared_for_comfyui():
     node = crop.FUSECropFaceSequences
     optional = node.INPUT_TYPES()["optional"]
-    assert list(optional) == ["align"] and optional["align"][0] == ["box", "ffhq_landmarks"] and optional["align"][1]["default"] == "box"
+    assert list(optional) == ["align", "faces"] and optional["faces"][1]["default"] == "all"
+    assert optional["align"][0] == ["box", "ffhq_landmarks"] and optional["align"][1]["default"] == "box"
     assert optional["align"][1]["tooltip"], "align needs a tooltip"
     inputs = node.INPUT_TYPES()["required"]
     assert list(inputs) == ["images", "tracks", "face_size", "face_padding", "margin", "force_square", "size_multiple", "min_run_length", "face_id", "largest_n"]
@@ -139,3 +140,26 @@ def test_ffhq_alignment_without_landmarks_falls_back_to_box_crops(caplog):
 def test_unknown_align_mode_is_named():
     with pytest.raises(ValueError, match=r"align must be one of \['box', 'ffhq_landmarks'\], but got 'eyes'"):
         crop.FUSECropFaceSequences().crop(make_images(), make_tracks(), face_size=64, align="eyes")
+
+
+@pytest.mark.parametrize(
+    "faces, identity, expected_ids",
+    [
+        ("all", None, [1, 2]),
+        ("2", None, [2]),
+        ("bob", ["alice", "bob"], [2]),
+        ("alice, 2", ["alice", "bob"], [1, 2]),
+        ("carol", ["alice", "bob"], []),  # a character absent from this clip crops nothing, never an error
+    ],
+)
+def test_faces_selects_tracks_by_id_or_character(faces, identity, expected_ids):
+    tracks = make_tracks()
+    if identity is not None:
+        tracks = FaceTracks(tracks.track_id, tracks.xyxy, tracks.state, tracks.score, tracks.frame_count, tracks.frame_size, tracks.fps, identity=np.array(identity))
+    _, plan, _ = crop.FUSECropFaceSequences().crop(make_images(), tracks, face_size=32, faces=faces)
+    assert [s.track_id for s in plan.sequences] == expected_ids, f"faces={faces!r} must crop tracks {expected_ids}"
+
+
+def test_faces_and_face_id_together_is_a_clear_error():
+    with pytest.raises(ValueError, match="face_id must be -1 when faces selects faces"):
+        crop.FUSECropFaceSequences().crop(make_images(), make_tracks(), face_size=32, face_id=1, faces="2")
