@@ -25,6 +25,7 @@ import numpy as np
 from ..compositing.plan import CropPlan
 from ..models.face_embedders import ARCFACE_TEMPLATE_112
 from ..tracking.types import FaceTracks
+from ..tracking.pose import head_pose_from_landmarks
 
 # InsightFace's 112 x 112 reference face (left eye, right eye, nose, left / right mouth corner),
 # moved from its pixel-centre convention to the continuous coordinates used here.
@@ -41,7 +42,7 @@ class RowGeometry:
 
     face_xyxy (M,4) float64 face box, NaN rows unknown; landmarks (M,5,2) float64 or None, NaN
     rows unknown; score (M,) float64 detection score, NaN unknown; face_width_src (M,) float64
-    face box width in source pixels; yaw_deg (M,) float64 or None (head pose, when analysis gives it).
+    face box width in source pixels; yaw_deg (M,) float64 or None (from the tracks' landmarks by tracking.pose; NaN where unknown).
     """
 
     face_xyxy: np.ndarray
@@ -103,14 +104,17 @@ def tracks_geometry(plan: CropPlan, tracks: FaceTracks) -> RowGeometry:
     corners = np.stack([xyxy_src[:, [0, 1]], xyxy_src[:, [2, 1]], xyxy_src[:, [0, 3]], xyxy_src[:, [2, 3]]], axis=1)
     mapped = _map_points(affines, corners)
     face_xyxy = np.concatenate([mapped.min(axis=1), mapped.max(axis=1)], axis=1)
-    landmarks = None
+    landmarks = yaw_deg = None
     if tracks.landmarks is not None:
-        landmarks = _map_points(affines, tracks.landmarks[index, frames].astype(np.float64))
+        landmarks_src = tracks.landmarks[index, frames].astype(np.float64)
+        landmarks = _map_points(affines, landmarks_src)
+        yaw_deg = head_pose_from_landmarks(landmarks_src, tracks.frame_size)[:, 1].astype(np.float64)  # NaN where unknown
     return RowGeometry(
         face_xyxy=face_xyxy,
         landmarks=landmarks,
         score=tracks.score[index, frames].astype(np.float64),
         face_width_src=xyxy_src[:, 2] - xyxy_src[:, 0],
+        yaw_deg=yaw_deg,
     )
 
 

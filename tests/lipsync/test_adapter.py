@@ -131,3 +131,29 @@ def test_centred_geometry_assumes_a_centred_face(build):
     np.testing.assert_allclose(geometry.face_xyxy[0], [(96 - side) / 2, (96 - side) / 2, (96 + side) / 2, (96 + side) / 2])
     np.testing.assert_allclose(geometry.face_width_src, CENTRED_FACE_FRACTION * 140, rtol=1e-6, err_msg="crop pixels back to source pixels")
     assert geometry.landmarks is None and np.isnan(geometry.score).all()
+
+
+@pytest.mark.parametrize("yaw, syncable", [(0.0, True), (30.0, True), (60.0, False), (-60.0, False)])
+def test_head_pose_from_the_tracks_landmarks_enforces_the_yaw_limit(yaw, syncable):
+    """Issue 5: a profile face (|yaw| > 45 degrees by default) is not lipsynced; the yaw comes from
+    the tracks' five landmarks through tracking.pose (PnP against the generic 3D face)."""
+    from fractions import Fraction
+
+    from fuse_analysis_builders import FRAME_SIZE, project_face
+
+    from comfyui_fuse.compositing.geometry import plan_crops
+    from comfyui_fuse.compositing.plan import fingerprint_frames
+    from comfyui_fuse.lipsync.selection import syncable_rows
+    from comfyui_fuse.tracking.syncability import SyncRules
+    from comfyui_fuse.tracking.types import DETECTED, FaceTracks
+
+    landmarks = project_face([0.0, yaw, 0.0], eye_distance_px=90.0)  # (5,2), a ~200 px face
+    box = np.array([*(landmarks.min(0) - 60), *(landmarks.max(0) + 60)], np.float32)
+    tracks = FaceTracks(
+        track_id=np.array([1]), xyxy=box[None, None], state=np.full((1, 1), DETECTED, np.uint8), score=np.full((1, 1), 0.9, np.float32),
+        frame_count=1, frame_size=FRAME_SIZE, fps=Fraction(25), landmarks=landmarks[None, None].astype(np.float32),
+    )
+    plan = plan_crops(tracks, fingerprint_frames(np.zeros((1, *FRAME_SIZE, 3), np.uint8)), face_size=96)
+    geometry = tracks_geometry(plan, tracks)
+    assert abs(abs(geometry.yaw_deg[0]) - abs(yaw)) < 5, f"yaw {yaw} must be recovered from the landmarks, got {geometry.yaw_deg[0]:.1f}"
+    assert bool(syncable_rows(geometry, SyncRules())[0]) is syncable, f"a face at yaw {yaw} must {'' if syncable else 'not '}be syncable"
