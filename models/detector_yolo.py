@@ -1,6 +1,6 @@
 """Ultralytics YOLO face detectors (.pt and .onnx from models/ultralytics/bbox), safely loaded.
 
-Safe .pt loading: ultralytics' own loader calls torch.load(weights_only=False), which runs any
+Safe .pt loading: ultralytics' own loader unpickles with weights_only switched off, which runs any
 code a pickle names. We never use it. We read the list of globals the checkpoint references
 (torch.serialization.get_unsafe_globals_in_checkpoint), accept only an allow-list (torch and
 ultralytics layer classes, a few plain data types, renamed legacy names), refuse the file when it

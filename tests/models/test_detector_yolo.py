@@ -108,7 +108,7 @@ def test_matches_ultralytics_own_predictor(yolo_models, frames):
 
     detector = load(yolo_models["pose.onnx"])
     ours = detector.detect_batch(frames, score_threshold=0.05)
-    # ultralytics' own loader unpickles with weights_only=False: acceptable only for this file we built.
+    # the reference run goes through ultralytics' own loader (weights_only switched off): acceptable only for this file we built.
     reference = YOLO(str(yolo_models["pose.onnx"]), task="pose").predict(list(frames[..., ::-1]), conf=0.05, iou=0.5, imgsz=160, verbose=False)
     height, width = FRAME_HW
     for index, ((xyxy, score, landmarks), result) in enumerate(zip(ours, reference)):
