@@ -54,12 +54,12 @@ def load_wan_models_module():
 
 
 def render_clip(frames: int, width: int, height: int, face_side: int):
-    """(N,H,W,3) uint8 frames with one face drifting right by a tenth of the width; and its boxes."""
+    """(N,H,W,3) uint8 frames with one face_side x face_side face drifting right by a tenth of the width."""
     from comfyui_fuse.synthetic import Scene, linear_path, render
 
     x0, y0 = 0.35 * width, 0.5 * (height - face_side)
     path = linear_path(frames, (x0, y0, x0 + face_side, y0 + face_side), (x0 + 0.1 * width, y0 + 8, x0 + 0.1 * width + face_side, y0 + 8 + face_side))
-    return render(Scene(frames, (height, width), [path], [0])), path
+    return render(Scene(frames, (height, width), [path], [0]))
 
 
 def rss_bytes(pid: int) -> int:
@@ -149,7 +149,7 @@ def drive(args) -> int:
         models = load_wan_models_module().write_wan_models(
             args.comfyui, python, workdir / "diffusion_models", workdir / "vae", dits={"tiny_wan.safetensors": SEED}, vae="random_wan21_vae.safetensors",
         )
-        clip, _ = render_clip(args.frames, args.width, args.height, args.face_side)
+        clip = render_clip(args.frames, args.width, args.height, args.face_side)
         np.save(workdir / "clip.npy", clip)
         print(f"models {', '.join(str(path) for path in models.values())}; clip {clip.shape}", flush=True)
         results = {}
