@@ -1,6 +1,5 @@
 """The command line: demo and track write their files, reports hold the tracks, errors exit 2."""
 
-import contextlib
 import io
 import json
 import os
@@ -8,6 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from fuse_cli_runner import run_cli
 import torch
 
 from comfyui_fuse import cli
@@ -15,13 +15,6 @@ from comfyui_fuse.video_io import read_video, write_video
 
 DEMO_FRAMES = 12
 
-
-def run_cli(argv) -> tuple[int, str, str]:
-    """main(argv) -> (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -1,27 +1,20 @@
 """comfyui-fuse detect: the detection report of the demo clip, with and without reference headshots."""
 
-import contextlib
-import io
 import json
 
 import cv2
 import jsonschema
 import pytest
+from fuse_cli_runner import run_cli
 
 from fuse_insightface_models import arcface_onnx
 
-from comfyui_fuse import cli, synthetic
+from comfyui_fuse import synthetic
 from comfyui_fuse.tracking.analysis_report import report_schema
 from comfyui_fuse.video_io import write_video
 
 FRAMES = 12
 
-
-def run_cli(argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
