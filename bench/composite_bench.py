@@ -39,10 +39,10 @@ import torch
 
 from comfyui_fuse.compositing.align import MEAN_LANDMARKS_IN_BOX
 from comfyui_fuse.compositing.paste import paste_faces
-from comfyui_fuse.compositing.stabilize import flicker_ratio, stabilize_sequence
+from comfyui_fuse.restoration.stabilize import flicker_ratio, stabilize_sequence
 from comfyui_fuse.compositing.warp import crop_face_sequences
-from comfyui_fuse.synthetic import Scene, linear_path, render
-from comfyui_fuse.tracking.types import DETECTED, FaceTracks
+from comfyui_fuse.media.synthetic import Scene, linear_path, render
+from comfyui_fuse.core.types import DETECTED, FaceTracks
 
 # name -> (what runs, paste options); "floor" and "crop" are the references
 VARIANTS = {

@@ -27,8 +27,8 @@ from comfyui_fuse.lipsync.adapter import REFERENCE_LANDMARKS_112, REFERENCE_REGI
 from comfyui_fuse.lipsync.backends import REGISTRY, LipsyncModel
 from comfyui_fuse.lipsync.pipeline import lipsync_crops
 from comfyui_fuse.lipsync.wav2lip import Wav2Lip
-from comfyui_fuse.synthetic import Scene, linear_path, render
-from comfyui_fuse.tracking.types import DETECTED, FaceTracks
+from comfyui_fuse.media.synthetic import Scene, linear_path, render
+from comfyui_fuse.core.types import DETECTED, FaceTracks
 
 
 def make_inputs(frames: int, face_size: int):

@@ -15,7 +15,7 @@ import numpy as np
 
 from comfyui_fuse.tracking.boxes import iou_matrix, xyxy_to_cxcywh
 from comfyui_fuse.tracking.track import track_faces
-from comfyui_fuse.tracking.types import FaceDetections
+from comfyui_fuse.core.types import FaceDetections
 
 Frames = list[tuple[np.ndarray, np.ndarray]]
 

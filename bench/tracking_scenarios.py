@@ -14,7 +14,7 @@ from fractions import Fraction
 import numpy as np
 
 from comfyui_fuse.tracking.boxes import iou_matrix
-from comfyui_fuse.tracking.types import FaceDetections
+from comfyui_fuse.core.types import FaceDetections
 
 FRAME_SIZE = (720, 1280)  # (H, W)
 FPS = Fraction(25)

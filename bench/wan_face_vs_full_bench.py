@@ -55,7 +55,7 @@ def load_wan_models_module():
 
 def render_clip(frames: int, width: int, height: int, face_side: int):
     """(N,H,W,3) uint8 frames with one face_side x face_side face drifting right by a tenth of the width."""
-    from comfyui_fuse.synthetic import Scene, linear_path, render
+    from comfyui_fuse.media.synthetic import Scene, linear_path, render
 
     x0, y0 = 0.35 * width, 0.5 * (height - face_side)
     path = linear_path(frames, (x0, y0, x0 + face_side, y0 + face_side), (x0 + 0.1 * width, y0 + 8, x0 + 0.1 * width + face_side, y0 + 8 + face_side))

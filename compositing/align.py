@@ -17,7 +17,7 @@ import logging
 
 import numpy as np
 
-from ..tracking.types import FaceTracks
+from ..core.types import FaceTracks
 from .geometry import plan_crops, select_track_indices
 from .plan import CropPlan, FaceSequence
 

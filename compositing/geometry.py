@@ -16,7 +16,7 @@ import logging
 
 import numpy as np
 
-from ..tracking.types import FaceTracks
+from ..core.types import FaceTracks
 from .plan import CropPlan, FaceSequence
 
 log = logging.getLogger(__name__)

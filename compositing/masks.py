@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..tracking.types import FaceTracks, check_frame_size
+from ..core.types import FaceTracks, check_frame_size
 from .align import FFHQ_TEMPLATE_512, MEAN_LANDMARKS_IN_BOX, similarity_transforms, smooth_landmarks
 from .plan import CropPlan
 

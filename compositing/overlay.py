@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..tracking.types import DETECTED, INTERPOLATED, FaceTracks
+from ..core.types import DETECTED, INTERPOLATED, FaceTracks
 
 # RGB colour of a box per track state (absent faces are not drawn).
 STATE_COLOURS = {DETECTED: (0, 255, 0), INTERPOLATED: (255, 255, 0)}

@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..tracking.types import _as_array, _check_shape, _frozen, check_fps, check_frame_size
+from ..core.types import _as_array, _check_shape, _frozen, check_fps, check_frame_size
 
 
 @dataclass(frozen=True, eq=False)

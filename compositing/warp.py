@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..tracking.types import FaceTracks
+from ..core.types import FaceTracks
 from .align import plan_aligned_crops
 from .geometry import plan_crops, plan_rows, snap_to_multiple
 from .plan import CropPlan, fingerprint_frames, same_video

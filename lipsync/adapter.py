@@ -24,8 +24,8 @@ import numpy as np
 
 from ..compositing.plan import CropPlan
 from ..models.face_embedders import ARCFACE_TEMPLATE_112
-from ..tracking.types import FaceTracks
-from ..tracking.pose import head_pose_from_landmarks
+from ..core.types import FaceTracks
+from ..analysis.pose import head_pose_from_landmarks
 
 # InsightFace's 112 x 112 reference face (left eye, right eye, nose, left / right mouth corner),
 # moved from its pixel-centre convention to the continuous coordinates used here.

@@ -18,7 +18,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..tracking.types import check_fps
+from ..core.types import check_fps
 
 log = logging.getLogger(__name__)
 

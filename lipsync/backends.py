@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
-from ..models.model_cache import ModelCache
+from ..models.cache import ModelCache
 
 log = logging.getLogger(__name__)
 

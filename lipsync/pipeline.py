@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from ..compositing.plan import CropPlan
-from ..tracking.syncability import SyncRules
-from ..tracking.types import FaceTracks
+from ..analysis.syncability import SyncRules
+from ..core.types import FaceTracks
 from .adapter import centred_geometry, lower_face_mask, model_affines, tracks_geometry, warp_from_model, warp_to_model
 from .audio import as_offset, audio_for_frames, audio_to_mono, duration_of, frames_with_audio, place_on_timeline
 from .backends import LipsyncModel

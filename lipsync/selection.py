@@ -18,8 +18,8 @@ from fractions import Fraction
 import numpy as np
 
 from ..compositing.plan import CropPlan
-from ..tracking.identity import parse_track_spec
-from ..tracking.syncability import SyncRules, judge_syncability
+from ..analysis.identity import parse_track_spec
+from ..analysis.syncability import SyncRules, judge_syncability
 from .adapter import RowGeometry
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..tracking.types import FaceDetections
+from ..core.types import FaceDetections
 from .detector_common import DetectorLoadError, FaceDetector, FrameFaces
 from .detector_haar import load_haar_detector
 from .detector_mtcnn import load_mtcnn_detector, mtcnn_available

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..compositing.align import MEAN_LANDMARKS_IN_BOX, similarity_transforms
 from .detector_common import DetectorLoadError, onnx_session
-from .model_cache import ModelCache
+from .cache import ModelCache
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .detector_common import DetectorLoadError, onnx_session
-from .model_cache import ModelCache
+from .cache import ModelCache
 
 AUTO_OPTION = "auto"
 NONE_OPTION = "none"

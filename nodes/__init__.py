@@ -14,3 +14,8 @@ for _stage in STAGES:
             raise RuntimeError(f"node id {_node_id} is defined twice (in nodes/{_stage}.py and before)")
     NODE_CLASS_MAPPINGS.update(_module.NODE_CLASS_MAPPINGS)
     NODE_DISPLAY_NAME_MAPPINGS.update(_module.NODE_DISPLAY_NAME_MAPPINGS)
+
+# The pack's model folders exist for ComfyUI (and the command line) as soon as the nodes do.
+from .host import register_model_folders  # noqa: E402
+
+register_model_folders()

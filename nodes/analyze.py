@@ -7,8 +7,8 @@ import json
 from ..models.face_detectors import load_face_detector
 from ..models.face_embedders import embedder_options, load_face_embedder
 from ..models.face_landmarks import landmarker_options, load_face_landmarker
-from ..tracking.analyze import DEFAULT_SAMPLE_FPS, analyze_faces, frame_uint8, parse_reference_names
-from ..tracking.syncability import SyncRules
+from ..analysis.analyze import DEFAULT_SAMPLE_FPS, analyze_faces, frame_uint8, parse_reference_names
+from ..analysis.syncability import SyncRules
 from . import host
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..compositing.warp import ALIGN_MODES, crop_face_sequences
-from ..tracking.identity import face_selection, parse_track_spec, select_tracks
+from ..analysis.identity import face_selection, parse_track_spec, select_tracks
 from . import host
 
 SIZE_MULTIPLES = ["1", "8", "16", "32", "64"]

@@ -6,7 +6,7 @@ import importlib.util
 
 import torch
 
-from .. import synthetic
+from ..media import synthetic
 from . import host
 
 

@@ -7,7 +7,7 @@ import torch
 from ..lipsync.audio import AUDIO_POLICIES, fit_clip_to_audio
 from ..lipsync.backends import LICENSE_NOTE, load_lipsync_model
 from ..lipsync.pipeline import LIPSYNC_AUDIO_POLICIES, face_sequence_audio, lipsync_crops
-from ..tracking.syncability import SyncRules
+from ..analysis.syncability import SyncRules
 from . import host
 
 OFFSET_MS = {"default": 0, "min": -600000, "max": 600000, "step": 1}

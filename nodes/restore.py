@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..models.restorers import load_restorer, restore_face_sequences, restorer_from_descriptor
+from ..restoration.restore import load_restorer, restore_face_sequences, restorer_from_descriptor
 from . import host
 
 MODEL_FOLDER = "facerestore_models"

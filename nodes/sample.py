@@ -14,8 +14,8 @@ from ..models.face_detectors import HAAR_OPTION, detector_options, load_face_det
 from ..sampling.backend import LatentSampler, VaeCodec
 from ..sampling.frames import sample_face_frames
 from ..sampling.sequences import sample_face_sequences
-from ..sampling.video import process_faces_in_video
-from ..tracking.identity import face_selection
+from ..pipeline import process_faces_in_video
+from ..analysis.identity import face_selection
 from . import host
 
 SEED_MAX = 0xFFFFFFFFFFFFFFFF

@@ -17,7 +17,7 @@ import torch
 
 from ..compositing.masks import ellipse_mask
 from ..compositing.plan import CropPlan
-from ..compositing.windows import Window, blend_windows, plan_windows
+from .windows import Window, blend_windows, plan_windows
 from .backend import NOISE_MASK_FEATHER, LatentSampler, VaeCodec, noise_seed, resize_frames, snapped_size
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from comfyui_fuse.tracking.pose import GENERIC_FACE_3D_MM, angles_to_rotation, camera_matrix
-from comfyui_fuse.tracking.types import ABSENT, DETECTED, FaceTracks
+from comfyui_fuse.analysis.pose import GENERIC_FACE_3D_MM, angles_to_rotation, camera_matrix
+from comfyui_fuse.core.types import ABSENT, DETECTED, FaceTracks
 
 FRAME_SIZE = (720, 1280)
 

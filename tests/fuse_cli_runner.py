@@ -3,7 +3,7 @@
 import contextlib
 import io
 
-from comfyui_fuse import cli
+from comfyui_fuse.cli import app as cli
 
 
 def run_cli(argv) -> tuple[int, str, str]:

@@ -1,4 +1,4 @@
-"""DESIGN.md: the host-independent packages never load ComfyUI; nodes import without it."""
+"""The layers: host-free packages never load ComfyUI, nodes/ or cli/; the pack imports without ComfyUI."""
 
 import subprocess
 import sys
@@ -8,19 +8,23 @@ import pytest
 HOST_MODULES = ("comfy", "comfy_api", "comfy_extras", "folder_paths", "server", "nodes", "execution")
 
 
-@pytest.mark.parametrize("package", ["tracking", "compositing", "lipsync", "models", "sampling"])
+CORE_PACKAGES = ["core", "tracking", "analysis", "compositing", "sampling", "restoration", "lipsync", "models", "media"]
+
+
+@pytest.mark.parametrize("package", CORE_PACKAGES)
 def test_core_package_loads_no_host_module(package):
     code = (
         "import sys, pkgutil, importlib\n"
         f"import comfyui_fuse.{package} as p\n"
         "for m in pkgutil.iter_modules(p.__path__):\n"
         f"    importlib.import_module('comfyui_fuse.{package}.' + m.name)\n"
-        f"bad = sorted(n for n in sys.modules if n.split('.')[0] in {HOST_MODULES!r})\n"
+        f"bad = sorted(n for n in sys.modules if n.split('.')[0] in {HOST_MODULES!r}\n"
+        "             or n.startswith(('comfyui_fuse.nodes', 'comfyui_fuse.cli')))\n"
         "print(','.join(bad))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = result.stdout.strip()
-    assert loaded == "", f"importing comfyui_fuse.{package} loaded host modules: {loaded}"
+    assert loaded == "", f"importing comfyui_fuse.{package} loaded host, node or command-line modules: {loaded}"
 
 
 def test_pack_imports_without_comfyui_and_lists_fuse_nodes():

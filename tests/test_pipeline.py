@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from comfyui_fuse.pipeline import run_track_pipeline
-from comfyui_fuse.synthetic import demo_scene, render
-from comfyui_fuse.video_io import frames_to_image
+from comfyui_fuse.media.synthetic import demo_scene, render
+from comfyui_fuse.media.video import frames_to_image
 
 HAAR = "haar (built-in, low quality)"
 

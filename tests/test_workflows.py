@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fuse_fake_comfyui import pack_object_info
 
-from comfyui_fuse.comfy_client import EDITOR_ONLY_NODES, ui_to_api
+from comfyui_fuse.cli.client import EDITOR_ONLY_NODES, ui_to_api
 from comfyui_fuse.nodes.host import MODEL_SUBDIRS
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .boxes import touches_border
-from .types import ABSENT, DETECTED, INTERPOLATED
+from ..core.types import ABSENT, DETECTED, INTERPOLATED
 
 INTERPOLATED_SCORE_DECAY = 0.95  # per frame away from the nearest detection
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from .associate import assign, association_cost
 from .boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
-from .types import FaceDetections
+from ..core.types import FaceDetections
 
 MOTION_HISTORY = 5  # hits used to fit the constant-velocity motion model
 TENTATIVE_MAX_MISSES = 1  # a tentative track may miss one sampled frame (a real face missed once)

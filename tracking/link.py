@@ -28,7 +28,7 @@ import numpy as np
 
 from .boxes import xyxy_to_cxcywh
 from .lifecycle import MOTION_HISTORY, Tracklet
-from .types import FaceDetections
+from ..core.types import FaceDetections
 
 LINK_BASE_DISTANCE = 1.0  # face sizes
 LINK_DISTANCE_PER_SECOND = 1.0  # face sizes added per second of gap

@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .types import ABSENT, STATE_NAMES, FaceTracks, check_fps
+from ..core.types import ABSENT, STATE_NAMES, FaceTracks, check_fps
 
 _STATE_OF_NAME = {name: state for state, name in STATE_NAMES.items()}
 

@@ -21,7 +21,7 @@ from scipy.linalg import solveh_banded
 from scipy.optimize import brentq
 
 from .boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
-from .types import ABSENT, DETECTED
+from ..core.types import ABSENT, DETECTED
 
 SIZE_WINDOW_FACTOR = 3  # the size is smoothed over three times the centre's window
 # Interpolated frames pull weakly towards their straight-line fill, so the smoother cannot carry a

@@ -19,7 +19,7 @@ from .interpolate import fill_track
 from .lifecycle import follow_tracks
 from .link import link_tracklets
 from .smooth import follow_boxes, smooth_track
-from .types import ABSENT, FaceDetections, FaceTracks, check_fps
+from ..core.types import ABSENT, FaceDetections, FaceTracks, check_fps
 
 
 def _check_number(name: str, value, low: float, high: float | None = None, integer: bool = False) -> None:

@@ -11,8 +11,8 @@ from comfyui_fuse.compositing.align import plan_aligned_crops, similarity_transf
 from comfyui_fuse.compositing.geometry import plan_crops
 from comfyui_fuse.compositing.plan import fingerprint_frames
 from comfyui_fuse.compositing.warp import crop_faces, valid_mask
-from comfyui_fuse.synthetic import face_sprites
-from comfyui_fuse.tracking.types import ABSENT, DETECTED, FaceTracks
+from comfyui_fuse.media.synthetic import face_sprites
+from comfyui_fuse.core.types import ABSENT, DETECTED, FaceTracks
 
 
 def similarity(angle_deg: float, scale: float, tx: float, ty: float) -> np.ndarray:

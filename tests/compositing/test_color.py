@@ -7,7 +7,7 @@ import torch
 
 from comfyui_fuse.compositing.color import lab_to_rgb, match_color, rgb_to_lab, seam_ring, smooth_over_time
 from comfyui_fuse.compositing.masks import ellipse_mask
-from comfyui_fuse.synthetic import face_sprites, textured_background
+from comfyui_fuse.media.synthetic import face_sprites, textured_background
 
 SIZE = 128
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from comfyui_fuse.compositing.geometry import box_affines, plan_crops, plan_rows, snap_to_multiple
-from comfyui_fuse.tracking.types import ABSENT, DETECTED, FaceTracks
+from comfyui_fuse.core.types import ABSENT, DETECTED, FaceTracks
 
 FRAME_SIZE = (120, 200)
 

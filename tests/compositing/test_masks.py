@@ -12,8 +12,8 @@ from comfyui_fuse.compositing.align import MEAN_LANDMARKS_IN_BOX
 from comfyui_fuse.compositing.geometry import plan_crops
 from comfyui_fuse.compositing.masks import blend_mask, box_mask, crop_landmarks, ellipse_mask, hull_mask, hull_polygon, sequence_fades
 from comfyui_fuse.compositing.plan import CropPlan, FaceSequence
-from comfyui_fuse.synthetic import linear_path
-from comfyui_fuse.tracking.types import ABSENT, DETECTED, FaceTracks
+from comfyui_fuse.media.synthetic import linear_path
+from comfyui_fuse.core.types import ABSENT, DETECTED, FaceTracks
 
 
 @pytest.mark.parametrize("make", [box_mask, ellipse_mask])

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from comfyui_fuse.compositing.overlay import STATE_COLOURS, draw_tracks
-from comfyui_fuse.tracking.types import ABSENT, DETECTED, INTERPOLATED, FaceTracks
+from comfyui_fuse.core.types import ABSENT, DETECTED, INTERPOLATED, FaceTracks
 
 
 def make_tracks(states, boxes, frame_size=(96, 128), identity=None) -> FaceTracks:

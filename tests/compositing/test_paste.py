@@ -16,8 +16,8 @@ from comfyui_fuse.compositing.align import MEAN_LANDMARKS_IN_BOX
 from comfyui_fuse.compositing.paste import paste_faces
 from comfyui_fuse.compositing.plan import CropPlan, FaceSequence, fingerprint_frames
 from comfyui_fuse.compositing.warp import crop_face_sequences, crop_faces
-from comfyui_fuse.synthetic import Scene, linear_path, render
-from comfyui_fuse.tracking.types import ABSENT, DETECTED, FaceTracks
+from comfyui_fuse.media.synthetic import Scene, linear_path, render
+from comfyui_fuse.core.types import ABSENT, DETECTED, FaceTracks
 
 FRAME_COUNT = 6
 FRAME_SIZE = (96, 160)

@@ -8,7 +8,7 @@ import torch
 
 from comfyui_fuse.compositing.plan import CropPlan, FaceSequence, fingerprint_frames
 from comfyui_fuse.compositing.warp import crop_face_sequences, crop_faces, crop_one, sample_catmull_rom, source_positions, valid_mask, warp_profiles, warp_region
-from comfyui_fuse.tracking.types import DETECTED, FaceTracks
+from comfyui_fuse.core.types import DETECTED, FaceTracks
 
 
 def make_frames(count=3, size=(40, 60), channels=3, seed=0) -> torch.Tensor:

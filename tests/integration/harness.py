@@ -28,7 +28,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from comfyui_fuse.comfy_client import ComfyClient
+from comfyui_fuse.cli.client import ComfyClient
 from comfyui_fuse.nodes.host import MODEL_SUBDIRS
 
 PACK_ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from comfyui_fuse.comfy_client import ComfyServerError, output_texts, ui_to_api
+from comfyui_fuse.cli.client import ComfyServerError, output_texts, ui_to_api
 from comfyui_fuse.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"

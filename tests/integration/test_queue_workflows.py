@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import torch
 
-from comfyui_fuse import synthetic
-from comfyui_fuse.comfy_client import ui_to_api
-from comfyui_fuse.video_io import read_video, write_video
+from comfyui_fuse.media import synthetic
+from comfyui_fuse.cli.client import ui_to_api
+from comfyui_fuse.media.video import read_video, write_video
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 CLIP_FRAMES = 12  # the Haar detector keeps both demo faces from 12 frames on
@@ -81,7 +81,7 @@ def lipsync_model(comfyui) -> Path:
 
 def queue(comfyui, workflow: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
     """`comfyui-fuse queue WORKFLOW --server ... --out OUT [options]`, as a user runs it."""
-    command = [sys.executable, "-m", "comfyui_fuse.cli", "queue", str(workflow), "--server", comfyui.url, "--out", str(out), "--timeout", "900", *options]
+    command = [sys.executable, "-m", "comfyui_fuse.cli.app", "queue", str(workflow), "--server", comfyui.url, "--out", str(out), "--timeout", "900", *options]
     return subprocess.run(command, capture_output=True, text=True, timeout=1200)
 
 

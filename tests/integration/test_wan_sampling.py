@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from comfyui_fuse import synthetic
-from comfyui_fuse.video_io import read_video, write_video
+from comfyui_fuse.media import synthetic
+from comfyui_fuse.media.video import read_video, write_video
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 CLIP_FRAMES = 9  # 4k+1: one Wan clip per face, no padding

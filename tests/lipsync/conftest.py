@@ -16,8 +16,8 @@ from comfyui_fuse.compositing.warp import crop_faces
 from comfyui_fuse.lipsync.adapter import REFERENCE_LANDMARKS_112, REFERENCE_REGION_112
 from comfyui_fuse.lipsync.backends import LipsyncArchitecture, LipsyncModel
 from comfyui_fuse.lipsync.wav2lip import Wav2Lip
-from comfyui_fuse.synthetic import Scene, linear_path, render
-from comfyui_fuse.tracking.types import DETECTED, FaceTracks
+from comfyui_fuse.media.synthetic import Scene, linear_path, render
+from comfyui_fuse.core.types import DETECTED, FaceTracks
 
 
 @dataclass

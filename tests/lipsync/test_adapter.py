@@ -144,8 +144,8 @@ def test_head_pose_from_the_tracks_landmarks_enforces_the_yaw_limit(yaw, syncabl
     from comfyui_fuse.compositing.geometry import plan_crops
     from comfyui_fuse.compositing.plan import fingerprint_frames
     from comfyui_fuse.lipsync.selection import syncable_rows
-    from comfyui_fuse.tracking.syncability import SyncRules
-    from comfyui_fuse.tracking.types import DETECTED, FaceTracks
+    from comfyui_fuse.analysis.syncability import SyncRules
+    from comfyui_fuse.core.types import DETECTED, FaceTracks
 
     landmarks = project_face([0.0, yaw, 0.0], eye_distance_px=90.0)  # (5,2), a ~200 px face
     box = np.array([*(landmarks.min(0) - 60), *(landmarks.max(0) + 60)], np.float32)

@@ -8,7 +8,7 @@ import torch
 
 from comfyui_fuse.lipsync import backends
 from comfyui_fuse.lipsync.backends import REGISTRY, LipsyncArchitecture, UnsupportedLipsyncModel, load_lipsync_model, read_state_dict
-from comfyui_fuse.models.model_cache import ModelCache
+from comfyui_fuse.models.cache import ModelCache
 
 
 def run(model):

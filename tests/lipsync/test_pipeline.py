@@ -11,7 +11,7 @@ from comfyui_fuse.compositing.paste import paste_faces
 from comfyui_fuse.lipsync.backends import LipsyncArchitecture, LipsyncModel
 from comfyui_fuse.lipsync.mel import mel_chunks
 from comfyui_fuse.lipsync.pipeline import face_sequence_audio, lipsync_crops, timeline_mel
-from comfyui_fuse.tracking.syncability import SyncRules
+from comfyui_fuse.analysis.syncability import SyncRules
 
 
 def test_output_shapes_and_the_input_is_untouched(build):

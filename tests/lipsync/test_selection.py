@@ -8,7 +8,7 @@ import pytest
 from comfyui_fuse.compositing.plan import CropPlan, FaceSequence
 from comfyui_fuse.lipsync.adapter import RowGeometry
 from comfyui_fuse.lipsync.selection import fade_weights, parse_ranges, selected_rows, selected_sequences, syncable_rows
-from comfyui_fuse.tracking.syncability import SyncRules
+from comfyui_fuse.analysis.syncability import SyncRules
 
 
 def make_plan(sequences, fps=Fraction(25), frame_count=20) -> CropPlan:

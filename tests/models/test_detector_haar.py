@@ -10,7 +10,7 @@ import functools
 import numpy as np
 import pytest
 
-from comfyui_fuse import synthetic
+from comfyui_fuse.media import synthetic
 from comfyui_fuse.models.detector_haar import HAAR_SCORE
 from comfyui_fuse.models.face_detectors import HAAR_OPTION, detect_faces, load_face_detector
 

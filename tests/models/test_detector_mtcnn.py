@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from comfyui_fuse import synthetic
+from comfyui_fuse.media import synthetic
 from comfyui_fuse.models.face_detectors import MTCNN_OPTION, detect_faces, detector_options, load_face_detector
 
 pytest.importorskip("facenet_pytorch", reason="facenet-pytorch is optional (it pins old torch); pip install facenet-pytorch to test MTCNN")

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from comfyui_fuse import synthetic
+from comfyui_fuse.media import synthetic
 from comfyui_fuse.models.detector_scrfd import ScrfdFaceDetector, anchor_centers, decode_scrfd_outputs
 from comfyui_fuse.models.face_detectors import DetectorLoadError, detect_faces, load_face_detector
 

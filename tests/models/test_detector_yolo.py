@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from comfyui_fuse import synthetic
+from comfyui_fuse.media import synthetic
 from comfyui_fuse.models.detector_yolo import YoloLayout, decode_yolo_output, face_class_indices, load_ultralytics_checkpoint
 from comfyui_fuse.models.face_detectors import DetectorLoadError, detect_faces, load_face_detector
-from comfyui_fuse.tracking.types import FaceDetections
+from comfyui_fuse.core.types import FaceDetections
 
 FRAME_HW = (96, 128)
 

@@ -16,7 +16,7 @@ import zipfile
 import pytest
 from fuse_http_server import closed_port_url, loopback_server
 
-from comfyui_fuse import cli
+from comfyui_fuse.cli import app as cli
 from comfyui_fuse.models.downloads import CATALOGUE, DownloadError, ModelDownload, catalogue_entry, download_model, is_installed, with_url_base
 from comfyui_fuse.nodes import host
 

@@ -21,7 +21,7 @@ from comfyui_fuse.models.face_detectors import (
     resolve_detector_option,
     sampled_frame_indices,
 )
-from comfyui_fuse.tracking.types import FaceDetections
+from comfyui_fuse.core.types import FaceDetections
 
 YOLO_FILES = ["face_yolov8n.pt", "hand_yolov8s.pt", "sub/face_yolov8m.onnx"]
 INSIGHTFACE_FILES = ["antelopev2/scrfd_10g_bnkps.onnx", "buffalo_l/1k3d68.onnx", "buffalo_l/det_10g.onnx", "buffalo_l/w600k_r50.onnx", "inswapper_128.onnx"]

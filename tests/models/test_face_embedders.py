@@ -8,7 +8,7 @@ import pytest
 
 from fuse_insightface_models import arcface_onnx, landmark_3d68_onnx
 
-from comfyui_fuse import synthetic
+from comfyui_fuse.media import synthetic
 from comfyui_fuse.models.face_detectors import detect_faces, detector_options, load_face_detector
 from comfyui_fuse.models.face_embedders import (
     ARCFACE_TEMPLATE_112,
@@ -21,7 +21,7 @@ from comfyui_fuse.models.face_embedders import (
     resolve_embedder_option,
 )
 from comfyui_fuse.models.face_landmarks import landmarker_options
-from comfyui_fuse.tracking.analyze import characters_from_images
+from comfyui_fuse.analysis.analyze import characters_from_images
 
 
 def similarity(scale: float, angle_deg: float, shift) -> np.ndarray:

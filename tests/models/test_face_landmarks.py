@@ -8,7 +8,7 @@ import pytest
 from fuse_insightface_models import arcface_onnx, landmark_3d68_onnx
 
 from comfyui_fuse.models.face_landmarks import Landmarker3D, LandmarkerLoadError, landmarker_options, load_face_landmarker
-from comfyui_fuse.tracking.pose import head_pose_from_landmarks_3d
+from comfyui_fuse.analysis.pose import head_pose_from_landmarks_3d
 
 BOX = np.array([[100.0, 60.0, 180.0, 160.0]])  # centre (140, 110), longer side 100 -> crop side 150 source px
 

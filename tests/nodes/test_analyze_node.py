@@ -9,10 +9,10 @@ import torch
 
 from fuse_insightface_models import arcface_onnx
 
-from comfyui_fuse import synthetic
+from comfyui_fuse.media import synthetic
 from comfyui_fuse.nodes import NODE_CLASS_MAPPINGS, analyze
-from comfyui_fuse.tracking.analysis_report import report_schema
-from comfyui_fuse.tracking.types import DETECTED, FaceDetections, FaceTracks
+from comfyui_fuse.analysis.report import report_schema
+from comfyui_fuse.core.types import DETECTED, FaceDetections, FaceTracks
 
 FRAMES = 8
 

@@ -8,7 +8,7 @@ import torch
 
 from comfyui_fuse.compositing.align import MEAN_LANDMARKS_IN_BOX
 from comfyui_fuse.nodes import composite, crop
-from comfyui_fuse.tracking.types import DETECTED, FaceTracks
+from comfyui_fuse.core.types import DETECTED, FaceTracks
 
 
 def make_clip(n=3, frame_size=(64, 96), landmarks=False):

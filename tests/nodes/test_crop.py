@@ -11,8 +11,8 @@ import torch
 from comfyui_fuse.compositing.align import template_points
 from comfyui_fuse.compositing.paste import paste_faces
 from comfyui_fuse.nodes import crop
-from comfyui_fuse.synthetic import Scene, render
-from comfyui_fuse.tracking.types import DETECTED, FaceTracks
+from comfyui_fuse.media.synthetic import Scene, render
+from comfyui_fuse.core.types import DETECTED, FaceTracks
 
 
 def make_tracks(n=4, frame_size=(64, 96)) -> FaceTracks:

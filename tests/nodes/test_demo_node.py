@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from comfyui_fuse import synthetic
+from comfyui_fuse.media import synthetic
 from comfyui_fuse.nodes import NODE_CLASS_MAPPINGS, demo
 
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from comfyui_fuse import synthetic
+from comfyui_fuse.media import synthetic
 from comfyui_fuse.models.face_detectors import HAAR_OPTION
 from comfyui_fuse.nodes import detect, host
-from comfyui_fuse.tracking.types import FaceDetections
+from comfyui_fuse.core.types import FaceDetections
 
 YOLO_FILES = ["face_yolov8n.pt", "hand_yolov8s.pt"]
 INSIGHTFACE_FILES = ["buffalo_l/det_10g.onnx", "buffalo_l/w600k_r50.onnx"]

@@ -12,7 +12,7 @@ from comfyui_fuse.compositing.plan import fingerprint_frames
 from comfyui_fuse.compositing.warp import crop_faces
 from comfyui_fuse.lipsync.backends import LipsyncArchitecture, LipsyncModel
 from comfyui_fuse.nodes import lipsync
-from comfyui_fuse.tracking.types import DETECTED, FaceTracks
+from comfyui_fuse.core.types import DETECTED, FaceTracks
 
 
 def make_clip(frame_count=4, boxes=((30, 20, 110, 100),), identity=None):

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from comfyui_fuse.nodes import preview
-from comfyui_fuse.tracking.types import DETECTED, FaceTracks
+from comfyui_fuse.core.types import DETECTED, FaceTracks
 
 
 def make_tracks(n=4, frame_size=(64, 96)) -> FaceTracks:

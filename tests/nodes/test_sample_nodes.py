@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from comfyui_fuse import synthetic
+from comfyui_fuse.media import synthetic
 from comfyui_fuse.compositing.paste import paste_faces
 from comfyui_fuse.compositing.warp import crop_face_sequences
 from comfyui_fuse.models.face_detectors import HAAR_OPTION
 from comfyui_fuse.nodes import NODE_CLASS_MAPPINGS, sample
-from comfyui_fuse.sampling import video as sampling_video
-from comfyui_fuse.tracking.types import ABSENT, DETECTED, FaceTracks
+from comfyui_fuse import pipeline as sampling_video
+from comfyui_fuse.core.types import ABSENT, DETECTED, FaceTracks
 from fuse_fake_host import WAN21, WAN22, FakeImageVAE, FakeModel, FakeVideoVAE, block_crops, install_fake_host, make_plan
 
 NODES = [sample.FUSEVideoLatentKSampler, sample.FUSEVideoKSampler, sample.FUSESampleFaceSequences]

@@ -8,7 +8,7 @@ import pytest
 
 from comfyui_fuse.nodes import host, track
 from comfyui_fuse.tracking.report import tracks_from_dict
-from comfyui_fuse.tracking.types import FaceDetections, FaceTracks
+from comfyui_fuse.core.types import FaceDetections, FaceTracks
 
 
 def make_faces(frames=20) -> FaceDetections:

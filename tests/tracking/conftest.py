@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from comfyui_fuse.tracking.types import FaceDetections
+from comfyui_fuse.core.types import FaceDetections
 
 FRAME_SIZE = (720, 1280)  # (H, W)
 

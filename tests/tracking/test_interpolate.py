@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from comfyui_fuse.tracking.interpolate import INTERPOLATED_SCORE_DECAY, fill_track
-from comfyui_fuse.tracking.types import ABSENT, DETECTED, INTERPOLATED
+from comfyui_fuse.core.types import ABSENT, DETECTED, INTERPOLATED
 
 FRAME_SIZE = (720, 1280)
 LETTERS = {DETECTED: "D", INTERPOLATED: "I", ABSENT: "."}

@@ -7,7 +7,7 @@ import pytest
 
 from comfyui_fuse.tracking.lifecycle import Tracklet
 from comfyui_fuse.tracking.link import link_tracklets
-from comfyui_fuse.tracking.types import FaceDetections
+from comfyui_fuse.core.types import FaceDetections
 
 
 def pieces(*spans, frame_count=200, embeddings=None):

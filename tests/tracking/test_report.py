@@ -8,7 +8,7 @@ import pytest
 
 from comfyui_fuse.tracking.report import tracks_from_dict, tracks_to_dict, tracks_to_json
 from comfyui_fuse.tracking.track import track_faces
-from comfyui_fuse.tracking.types import FaceTracks
+from comfyui_fuse.core.types import FaceTracks
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 
 from comfyui_fuse.tracking.boxes import xyxy_to_cxcywh
 from comfyui_fuse.tracking.smooth import follow_boxes, present_runs, smooth_track, smoothing_strength, whittaker
-from comfyui_fuse.tracking.types import ABSENT, DETECTED, INTERPOLATED
+from comfyui_fuse.core.types import ABSENT, DETECTED, INTERPOLATED
 
 
 @pytest.mark.parametrize("window", [2, 3, 5, 9, 15])

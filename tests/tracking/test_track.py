@@ -7,7 +7,7 @@ import pytest
 
 from comfyui_fuse.tracking.boxes import iou_matrix, xyxy_to_cxcywh
 from comfyui_fuse.tracking.track import track_faces
-from comfyui_fuse.tracking.types import ABSENT, DETECTED, INTERPOLATED, FaceDetections
+from comfyui_fuse.core.types import ABSENT, DETECTED, INTERPOLATED, FaceDetections
 
 
 def id_covering(tracks, frame: int, box) -> int | None:

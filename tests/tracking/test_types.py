@@ -6,7 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from comfyui_fuse.tracking.types import ABSENT, DETECTED, INTERPOLATED, FaceDetections, FaceTracks, check_fps
+from comfyui_fuse.core.types import ABSENT, DETECTED, INTERPOLATED, FaceDetections, FaceTracks, check_fps
 
 
 def detections(n=2, frame_count=3, **overrides):

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from comfyui_fuse import synthetic
-from comfyui_fuse.tracking.quality import FaceQuality, artifact_score, exposure_score, face_quality, sharpness_score, symmetry_score
+from comfyui_fuse.media import synthetic
+from comfyui_fuse.analysis.quality import FaceQuality, artifact_score, exposure_score, face_quality, sharpness_score, symmetry_score
 
 FACE_BOX = np.array([40.0, 40.0, 200.0, 200.0])
 

@@ -21,7 +21,7 @@ import numpy as np
 from .identity import UNKNOWN_PREFIX, Characters
 from .quality import FaceQuality
 from .syncability import Syncability, sync_segments
-from .types import FaceTracks
+from ..core.types import FaceTracks
 
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas", "detection_report.schema.json")
 

@@ -5,7 +5,7 @@ import pytest
 
 from fuse_analysis_builders import FRAME_SIZE, points_68_from_five, project_face
 
-from comfyui_fuse.tracking.pose import (
+from comfyui_fuse.analysis.pose import (
     GENERIC_FACE_3D_MM,
     angles_to_rotation,
     head_pose_from_landmarks,

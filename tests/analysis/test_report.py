@@ -9,10 +9,10 @@ import pytest
 
 from fuse_analysis_builders import span_tracks
 
-from comfyui_fuse.tracking.analysis_report import FaceSamples, build_detection_report, report_schema, timestamp_ms, xyxy_to_bbox
-from comfyui_fuse.tracking.identity import characters_from_embeddings
-from comfyui_fuse.tracking.quality import FaceQuality
-from comfyui_fuse.tracking.syncability import judge_syncability
+from comfyui_fuse.analysis.report import FaceSamples, build_detection_report, report_schema, timestamp_ms, xyxy_to_bbox
+from comfyui_fuse.analysis.identity import characters_from_embeddings
+from comfyui_fuse.analysis.quality import FaceQuality
+from comfyui_fuse.analysis.syncability import judge_syncability
 
 FPS = Fraction(24000, 1001)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from comfyui_fuse.sampling.video import process_faces_in_video
-from comfyui_fuse.tracking.types import DETECTED, FaceTracks
+from comfyui_fuse.pipeline import process_faces_in_video
+from comfyui_fuse.core.types import DETECTED, FaceTracks
 
 
 def clip_with_one_track(frame_count=4, frame_size=(96, 128)):

@@ -30,13 +30,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .analysis_report import FaceSamples, build_detection_report
+from .report import FaceSamples, build_detection_report
 from .identity import DEFAULT_THRESHOLD, Characters, assign_identities, characters_from_embeddings
 from .pose import head_pose_from_landmarks, head_pose_from_landmarks_3d
 from .quality import face_quality
 from .syncability import SyncRules, judge_syncability
-from .track import track_faces
-from .types import FaceDetections, FaceTracks, check_fps
+from ..tracking.track import track_faces
+from ..core.types import FaceDetections, FaceTracks, check_fps
 
 log = logging.getLogger(__name__)
 

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from comfyui_fuse.cli import main
-from comfyui_fuse.node_reference import END_MARKER, node_markdown, node_reference_markdown, readme_section, replace_readme_section
+from comfyui_fuse.cli.app import main
+from comfyui_fuse.cli.node_reference import END_MARKER, node_markdown, node_reference_markdown, readme_section, replace_readme_section
 from comfyui_fuse.nodes import NODE_CLASS_MAPPINGS
 from comfyui_fuse.nodes.host import MODEL_SUBDIRS
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 FIX = "run `comfyui-fuse nodes --write-readme` (or paste the output of `comfyui-fuse nodes --markdown` between the node-reference markers of README.md)"
 
 

@@ -9,9 +9,9 @@ from fuse_cli_runner import run_cli
 
 from fuse_insightface_models import arcface_onnx
 
-from comfyui_fuse import synthetic
-from comfyui_fuse.tracking.analysis_report import report_schema
-from comfyui_fuse.video_io import write_video
+from comfyui_fuse.media import synthetic
+from comfyui_fuse.analysis.report import report_schema
+from comfyui_fuse.media.video import write_video
 
 FRAMES = 12
 

@@ -7,14 +7,14 @@ import pytest
 
 from fuse_analysis_builders import span_tracks
 
-from comfyui_fuse.tracking.identity import (
+from comfyui_fuse.analysis.identity import (
     MAX_REFERENCES,
     assign_identities,
     characters_from_embeddings,
     parse_track_spec,
     select_tracks,
 )
-from comfyui_fuse.tracking.types import ABSENT
+from comfyui_fuse.core.types import ABSENT
 
 DIM = 32
 PEOPLE = ("alice", "bob", "carol", "dave")
@@ -240,8 +240,8 @@ def test_selection_errors():
 def test_selecting_names_on_a_clip_without_faces_is_not_an_error():
     from fractions import Fraction
 
-    from comfyui_fuse.tracking.identity import select_tracks
-    from comfyui_fuse.tracking.types import FaceTracks
+    from comfyui_fuse.analysis.identity import select_tracks
+    from comfyui_fuse.core.types import FaceTracks
 
     empty = FaceTracks.empty(4, (32, 32), Fraction(25))
     assert len(select_tracks(empty, "alice")) == 0, "no face is never an error (DESIGN.md invariant 3), even when the selection names people"

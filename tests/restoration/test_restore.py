@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from comfyui_fuse.compositing.plan import CropPlan, FaceSequence
-from comfyui_fuse.models import restorers
-from comfyui_fuse.models.restorers import RESTORERS, FaceRestorer, load_restorer, restore_face_sequences, restore_faces, restorer_from_descriptor
-from comfyui_fuse.synthetic import face_sprites
+from comfyui_fuse.restoration import restore as restorers
+from comfyui_fuse.restoration.restore import RESTORERS, FaceRestorer, load_restorer, restore_face_sequences, restore_faces, restorer_from_descriptor
+from comfyui_fuse.media.synthetic import face_sprites
 
 # CodeFormer lives in spandrel_extra_arches (non-commercial licence), a test-only requirement
 needs_extra_arches = pytest.mark.skipif(importlib.util.find_spec("spandrel_extra_arches") is None, reason="spandrel_extra_arches (CodeFormer) is not installed")

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from fuse_fake_comfyui import FakeComfyUI, history_entry, progress_event, server_object_info
 
-from comfyui_fuse.cli import main
-from comfyui_fuse.comfy_client import ui_to_api
-from comfyui_fuse.queue_cli import PromptProgress, parse_value
+from comfyui_fuse.cli.app import main
+from comfyui_fuse.cli.client import ui_to_api
+from comfyui_fuse.cli.queue import PromptProgress, parse_value
 
-WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
+WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 OBJECT_INFO = server_object_info()
 
 

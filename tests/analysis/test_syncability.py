@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from comfyui_fuse.tracking.syncability import SyncRules, judge_syncability, sync_segments
+from comfyui_fuse.analysis.syncability import SyncRules, judge_syncability, sync_segments
 
 NAN = float("nan")
 

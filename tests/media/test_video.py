@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from comfyui_fuse import video_io
-from comfyui_fuse.video_io import Video, frames_to_image, read_video, write_video
+from comfyui_fuse.media import video as video_io
+from comfyui_fuse.media.video import Video, frames_to_image, read_video, write_video
 
 
 def make_frames(n=6, height=48, width=64) -> np.ndarray:

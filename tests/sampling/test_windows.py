@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from comfyui_fuse.compositing.windows import blend_windows, clip_size, fold_index, plan_windows
+from comfyui_fuse.sampling.windows import blend_windows, clip_size, fold_index, plan_windows
 
 LENGTHS = [1, 2, 5, 9, 80, 81, 82, 200]
 

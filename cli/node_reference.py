@@ -18,7 +18,7 @@ import os
 
 START_MARKER = "<!-- node-reference:start"
 END_MARKER = "<!-- node-reference:end -->"
-README_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md")
+README_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
 
 def _cell(text) -> str:
@@ -71,7 +71,7 @@ def node_reference_markdown(node_classes: dict | None = None, display_names: dic
 
     Starts with a summary table (node, id, category), then one section per node."""
     if node_classes is None:
-        from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+        from ..nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 
         node_classes, display_names = NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
     display_names = display_names or {}
@@ -120,7 +120,7 @@ def run_nodes(args: argparse.Namespace) -> int:
     elif args.markdown:
         print(node_reference_markdown(), end="")
     else:
-        from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+        from ..nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 
         for node_id, node_class in NODE_CLASS_MAPPINGS.items():
             print(f"{node_id:28s} {NODE_DISPLAY_NAME_MAPPINGS.get(node_id, node_id):32s} {node_class.CATEGORY}")

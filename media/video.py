@@ -18,7 +18,7 @@ import av
 import numpy as np
 import torch
 
-from .tracking.types import check_fps
+from ..core.types import check_fps
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import json
 import pytest
 from fuse_fake_comfyui import REFUSAL, FakeComfyUI, history_entry, progress_event
 
-from comfyui_fuse.comfy_client import (
+from comfyui_fuse.cli.client import (
     ComfyClient,
     ComfyServerError,
     check_history_entry,

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .types import ABSENT, FaceTracks
+from ..core.types import ABSENT, FaceTracks
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import sys
 from fractions import Fraction
 
 from .node_reference import add_nodes_command
-from .queue_cli import add_queue_command
+from .queue import add_queue_command
 
 PROG = "comfyui-fuse"
 EXIT_USER_ERROR = 2
@@ -91,8 +91,8 @@ def detector_arguments(args: argparse.Namespace) -> dict:
     """run_track_pipeline keyword arguments for the detector: option, model files, path resolver.
 
     The option is checked here, so a typo fails before a long video is read."""
-    from .models.face_detectors import resolve_detector_option
-    from .nodes import host
+    from ..models.face_detectors import resolve_detector_option
+    from ..nodes import host
 
     arguments = {
         "detector": args.detector,
@@ -105,7 +105,7 @@ def detector_arguments(args: argparse.Namespace) -> dict:
 
 
 def list_detectors(arguments: dict) -> int:
-    from .models.face_detectors import detector_options
+    from ..models.face_detectors import detector_options
 
     for option in detector_options(arguments["yolo_files"], arguments["insightface_files"]):
         print(option)
@@ -135,7 +135,7 @@ def fps_text(fps: Fraction) -> str:
 
 def print_summary(result, arguments: dict, written: list[str]) -> None:
     """What the pipeline found and proved, for a person reading the terminal."""
-    from .models.face_detectors import AUTO_OPTION, HAAR_OPTION
+    from ..models.face_detectors import AUTO_OPTION, HAAR_OPTION
 
     report = result.report
     video = report["video"]
@@ -156,7 +156,7 @@ def print_summary(result, arguments: dict, written: list[str]) -> None:
 
 
 def check_video_path(option: str, path: str | None) -> None:
-    from .video_io import VIDEO_EXTENSIONS
+    from ..media.video import VIDEO_EXTENSIONS
 
     if path is not None and os.path.splitext(path)[1].lower() not in VIDEO_EXTENSIONS:
         raise ValueError(f"{option} must end in one of {', '.join(VIDEO_EXTENSIONS)}, but got {path!r}")
@@ -165,9 +165,9 @@ def check_video_path(option: str, path: str | None) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("skimage") is None:
         raise ValueError("the demo renders faces from scikit-image's sample photos, but scikit-image is not installed; pip install scikit-image")
-    from .pipeline import run_track_pipeline
-    from .synthetic import demo_scene, render
-    from .video_io import frames_to_image, write_video
+    from ..pipeline import run_track_pipeline
+    from ..media.synthetic import demo_scene, render
+    from ..media.video import frames_to_image, write_video
 
     with models_dir(args.models_dir):
         arguments = detector_arguments(args)
@@ -195,8 +195,8 @@ def add_demo_command(subparsers) -> None:
 
 
 def run_track(args: argparse.Namespace) -> int:
-    from .pipeline import run_track_pipeline
-    from .video_io import frames_to_image, read_video, write_video
+    from ..pipeline import run_track_pipeline
+    from ..media.video import frames_to_image, read_video, write_video
 
     with models_dir(args.models_dir):
         arguments = detector_arguments(args)
@@ -255,8 +255,8 @@ class DownloadProgress:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from .models.downloads import CATALOGUE, catalogue_entry, describe_download, download_model, is_installed, with_url_base
-    from .nodes import host
+    from ..models.downloads import CATALOGUE, catalogue_entry, describe_download, download_model, is_installed, with_url_base
+    from ..nodes import host
 
     if args.action == "download" and args.models_dir is not None:
         os.makedirs(args.models_dir, exist_ok=True)
@@ -327,14 +327,14 @@ def read_references(path: str) -> tuple[list, list[str]]:
 def run_detect(args: argparse.Namespace) -> int:
     import time
 
-    from .models.face_detectors import detect_faces, load_face_detector
-    from .models.face_embedders import load_face_embedder
-    from .models.face_landmarks import load_face_landmarker
-    from .nodes import host
-    from .tracking.analyze import analyze_faces
-    from .tracking.syncability import SyncRules
-    from .tracking.track import track_faces
-    from .video_io import read_video
+    from ..models.face_detectors import detect_faces, load_face_detector
+    from ..models.face_embedders import load_face_embedder
+    from ..models.face_landmarks import load_face_landmarker
+    from ..nodes import host
+    from ..analysis.analyze import analyze_faces
+    from ..analysis.syncability import SyncRules
+    from ..tracking.track import track_faces
+    from ..media.video import read_video
 
     with models_dir(args.models_dir):
         arguments = detector_arguments(args)

@@ -20,7 +20,7 @@ import os
 import sys
 import time
 
-from .comfy_client import ComfyClient, ComfyServerError, output_texts, ui_to_api
+from .client import ComfyClient, ComfyServerError, output_texts, ui_to_api
 
 PROG = "comfyui-fuse queue"
 DEFAULT_SERVER = "http://127.0.0.1:8188"

@@ -9,9 +9,9 @@ import torch
 
 from fuse_analysis_builders import project_face, span_tracks
 
-from comfyui_fuse.tracking.analysis_report import report_schema
-from comfyui_fuse.tracking.analyze import analysis_frames, analyze_faces, parse_reference_names
-from comfyui_fuse.tracking.types import FaceDetections
+from comfyui_fuse.analysis.report import report_schema
+from comfyui_fuse.analysis.analyze import analysis_frames, analyze_faces, parse_reference_names
+from comfyui_fuse.core.types import FaceDetections
 
 FRAMES = 30
 FPS = Fraction(30000, 1001)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from comfyui_fuse.compositing.stabilize import flicker_ratio, stabilize_sequence
-from comfyui_fuse.synthetic import face_sprites
+from comfyui_fuse.restoration.stabilize import flicker_ratio, stabilize_sequence
+from comfyui_fuse.media.synthetic import face_sprites
 
 SIZE = 96
 

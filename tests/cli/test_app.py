@@ -10,8 +10,8 @@ import pytest
 from fuse_cli_runner import run_cli
 import torch
 
-from comfyui_fuse import cli
-from comfyui_fuse.video_io import read_video, write_video
+from comfyui_fuse.cli import app as cli
+from comfyui_fuse.media.video import read_video, write_video
 
 DEMO_FRAMES = 12
 

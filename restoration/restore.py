@@ -27,7 +27,7 @@ from typing import Callable
 import torch
 
 from ..compositing.plan import CropPlan
-from ..compositing.stabilize import stabilize_sequence
+from .stabilize import stabilize_sequence
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Face analysis on tracks: identity, head pose, quality, syncability, the detection report and face selection."""

@@ -1,0 +1,1 @@
+"""Face restoration of face sequences: the restorer pass and temporal stabilisation."""
