@@ -1,415 +1,38 @@
-"""comfyui-fuse: the command line of the host-independent pipeline.
+"""comfyui-fuse: the parser and the dispatch of every command.
 
-    comfyui-fuse demo [--out DIR] [--frames N] [--detector auto]
+    comfyui-fuse demo [--out DIR] [--frames N] [--detector auto]                      (track.py)
     comfyui-fuse track VIDEO --out report.json [--preview preview.mp4] [--output out.mp4]
     comfyui-fuse detect VIDEO --out report.json [--refs characters.json] [--sample-fps 3]
-    comfyui-fuse models list | models download NAME [--models-dir DIR]
-    comfyui-fuse queue WORKFLOW [--set NODE.INPUT=VALUE] [--input NAME=FILE] [--out DIR]
-    comfyui-fuse nodes [--markdown | --write-readme]
+    comfyui-fuse models list [--verify] | models download NAME [--models-dir DIR | --comfyui PATH]  (models.py)
+    comfyui-fuse queue WORKFLOW [--set NODE.INPUT=VALUE] [--input NAME=FILE] [--out DIR]  (queue.py)
+    comfyui-fuse nodes [--markdown | --write-docs [FILE]]                                 (node_reference.py)
 
-Each subcommand is one add_<name>_command(subparsers) function that declares its arguments and
-sets `run` to a function(args) -> exit code; build_parser calls them all. User errors (bad
-input, missing files) print one line on stderr and exit with code 2, without a traceback.
+Each command group is one module with add_<name>_command(subparsers) functions that declare the
+arguments and set `run` to a function(args) -> exit code; build_parser calls them all. main gives
+every command the one progress printer (args.progress). User errors (bad input, missing files)
+print one line on stderr and exit with code 2, without a traceback; Ctrl-C exits with 130.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.util
-import json
 import logging
-import os
 import sys
-from fractions import Fraction
 
+from .models import add_models_command
 from .node_reference import add_nodes_command
+from .progress import EXIT_INTERRUPTED, EXIT_USER_ERROR, ProgressPrinter
 from .queue import add_queue_command
+from .track import add_demo_command, add_detect_command, add_track_command
 
 PROG = "comfyui-fuse"
-EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
-
-
-class TextProgress:
-    """progress(stage, total) -> on_progress(n): a one-line counter per stage on stderr (a terminal only)."""
-
-    def __init__(self, stream=None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
-
-    def __call__(self, stage: str, total: int):
-        done = 0
-
-        def advance(count: int) -> None:
-            nonlocal done
-            done += count
-            if self.enabled:
-                end = "\n" if done >= total else ""
-                self.stream.write(f"\r{stage:8s} {done}/{total}{end}")
-                self.stream.flush()
-
-        return advance
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, but got {text}")
-    return value
-
-
-@contextlib.contextmanager
-def models_dir(path: str | None):
-    """Read model files from `path` (FUSE_MODELS_DIR) for the duration of the block."""
-    if path is None:
-        yield
-        return
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"--models-dir {path!r} is not a folder; pass the folder that holds ultralytics/bbox and insightface")
-    previous = os.environ.get("FUSE_MODELS_DIR")
-    os.environ["FUSE_MODELS_DIR"] = os.path.abspath(path)
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ["FUSE_MODELS_DIR"]
-        else:
-            os.environ["FUSE_MODELS_DIR"] = previous
-
-
-def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by the commands that run the track pipeline."""
-    parser.add_argument("--detector", default="auto", help='face detector: "auto" (best model found, else the built-in Haar cascade), "haar (built-in, low quality)", or a model file option; see --list-detectors')
-    parser.add_argument("--models-dir", default=None, help="folder with ultralytics/bbox and insightface model files (default: $FUSE_MODELS_DIR or ./models)")
-    parser.add_argument("--score-threshold", type=float, default=0.5, help="minimum detector confidence (default 0.5)")
-    parser.add_argument("--face-size", type=positive_int, default=256, help="side of the face crops in pixels (default 256)")
-    parser.add_argument("--list-detectors", action="store_true", help="print the detector options found and exit")
-
-
-def detector_arguments(args: argparse.Namespace) -> dict:
-    """run_track_pipeline keyword arguments for the detector: option, model files, path resolver.
-
-    The option is checked here, so a typo fails before a long video is read."""
-    from ..models.face_detectors import resolve_detector_option
-    from ..nodes import host
-
-    arguments = {
-        "detector": args.detector,
-        "yolo_files": host.model_files("ultralytics_bbox"),
-        "insightface_files": host.model_files("insightface"),
-        "resolve_path": host.model_path,
-    }
-    resolve_detector_option(arguments["detector"], arguments["yolo_files"], arguments["insightface_files"])
-    return arguments
-
-
-def list_detectors(arguments: dict) -> int:
-    from ..models.face_detectors import detector_options
-
-    for option in detector_options(arguments["yolo_files"], arguments["insightface_files"]):
-        print(option)
-    return 0
-
-
-def write_report(path: str, report: dict) -> None:
-    """Write JSON atomically: a temporary file beside `path`, renamed at the end."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    partial = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.partial")
-    try:
-        with open(partial, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2)
-            handle.write("\n")
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.remove(partial)
-        raise
-
-
-def fps_text(fps: Fraction) -> str:
-    """'25' or '30000/1001 (29.970)': the exact rate and, when fractional, its decimal value."""
-    return str(fps) if fps.denominator == 1 else f"{fps} ({float(fps):.3f})"
-
-
-def print_summary(result, arguments: dict, written: list[str]) -> None:
-    """What the pipeline found and proved, for a person reading the terminal."""
-    from ..models.face_detectors import AUTO_OPTION, HAAR_OPTION
-
-    report = result.report
-    video = report["video"]
-    print(f"video: {video['frame_count']} frames of {video['width']}x{video['height']} at {fps_text(Fraction(video['fps']))} fps")
-    detector = report["detector"]
-    if arguments["detector"] == AUTO_OPTION and detector == HAAR_OPTION:
-        print(f"detector: {detector} -- auto found no YOLO or InsightFace model, so it fell back to OpenCV's built-in Haar cascade; "
-              "put a face model in models/ultralytics/bbox or pass --models-dir for better detection")
-    else:
-        print(f"detector: {detector}")
-    ids = ", ".join(str(int(track_id)) for track_id in result.tracks.track_id) or "none"
-    print(f"faces: {report['detections']['count']} detections on {report['detections']['frames_with_faces']} frames, {len(result.tracks)} tracks (ids {ids})")
-    if "round_trip" in report:
-        check = report["round_trip"]
-        print(f"crop -> paste round trip: max abs difference outside faces = {check['max_abs_diff_outside_faces']:g}/255, inside faces = {check['max_abs_diff_inside_faces']:g}/255")
-    for path in written:
-        print(f"wrote {path}")
-
-
-def check_video_path(option: str, path: str | None) -> None:
-    from ..media.video import VIDEO_EXTENSIONS
-
-    if path is not None and os.path.splitext(path)[1].lower() not in VIDEO_EXTENSIONS:
-        raise ValueError(f"{option} must end in one of {', '.join(VIDEO_EXTENSIONS)}, but got {path!r}")
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    if importlib.util.find_spec("skimage") is None:
-        raise ValueError("the demo renders faces from scikit-image's sample photos, but scikit-image is not installed; pip install scikit-image")
-    from ..pipeline import run_track_pipeline
-    from ..media.synthetic import demo_scene, render
-    from ..media.video import frames_to_image, write_video
-
-    with models_dir(args.models_dir):
-        arguments = detector_arguments(args)
-        if args.list_detectors:
-            return list_detectors(arguments)
-        progress = TextProgress()
-        scene = demo_scene(frame_count=args.frames)
-        frames = render(scene)
-        paths = {name: os.path.join(args.out, f"demo_{name}") for name in ("input.mp4", "output.mp4", "preview.mp4", "report.json")}
-        write_video(paths["input.mp4"], frames, scene.fps, on_progress=progress("write", len(frames)))
-        result = run_track_pipeline(frames_to_image(frames), scene.fps, score_threshold=args.score_threshold, face_size=args.face_size, progress=progress, **arguments)
-    write_video(paths["output.mp4"], result.output, scene.fps, on_progress=progress("write", len(frames)))
-    write_video(paths["preview.mp4"], result.preview, scene.fps, on_progress=progress("write", len(frames)))
-    write_report(paths["report.json"], {**result.report, "demo": {"faces_in_scene": len(scene.boxes), "frame_size": list(scene.frame_size)}})
-    print_summary(result, arguments, list(paths.values()))
-    return 0
-
-
-def add_demo_command(subparsers) -> None:
-    parser = subparsers.add_parser("demo", help="render a sample clip of real face photos and run detect -> track -> crop -> paste on it", description="Render a short clip of two people (faces from scikit-image's sample photos), run the pipeline with identity processing and write DIR/demo_input.mp4, demo_output.mp4, demo_preview.mp4 and demo_report.json.")
-    parser.add_argument("--out", default="demo_out", help="output folder (default ./demo_out)")
-    parser.add_argument("--frames", type=positive_int, default=48, help="number of frames to render (default 48)")
-    add_pipeline_arguments(parser)
-    parser.set_defaults(run=run_demo)
-
-
-def run_track(args: argparse.Namespace) -> int:
-    from ..pipeline import run_track_pipeline
-    from ..media.video import frames_to_image, read_video, write_video
-
-    with models_dir(args.models_dir):
-        arguments = detector_arguments(args)
-        if args.list_detectors:
-            return list_detectors(arguments)
-        if args.video is None:
-            raise ValueError("VIDEO must name the video file to track, e.g. comfyui-fuse track clip.mp4 --out report.json")
-        if args.out is None:
-            raise ValueError("--out must name the JSON report to write, e.g. --out report.json")
-        check_video_path("--preview", args.preview)
-        check_video_path("--output", args.output)
-        progress = TextProgress()
-        video = read_video(args.video, max_frames=args.max_frames)
-        result = run_track_pipeline(frames_to_image(video.frames), video.fps, score_threshold=args.score_threshold, face_size=args.face_size, composite=args.output is not None, progress=progress, **arguments)
-    written = []
-    if args.output is not None:
-        write_video(args.output, result.output, video.fps, video.audio, on_progress=progress("write", video.frame_count))
-        written.append(args.output)
-    if args.preview is not None:
-        write_video(args.preview, result.preview, video.fps, video.audio, on_progress=progress("write", video.frame_count))
-        written.append(args.preview)
-    write_report(args.out, {**result.report, "source": {"path": os.path.abspath(args.video), "audio": video.audio is not None}})
-    written.append(args.out)
-    print_summary(result, arguments, written)
-    return 0
-
-
-def add_track_command(subparsers) -> None:
-    parser = subparsers.add_parser("track", help="detect and track the faces of a video; write a JSON report, a preview and the pasted-back output", description="Detect and track every face of VIDEO. Writes the tracks as JSON (--out), optionally a preview with boxes and ids (--preview) and the video with every face cropped and pasted back unprocessed (--output), which proves the round trip. Audio is carried through.")
-    parser.add_argument("video", nargs="?", metavar="VIDEO", help="input video file (.mp4, .mov, .mkv, ...)")
-    parser.add_argument("--out", help="the JSON report to write")
-    parser.add_argument("--preview", help="write a preview video with boxes, track ids and states drawn (.mp4/.mov/.mkv)")
-    parser.add_argument("--output", help="write the video after crop -> identity -> paste (.mp4/.mov/.mkv)")
-    parser.add_argument("--max-frames", type=positive_int, default=None, help="read only the first N frames")
-    add_pipeline_arguments(parser)
-    parser.set_defaults(run=run_track)
-
-
-class DownloadProgress:
-    """on_progress(n) for a download of `total` bytes: a one-line bar with MB and percent on stderr (a terminal only)."""
-
-    def __init__(self, label: str, total: int, stream=None) -> None:
-        self.label, self.total, self.done, self.shown = label, total, 0, -1
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
-
-    def __call__(self, count: int) -> None:
-        self.done += count
-        percent = 100 * self.done // max(self.total, 1)
-        if self.enabled and percent != self.shown:
-            self.shown = percent
-            bar = "#" * (percent // 4)
-            end = "\n" if self.done >= self.total else ""
-            self.stream.write(f"\r{self.label} [{bar:25s}] {percent:3d}% {self.done / 1e6:.1f}/{self.total / 1e6:.1f} MB{end}")
-            self.stream.flush()
-
-
-def run_models(args: argparse.Namespace) -> int:
-    from ..models.downloads import CATALOGUE, catalogue_entry, describe_download, download_model, is_installed, with_url_base
-    from ..nodes import host
-
-    if args.action == "download" and args.models_dir is not None:
-        os.makedirs(args.models_dir, exist_ok=True)
-    with models_dir(args.models_dir):
-        if args.action == "list":
-            print(f"{'NAME':14s} {'FOLDER':20s} {'SIZE':>9s}  {'INSTALLED':9s}  LICENCE")
-            for entry in CATALOGUE.values():
-                installed = "yes" if is_installed(entry, host.model_files(entry.folder)) else "no"
-                print(f"{entry.name:14s} {host.MODEL_SUBDIRS[entry.folder]:20s} {entry.size / 1e6:7.1f}MB  {installed:9s}  {entry.licence}")
-            return 0
-        entry = catalogue_entry(args.name)
-        if args.url_base is not None:
-            entry = with_url_base(entry, args.url_base)
-        directory = host.model_folder_dirs(entry.folder)[0]
-        if is_installed(entry, host.model_files(entry.folder)):
-            print(f"{entry.name} is already installed in {directory}; nothing to download")
-            return 0
-        print(f"downloading {describe_download(entry, directory)}")
-        path = download_model(entry, lambda folder: directory, on_progress=DownloadProgress(entry.name, entry.size))
-    print(f"wrote {path} (size and sha256 verified)")
-    return 0
-
-
-def add_models_command(subparsers) -> None:
-    parser = subparsers.add_parser("models", help="list the known model files and download them (sha256-verified, resumable)", description="List the model files FUSE knows (YOLO face, InsightFace buffalo_l, GFPGAN, CodeFormer, Wav2Lip) or download one into the folder FUSE reads it from. Downloads are checked against a pinned size and sha256, written to NAME.part and moved into place only when verified; an interrupted download resumes when run again. Mind the licences: several models are for non-commercial use only.")
-    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="name, folder, size, licence and whether each file is installed")
-    download = actions.add_parser("download", help="download one model file by NAME (see models list)")
-    download.add_argument("name", metavar="NAME", help="catalogue name, e.g. face_yolov8m")
-    download.add_argument("--url-base", default=None, help="fetch from this scheme://host instead of the catalogue's (a mirror, or a test server); the file must still match the catalogue sha256")
-    for action in (listing, download):
-        action.add_argument("--models-dir", default=None, help="models folder holding ultralytics/bbox, insightface, facerestore_models, lipsync (default: $FUSE_MODELS_DIR or ./models)")
-    parser.set_defaults(run=run_models)
-
-
-def read_references(path: str) -> tuple[list, list[str]]:
-    """characters.json {"alice": ["a1.jpg", ...], ...} -> (RGB uint8 images, the name of each).
-
-    Image paths are relative to the JSON file's folder; 1 to 15 images per character."""
-    import cv2
-
-    with open(path, encoding="utf-8") as handle:
-        try:
-            characters = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"--refs {path!r} must be JSON such as {{\"alice\": [\"alice1.jpg\"]}}, but it is not valid JSON: {error}") from None
-    if not isinstance(characters, dict) or not characters:
-        raise ValueError(f"--refs {path!r} must map each character name to a list of 1 to 15 image files, e.g. {{\"alice\": [\"alice1.jpg\"]}}")
-    folder = os.path.dirname(os.path.abspath(path))
-    images, names = [], []
-    for name, files in characters.items():
-        if isinstance(files, str):
-            files = [files]
-        if not isinstance(files, list) or not 1 <= len(files) <= 15 or not all(isinstance(f, str) for f in files):
-            raise ValueError(f"--refs entry {name!r} must be a list of 1 to 15 image files, but got {files!r}")
-        for file in files:
-            image_path = os.path.join(folder, file)
-            if not os.path.isfile(image_path):
-                raise FileNotFoundError(f"reference image {image_path!r} of {name!r} does not exist; paths in --refs are relative to {folder}")
-            image = cv2.imread(image_path, cv2.IMREAD_COLOR)
-            if image is None:
-                raise ValueError(f"reference image {image_path!r} of {name!r} could not be read as an image (jpg, png, webp, ...)")
-            images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-            names.append(name)
-    return images, names
-
-
-def run_detect(args: argparse.Namespace) -> int:
-    import time
-
-    from ..models.face_detectors import detect_faces, load_face_detector
-    from ..models.face_embedders import load_face_embedder
-    from ..models.face_landmarks import load_face_landmarker
-    from ..nodes import host
-    from ..analysis.analyze import analyze_faces
-    from ..analysis.syncability import SyncRules
-    from ..tracking.track import track_faces
-    from ..media.video import read_video
-
-    with models_dir(args.models_dir):
-        arguments = detector_arguments(args)
-        if args.list_detectors:
-            return list_detectors(arguments)
-        if args.video is None:
-            raise ValueError("VIDEO must name the video file to analyse, e.g. comfyui-fuse detect clip.mp4 --out report.json")
-        if args.out is None:
-            raise ValueError("--out must name the JSON report to write, e.g. --out report.json")
-        rules = SyncRules(max_yaw_deg=args.max_yaw, min_face_px=args.min_face_px, min_confidence=args.min_confidence)
-        images, names = read_references(args.refs) if args.refs else ([], [])
-        files = {"insightface": arguments["insightface_files"]}
-        embedder = load_face_embedder(args.embedder, host.model_path, files)
-        if images and embedder is None:
-            raise ValueError("--refs needs a face embedder: put InsightFace's buffalo_l/w600k_r50.onnx in models/insightface (comfyui-fuse models download) or name one with --embedder")
-        landmarker = load_face_landmarker(args.landmarks_3d, host.model_path, arguments["insightface_files"])
-        progress = TextProgress()
-        timing = {}
-        start = time.perf_counter()
-        video = read_video(args.video, max_frames=args.max_frames)
-        timing["decode_ms"] = (time.perf_counter() - start) * 1000
-        start = time.perf_counter()
-        detector = load_face_detector(arguments["detector"], arguments["resolve_path"], arguments["yolo_files"], arguments["insightface_files"])
-        detections = detect_faces(detector, video.frames, score_threshold=args.score_threshold, detect_every=args.detect_every, on_progress=progress("detect", video.frame_count))
-        timing["detection_ms"] = (time.perf_counter() - start) * 1000
-        start = time.perf_counter()
-        tracks = track_faces(detections, fps=video.fps, on_progress=progress("track", video.frame_count))
-        timing["tracking_ms"] = (time.perf_counter() - start) * 1000
-        analysis = analyze_faces(
-            video.frames, tracks, embedder=embedder, landmarker=landmarker, reference_images=images, reference_names=names,
-            reference_detector=detector, sample_fps=args.sample_fps, similarity_threshold=args.similarity_threshold,
-            merge_identities=not args.no_merge, rules=rules, timing_ms=timing, on_progress=progress("analyze", video.frame_count),
-        )
-    write_report(args.out, {**analysis.report, "detector": detector.name, "source": {"path": os.path.abspath(args.video)}})
-    report = analysis.report
-    print(f"video: {video.frame_count} frames of {video.frame_size[1]}x{video.frame_size[0]} at {fps_text(video.fps)} fps; {len(report['frames'])} analysed at {report['sample_fps']:g} fps")
-    print(f"detector: {detector.name}; embedder: {report['settings']['embedder'] or 'none'}; head pose: {report['settings']['head_pose_source'] or 'unknown (no landmarks)'}")
-    for face in report["faces"]["results"] + report["faces"]["unknown_faces"]:
-        summary = face["summary"]
-        print(f"{face['character_id']} (track {face['track_id']}): synced {summary['synced_ms']} of {summary['total_ms']} ms in {len(face['segments'])} segments")
-    missing = [reference["character_id"] for reference in report["references"] if not reference["detected"]]
-    if missing:
-        print(f"not found: {', '.join(missing)}")
-    print(f"wrote {args.out}")
-    return 0
-
-
-def add_detect_command(subparsers) -> None:
-    parser = subparsers.add_parser("detect", help="analyse the faces of a video: characters, head pose, syncability, quality; write the detection report", description="Detect, track and analyse every face of VIDEO: which character each is (reference headshots from --refs, compared by InsightFace ArcFace embeddings), head pose, syncability (profile, too small, low confidence) and quality, sampled at --sample-fps. Writes the detection report JSON (schemas/detection_report.schema.json).")
-    parser.add_argument("video", nargs="?", metavar="VIDEO", help="input video file (.mp4, .mov, .mkv, ...)")
-    parser.add_argument("--out", help="the JSON report to write")
-    parser.add_argument("--refs", default=None, help='characters JSON {"alice": ["alice1.jpg", ...], ...} (1 to 15 headshots each, paths relative to the file); without it faces are named face_1, face_2, ...')
-    parser.add_argument("--sample-fps", type=float, default=3.0, help="frames analysed per second (default 3; 0 = every frame)")
-    parser.add_argument("--similarity-threshold", type=float, default=0.5, help="cosine similarity to match a reference character (default 0.5)")
-    parser.add_argument("--no-merge", action="store_true", help="keep each track apart instead of one track per person")
-    parser.add_argument("--embedder", default="auto", help='face recogniser: "auto" (the first ArcFace file in models/insightface), "none", or "insightface/<file>"')
-    parser.add_argument("--landmarks-3d", default="auto", help='head pose from InsightFace 1k3d68: "auto" (when the file is there), "none" (the detector\'s five landmarks), or "insightface/<file>"')
-    parser.add_argument("--max-yaw", type=float, default=45.0, help="faces turned further (degrees) are not syncable (default 45)")
-    parser.add_argument("--min-face-px", type=float, default=64.0, help="faces narrower (px) are not syncable (default 64)")
-    parser.add_argument("--min-confidence", type=float, default=0.5, help="faces detected less surely are not syncable (default 0.5)")
-    parser.add_argument("--detect-every", type=positive_int, default=1, help="run the detector on every k-th frame; tracking fills the rest (default 1)")
-    parser.add_argument("--max-frames", type=positive_int, default=None, help="read only the first N frames")
-    parser.add_argument("--detector", default="auto", help='face detector: "auto" (best model found, else the built-in Haar cascade) or a model file option; see --list-detectors')
-    parser.add_argument("--models-dir", default=None, help="folder with ultralytics/bbox and insightface model files (default: $FUSE_MODELS_DIR or ./models)")
-    parser.add_argument("--score-threshold", type=float, default=0.5, help="minimum detector confidence (default 0.5)")
-    parser.add_argument("--list-detectors", action="store_true", help="print the detector options found and exit")
-    parser.set_defaults(run=run_detect)
-
 
 # One function per subcommand; a new command is one more entry here.
 COMMANDS = (add_demo_command, add_track_command, add_detect_command, add_models_command, add_queue_command, add_nodes_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="ComfyUI-FUSE on the command line: temporal face tracking and compositing without ComfyUI.")
+    parser = argparse.ArgumentParser(prog=PROG, description="ComfyUI-FUSE on the command line: temporal face tracking and compositing without ComfyUI, model downloads, and saved workflows queued on a ComfyUI server.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the pipeline does")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_command in COMMANDS:
@@ -418,18 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 2 user error, 130 interrupted)."""
+    """Run the command line; returns the exit code (0 ok, 1 failed, 2 user error, 130 interrupted)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args.progress = ProgressPrinter()
     try:
         return args.run(args)
     except (ValueError, OSError) as error:  # bad input, missing or unwritable files: the user can fix these
+        args.progress.close()
         print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
+        args.progress.close()
         print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -327,78 +327,105 @@ def ui_to_api(ui_workflow: dict, object_info: dict) -> dict:
     a bypassed node passes on what its input of the linked type receives, as the editor does.
     Groups of nodes saved as subgraphs are not supported (ValueError).
     """
+    _check_ui_workflow(ui_workflow)
+    graph = _UiGraph(ui_workflow)
+    prompt = {}
+    for node in ui_workflow["nodes"]:
+        if node["type"] in EDITOR_ONLY_NODES or node.get("mode") in (MUTED_MODE, BYPASS_MODE):
+            continue
+        if node["type"] not in object_info:
+            raise ValueError(f"node {node['id']} has type {node['type']!r}, which the server does not know; install the custom node pack that provides it")
+        prompt[str(node["id"])] = _api_node(node, object_info[node["type"]], graph)
+    return prompt
+
+
+def _check_ui_workflow(ui_workflow) -> None:
     if not isinstance(ui_workflow, dict) or not isinstance(ui_workflow.get("nodes"), list):
         raise ValueError("ui_workflow must be a UI-format workflow with a 'nodes' list, but got " + (f"keys {sorted(ui_workflow)[:5]}" if isinstance(ui_workflow, dict) else type(ui_workflow).__name__))
     if (ui_workflow.get("definitions") or {}).get("subgraphs"):
         raise ValueError("ui_workflow must not contain subgraphs (not supported here); unpack them in the editor and save again")
-    links = {}
-    for link in ui_workflow.get("links") or []:
-        if isinstance(link, dict):
-            links[link["id"]] = (link["origin_id"], link["origin_slot"])
-        else:
-            links[link[0]] = (link[1], link[2])
-    nodes = {node["id"]: node for node in ui_workflow["nodes"]}
 
-    def source_of(link_id, socket_type):
+
+class _UiGraph:
+    """The nodes and links of a UI-format workflow, and where a link's value really comes from."""
+
+    def __init__(self, ui_workflow: dict) -> None:
+        self.links = {}  # link id -> (origin node id, origin output slot)
+        for link in ui_workflow.get("links") or []:
+            if isinstance(link, dict):
+                self.links[link["id"]] = (link["origin_id"], link["origin_slot"])
+            else:
+                self.links[link[0]] = (link[1], link[2])
+        self.nodes = {node["id"]: node for node in ui_workflow["nodes"]}
+
+    def source_of(self, link_id, socket_type) -> tuple[dict, int] | None:
         """(node, output index) a link into a socket_type input comes from, through reroutes and
         bypassed nodes; None when nothing reaches it (a muted source, an unlinked bypass)."""
-        origin_id, origin_slot = links[link_id]
-        origin = nodes[origin_id]
+        origin_id, origin_slot = self.links[link_id]
+        origin = self.nodes[origin_id]
         if origin["type"] == "Reroute":
             upstream = (origin.get("inputs") or [{}])[0].get("link")
-            return None if upstream is None else source_of(upstream, socket_type)
-        if origin.get("mode") == MUTED_MODE:
+        elif origin.get("mode") == MUTED_MODE:
             return None
-        if origin.get("mode") == BYPASS_MODE:
-            # The editor's rule: the bypassed node's input at the output's slot if its type matches
-            # the target input's, else its first input of that type.
-            inputs = origin.get("inputs") or []
-            for index in ([origin_slot] if origin_slot < len(inputs) else []) + list(range(len(inputs))):
-                if inputs[index].get("type") == socket_type:
-                    upstream = inputs[index].get("link")
-                    return None if upstream is None else source_of(upstream, socket_type)
-            return None
-        return origin, origin_slot
+        elif origin.get("mode") == BYPASS_MODE:
+            upstream = _bypass_input_link(origin, origin_slot, socket_type)
+        else:
+            return origin, origin_slot
+        return None if upstream is None else self.source_of(upstream, socket_type)
 
-    prompt = {}
-    for node in ui_workflow["nodes"]:
-        node_type = node["type"]
-        if node_type in EDITOR_ONLY_NODES or node.get("mode") in (MUTED_MODE, BYPASS_MODE):
+
+def _bypass_input_link(node: dict, output_slot: int, socket_type):
+    """The link a bypassed node passes on, by the editor's rule: its input at the output's slot if
+    its type matches the target input's, else its first input of that type (None: no such input)."""
+    inputs = node.get("inputs") or []
+    for index in ([output_slot] if output_slot < len(inputs) else []) + list(range(len(inputs))):
+        if inputs[index].get("type") == socket_type:
+            return inputs[index].get("link")
+    return None
+
+
+def _api_node(node: dict, schema: dict, graph: _UiGraph) -> dict:
+    """One API-format node: widget values and links as inputs, in the declared order, and its title."""
+    declared = _declared_inputs(schema)
+    inputs = _widget_inputs(node, declared)
+    _add_linked_inputs(node, graph, inputs)
+    order = [name for name, _ in declared if name in inputs] + [name for name in inputs if name not in dict(declared)]
+    return {
+        "class_type": node["type"],
+        "inputs": {name: inputs[name] for name in order},  # declaration order, as the editor sends them
+        "_meta": {"title": node.get("title") or schema.get("display_name") or node["type"]},
+    }
+
+
+def _widget_inputs(node: dict, declared: list[tuple[str, list]]) -> dict:
+    """{input name: value} from the node's widgets_values (a list in declared order, or a dict)."""
+    values = node.get("widgets_values") or []
+    if isinstance(values, dict):
+        return {name: values[name] for name, spec in declared if _is_widget(spec) and name in values}
+    inputs = {}
+    position = 0
+    for name, spec in declared:
+        if not _is_widget(spec):
             continue
-        if node_type not in object_info:
-            raise ValueError(f"node {node['id']} has type {node_type!r}, which the server does not know; install the custom node pack that provides it")
-        schema = object_info[node_type]
-        inputs = {}
-        values = node.get("widgets_values") or []
-        position = 0
-        declared = _declared_inputs(schema)
-        for name, spec in declared:
-            if not _is_widget(spec):
-                continue
-            if isinstance(values, dict):
-                if name in values:
-                    inputs[name] = values[name]
-                continue
-            if position < len(values):
-                inputs[name] = values[position]
+        if position < len(values):
+            inputs[name] = values[position]
+        position += 1
+        if _has_seed_control(name, spec) and position < len(values) and values[position] in SEED_CONTROL_VALUES:
             position += 1
-            if _has_seed_control(name, spec) and position < len(values) and values[position] in SEED_CONTROL_VALUES:
-                position += 1
-        for socket in node.get("inputs") or []:
-            if socket.get("link") is None:
-                continue
-            source = source_of(socket["link"], socket.get("type"))
-            if source is None:
-                inputs.pop(socket["name"], None)
-                continue
-            origin, origin_slot = source
-            if origin["type"] == "PrimitiveNode":
-                continue  # the target widget holds the primitive's value
-            inputs[socket["name"]] = [str(origin["id"]), origin_slot]
-        order = [name for name, _ in declared if name in inputs] + [name for name in inputs if name not in dict(declared)]
-        inputs = {name: inputs[name] for name in order}  # declaration order, as the editor sends them
-        prompt[str(node["id"])] = {"class_type": node_type, "inputs": inputs, "_meta": {"title": node.get("title") or schema.get("display_name") or node_type}}
-    return prompt
+    return inputs
+
+
+def _add_linked_inputs(node: dict, graph: _UiGraph, inputs: dict) -> None:
+    """Put each linked socket's ["source id", output index] into inputs (a widget converted to a
+    socket is replaced; a link from nothing removes the input; a PrimitiveNode leaves the widget value)."""
+    for socket in node.get("inputs") or []:
+        if socket.get("link") is None:
+            continue
+        source = graph.source_of(socket["link"], socket.get("type"))
+        if source is None:
+            inputs.pop(socket["name"], None)
+        elif source[0]["type"] != "PrimitiveNode":  # the target widget holds the primitive's value
+            inputs[socket["name"]] = [str(source[0]["id"]), source[1]]
 
 
 def _declared_inputs(schema: dict) -> list[tuple[str, list]]:

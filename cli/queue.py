@@ -21,61 +21,22 @@ import sys
 import time
 
 from .client import ComfyClient, ComfyServerError, output_texts, ui_to_api
+from .progress import EXIT_FAILED, EXIT_INTERRUPTED, ProgressPrinter
 
 PROG = "comfyui-fuse queue"
 DEFAULT_SERVER = "http://127.0.0.1:8188"
 DEFAULT_OUT = "fuse_outputs"
-EXIT_SERVER_ERROR = 1
-EXIT_INTERRUPTED = 130
 
 
-class PromptProgress:
-    """on_progress for ComfyClient.wait: a bar per node on stderr, from ComfyUI's /ws progress messages.
+def prompt_progress(prompt: dict, printer: ProgressPrinter):
+    """on_progress for ComfyClient.wait: ComfyUI's /ws progress messages as one bar per node."""
+    titles = {node_id: node_title(node) for node_id, node in prompt.items()}
 
-    On a terminal the bar is redrawn in place; elsewhere (a log, a pipe) one line is written per
-    tenth of each node's work, so logs show progress without thousands of lines.
-    """
-
-    WIDTH = 24
-
-    def __init__(self, prompt: dict, stream=None) -> None:
-        self.titles = {node_id: node_title(node) for node_id, node in prompt.items()}
-        self.stream = stream if stream is not None else sys.stderr
-        self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self._shown: tuple[str, int] | None = None  # (node, tenth) last written
-        self._open_width = 0  # length of a live line not yet ended by a newline
-
-    def __call__(self, message: dict) -> None:
+    def show(message: dict) -> None:
         node = str(message.get("node"))
-        value, maximum = int(message.get("value", 0)), int(message.get("max", 0) or 0)
-        if maximum <= 0:
-            return
-        fraction = min(max(value / maximum, 0.0), 1.0)
-        filled = round(fraction * self.WIDTH)
-        line = f"{self.titles.get(node, node)} (node {node}) [{'#' * filled}{'-' * (self.WIDTH - filled)}] {value}/{maximum}"
-        if self.live:
-            if self._shown is not None and self._shown[0] != node and self._open_width:
-                self.stream.write("\n")
-                self._open_width = 0
-            self.stream.write("\r" + line.ljust(self._open_width))
-            self._open_width = len(line)
-            if value >= maximum:
-                self.stream.write("\n")
-                self._open_width = 0
-            self._shown = (node, 0)
-        else:
-            tenth = int(fraction * 10)
-            if self._shown != (node, tenth):
-                self.stream.write(line + "\n")
-                self._shown = (node, tenth)
-        self.stream.flush()
+        printer.update(node, int(message.get("value", 0)), int(message.get("max", 0) or 0), label=f"{titles.get(node, node)} (node {node})")
 
-    def close(self) -> None:
-        """End a live line that is still open (before other messages are printed)."""
-        if self._open_width:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._open_width = 0
+    return show
 
 
 def node_title(node: dict) -> str:
@@ -228,7 +189,6 @@ def run_queue(args: argparse.Namespace) -> int:
     workflow = load_workflow(args.workflow)
     client = ComfyClient(args.server)
     prompt_id = None
-    progress = None
     try:
         if is_ui_workflow(workflow):
             prompt = ui_to_api(workflow, client.object_info())
@@ -236,40 +196,39 @@ def run_queue(args: argparse.Namespace) -> int:
         else:
             prompt = workflow
         prompt = apply_inputs(prompt, args.set, args.input, client)
-        progress = PromptProgress(prompt)
         if importlib.util.find_spec("websocket") is None:
             say("no progress bar: the websocket-client package is not installed (pip install websocket-client); following the prompt by polling")
         started = time.monotonic()
         prompt_id = client.queue_prompt(prompt)
         say(f"queued prompt {prompt_id} on {client.server}")
-        entry = client.wait(prompt_id, on_progress=progress, timeout=args.timeout or float("inf"))
-        progress.close()
+        entry = client.wait(prompt_id, on_progress=prompt_progress(prompt, args.progress), timeout=args.timeout or float("inf"))
+        args.progress.close()
         files = client.download_outputs(entry, args.out)
         files += write_text_outputs(entry, prompt, args.out)
-    except ComfyServerError as error:
-        if progress is not None:
-            progress.close()
+    except (ComfyServerError, TimeoutError) as error:
+        args.progress.close()
         say(f"error: {error}")
-        return EXIT_SERVER_ERROR
-    except TimeoutError as error:
-        say(f"error: {error}")
-        return EXIT_SERVER_ERROR
+        return EXIT_FAILED
     except KeyboardInterrupt:
-        if progress is not None:
-            progress.close()
-        if prompt_id is None:
-            say("interrupted before the prompt was queued")
-            return EXIT_INTERRUPTED
-        try:
-            client.cancel(prompt_id)
-            say(f"interrupted: prompt {prompt_id} was dropped from the queue and interrupted on {client.server}")
-        except ComfyServerError as error:
-            say(f"interrupted, but the server could not be asked to stop prompt {prompt_id}: {error}")
-        return EXIT_INTERRUPTED
+        args.progress.close()
+        return cancel(client, prompt_id)
     for path in files:
         print(path)
     say(f"prompt {prompt_id} succeeded in {time.monotonic() - started:.1f} s; {len(files)} output file(s) in {args.out}")
     return 0
+
+
+def cancel(client: ComfyClient, prompt_id: str | None) -> int:
+    """After Ctrl-C: drop the prompt from the server's queue and interrupt it there."""
+    if prompt_id is None:
+        say("interrupted before the prompt was queued")
+        return EXIT_INTERRUPTED
+    try:
+        client.cancel(prompt_id)
+        say(f"interrupted: prompt {prompt_id} was dropped from the queue and interrupted on {client.server}")
+    except ComfyServerError as error:
+        say(f"interrupted, but the server could not be asked to stop prompt {prompt_id}: {error}")
+    return EXIT_INTERRUPTED
 
 
 def add_queue_command(subparsers) -> None:

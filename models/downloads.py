@@ -182,6 +182,34 @@ def is_installed(entry: ModelDownload, folder_files: list[str]) -> bool:
     return set(installed_files(entry)) <= set(folder_files)
 
 
+# installed_state() answers
+INSTALLED = "yes"
+VERIFIED = "yes, sha256 ok"
+MISSING = "no"
+WRONG_SIZE = "incomplete/wrong size"
+WRONG_SHA256 = "sha256 mismatch"
+
+
+def installed_state(entry: ModelDownload, directory: str, verify: bool = False) -> str:
+    """Whether the entry's file in `directory` is the catalogue file: INSTALLED, MISSING, WRONG_SIZE,
+    or with verify (reads the whole file) VERIFIED or WRONG_SHA256.
+
+    A single file must have the catalogue size: a truncated or other file is not installed. An
+    archive's members have no catalogue size or checksum, so for them only presence is checked."""
+    paths = [os.path.join(directory, *name.split("/")) for name in installed_files(entry)]
+    if not all(os.path.isfile(path) for path in paths):
+        return MISSING
+    if entry.members:
+        return INSTALLED
+    if os.path.getsize(paths[0]) != entry.size:
+        return WRONG_SIZE
+    if not verify or entry.sha256 is None:
+        return INSTALLED
+    digest = hashlib.sha256()
+    _hash_file(paths[0], digest)
+    return VERIFIED if digest.hexdigest() == entry.sha256 else WRONG_SHA256
+
+
 def describe_download(entry: ModelDownload, directory: str) -> str:
     """One line for a person deciding whether to download: what, how big, from where, to where, licence."""
     return f"{entry.name}: {entry.size / 1e6:.1f} MB from {entry.url} into {os.path.join(directory, entry.filename)}; licence: {entry.licence}"

@@ -11,6 +11,7 @@ from fuse_cli_runner import run_cli
 import torch
 
 from comfyui_fuse.cli import app as cli
+from comfyui_fuse.cli.progress import ProgressPrinter
 from comfyui_fuse.media.video import read_video, write_video
 
 DEMO_FRAMES = 12
@@ -167,10 +168,26 @@ class FakeTerminal(io.StringIO):
         return True
 
 
-@pytest.mark.parametrize("stream, shown", [(FakeTerminal(), True), (io.StringIO(), False)], ids=["terminal", "pipe"])
-def test_text_progress_counts_on_a_terminal_only(stream, shown):
-    advance = cli.TextProgress(stream)("detect", 4)
+def test_stage_progress_redraws_one_line_on_a_terminal_and_logs_tenths_elsewhere():
+    terminal, log = FakeTerminal(), io.StringIO()
+    for stream in (terminal, log):
+        advance = ProgressPrinter(stream).stage("detect", 20)
+        for _ in range(20):
+            advance(1)
+    assert terminal.getvalue().count("\r") == 20 and terminal.getvalue().endswith("\rdetect   [" + "#" * 24 + "] 20/20\n"), repr(terminal.getvalue()[-80:])
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 11 and lines[-1] == "detect   [" + "#" * 24 + "] 20/20", f"a log gets one line per tenth, got {lines}"
+
+
+def test_download_progress_counts_megabytes():
+    log = io.StringIO()
+    advance = ProgressPrinter(log).download("wav2lip", 4_000_000)
     for _ in range(4):
-        advance(1)
-    text = stream.getvalue()
-    assert ("detect   4/4\n" in text) == shown, f"progress output was {text!r}"
+        advance(1_000_000)
+    assert log.getvalue().splitlines()[-1] == "wav2lip [" + "#" * 24 + "] 4.0/4.0 MB"
+
+
+def test_every_command_exits_through_the_same_codes():
+    from comfyui_fuse.cli import progress, queue
+
+    assert (cli.EXIT_USER_ERROR, cli.EXIT_INTERRUPTED, queue.EXIT_INTERRUPTED) == (progress.EXIT_USER_ERROR, progress.EXIT_INTERRUPTED, progress.EXIT_INTERRUPTED) == (2, 130, 130)

@@ -1,4 +1,5 @@
-"""README.md's node reference is generated from the node definitions, and every input says what it does."""
+"""docs/nodes.md (the node reference) and README.md's node index are generated from the node definitions,
+and every input says what it does."""
 
 import difflib
 from pathlib import Path
@@ -6,18 +7,49 @@ from pathlib import Path
 import pytest
 
 from comfyui_fuse.cli.app import main
-from comfyui_fuse.cli.node_reference import END_MARKER, node_markdown, node_reference_markdown, readme_section, replace_readme_section
-from comfyui_fuse.nodes import NODE_CLASS_MAPPINGS
+from comfyui_fuse.cli.node_reference import END_MARKER, anchor, generated_section, node_index_markdown, node_markdown, node_reference_markdown, replace_generated_section, summary
+from comfyui_fuse.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 from comfyui_fuse.nodes.host import MODEL_SUBDIRS
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-FIX = "run `comfyui-fuse nodes --write-readme` (or paste the output of `comfyui-fuse nodes --markdown` between the node-reference markers of README.md)"
+ROOT = Path(__file__).resolve().parents[2]
+FIX = "run `comfyui-fuse nodes --write-docs` (it rewrites the generated sections of docs/nodes.md and README.md)"
 
 
-def test_readme_node_reference_matches_the_node_definitions():
-    written, generated = readme_section(README.read_text()).strip(), node_reference_markdown().strip()
-    diff = "\n".join(list(difflib.unified_diff(written.splitlines(), generated.splitlines(), "README.md", "generated", lineterm=""))[:40])
-    assert written == generated, f"README.md's node reference is out of date; {FIX}.\n{diff}"
+@pytest.mark.parametrize(
+    "path, section, generate",
+    [("docs/nodes.md", "node-reference", node_reference_markdown), ("README.md", "node-index", node_index_markdown)],
+    ids=["reference", "index"],
+)
+def test_generated_docs_match_the_node_definitions(path, section, generate):
+    written, generated = generated_section((ROOT / path).read_text(), section).strip(), generate().strip()
+    diff = "\n".join(list(difflib.unified_diff(written.splitlines(), generated.splitlines(), path, "generated", lineterm=""))[:40])
+    assert written == generated, f"the {section} in {path} is out of date; {FIX}.\n{diff}"
+
+
+def test_every_index_line_links_to_a_heading_of_the_reference():
+    headings = {anchor(line[3:]) for line in (ROOT / "docs" / "nodes.md").read_text().splitlines() if line.startswith("## ")}
+    lines = node_index_markdown().splitlines()
+    assert len(lines) == len(NODE_CLASS_MAPPINGS), "one index line per node"
+    for line, node_id in zip(lines, NODE_CLASS_MAPPINGS):
+        name = NODE_DISPLAY_NAME_MAPPINGS[node_id]
+        assert line.startswith(f"- [{name}](docs/nodes.md#{anchor(name)}): "), line
+        assert anchor(name) in headings, f"{name}: docs/nodes.md has no heading with the anchor {anchor(name)}"
+
+
+@pytest.mark.parametrize(
+    "heading, expected",
+    [("FUSE Face Detector", "fuse-face-detector"), ("FUSE Video KSampler", "fuse-video-ksampler"), ("A (b) c.d", "a-b-cd")],
+)
+def test_anchor_is_githubs_heading_link(heading, expected):
+    assert anchor(heading) == expected
+
+
+@pytest.mark.parametrize(
+    "description, expected",
+    [("Detects faces. Connect them.", "Detects faces"), ("Follows faces: global matching.", "Follows faces"), ("Wan 2.1 / 2.2 models", "Wan 2.1 / 2.2 models"), ("Lipsyncs (models/lipsync: a.pth). More.", "Lipsyncs (models/lipsync: a.pth)")],
+)
+def test_summary_is_the_first_sentence(description, expected):
+    assert summary(description) == expected
 
 
 def test_reference_does_not_depend_on_the_installed_model_files(tmp_path, monkeypatch):
@@ -38,7 +70,7 @@ def test_reference_does_not_depend_on_the_installed_model_files(tmp_path, monkey
 def test_every_input_has_a_tooltip(node_id):
     inputs = NODE_CLASS_MAPPINGS[node_id].INPUT_TYPES()
     missing = [name for section in ("required", "optional") for name, spec in (inputs.get(section) or {}).items() if not (len(spec) > 1 and str(spec[1].get("tooltip", "")).strip())]
-    assert not missing, f"{node_id}: inputs without a tooltip: {missing}; the tooltip is the input's documentation in the editor and in README.md"
+    assert not missing, f"{node_id}: inputs without a tooltip: {missing}; the tooltip is the input's documentation in the editor and in docs/nodes.md"
 
 
 @pytest.mark.parametrize("node_id", list(NODE_CLASS_MAPPINGS))
@@ -72,7 +104,7 @@ class ExampleNode:
 @pytest.mark.parametrize(
     "line",
     [
-        "### Example",
+        "## Example",
         "`FUSEExample` · category `FUSE/example` · output node",
         "Does one thing well.",
         "| `images` | IMAGE |  | The video. |",
@@ -88,20 +120,20 @@ def test_node_markdown_lists_facts_inputs_and_outputs(line):
     assert line in text.splitlines(), f"missing line {line!r} in:\n{text}"
 
 
-def test_replace_readme_section_rewrites_only_between_the_markers():
+def test_replace_generated_section_rewrites_only_between_the_markers():
     text = "# Title\n<!-- node-reference:start (generated) -->\nold\nlines\n<!-- node-reference:end -->\n## After\n"
-    updated = replace_readme_section(text, "new\n")
+    updated = replace_generated_section(text, "new\n")
     assert updated == "# Title\n<!-- node-reference:start (generated) -->\nnew\n<!-- node-reference:end -->\n## After\n"
-    assert readme_section(updated) == "new\n"
+    assert generated_section(updated) == "new\n"
 
 
 @pytest.mark.parametrize(
     "text",
     ["no markers at all\n", f"{END_MARKER}\n<!-- node-reference:start -->\n", "<!-- node-reference:start -->\nonly the start\n"],
 )
-def test_readme_without_both_markers_in_order_is_refused(text):
+def test_a_file_without_both_markers_in_order_is_refused(text):
     with pytest.raises(ValueError, match="must contain a line starting with"):
-        readme_section(text)
+        generated_section(text)
 
 
 def test_write_readme_command_rewrites_the_section_once(tmp_path, capsys):
@@ -111,8 +143,26 @@ def test_write_readme_command_rewrites_the_section_once(tmp_path, capsys):
     assert main(["nodes", "--write-readme", str(readme)]) == 0
     text = readme.read_text()
     assert text.startswith("intro\n<!-- node-reference:start -->\n| Node | Id | Category |") and text.endswith(f"{END_MARKER}\noutro\n")
-    assert readme_section(text).strip() == node_reference_markdown().strip()
+    assert generated_section(text).strip() == node_reference_markdown().strip()
     assert capsys.readouterr().out.splitlines() == [f"rewrote the node reference in {readme}", f"unchanged: the node reference in {readme}"]
+
+
+def test_write_docs_rewrites_every_generated_section_of_a_file(tmp_path, capsys):
+    page = tmp_path / "page.md"
+    page.write_text("<!-- node-index:start -->\nold\n<!-- node-index:end -->\nmiddle\n<!-- node-reference:start -->\nold\n<!-- node-reference:end -->\n")
+    assert main(["nodes", "--write-docs", str(page)]) == 0
+    text = page.read_text()
+    assert generated_section(text, "node-index") == node_index_markdown() and "\nmiddle\n" in text
+    assert generated_section(text, "node-reference").strip() == node_reference_markdown().strip()
+    assert capsys.readouterr().out.splitlines() == [f"rewrote the node reference in {page}", f"rewrote the node index in {page}"]
+
+
+def test_a_file_without_markers_is_a_user_error(tmp_path, capsys):
+    page = tmp_path / "page.md"
+    page.write_text("nothing generated here\n")
+    assert main(["nodes", "--write-docs", str(page)]) == 2
+    assert "must contain a line starting with '<!-- node-reference:start'" in capsys.readouterr().err
+    assert page.read_text() == "nothing generated here\n"
 
 
 def test_markdown_command_prints_the_reference(capsys):

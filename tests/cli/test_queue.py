@@ -15,7 +15,8 @@ from fuse_fake_comfyui import FakeComfyUI, history_entry, progress_event, server
 
 from comfyui_fuse.cli.app import main
 from comfyui_fuse.cli.client import ui_to_api
-from comfyui_fuse.cli.queue import PromptProgress, parse_value
+from comfyui_fuse.cli.progress import ProgressPrinter
+from comfyui_fuse.cli.queue import parse_value, prompt_progress
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 OBJECT_INFO = server_object_info()
@@ -266,10 +267,11 @@ def test_progress_redraws_in_place_on_a_terminal_and_writes_lines_elsewhere():
     messages = [{"node": "3", "value": value, "max": 20} for value in range(1, 21)] + [{"node": "4", "value": 1, "max": 2}]
     terminal, log = Terminal(), io.StringIO()
     for stream in (terminal, log):
-        progress = PromptProgress(prompt, stream)
+        printer = ProgressPrinter(stream)
+        show = prompt_progress(prompt, printer)
         for message in messages:
-            progress(message)
-        progress.close()
+            show(message)
+        printer.close()
     assert terminal.getvalue().count("\r") == 21 and terminal.getvalue().count("\n") == 2, repr(terminal.getvalue()[-200:])
     lines = log.getvalue().splitlines()
     assert "\r" not in log.getvalue() and len(lines) == 11 + 1, f"one line per tenth of each node, got {lines}"

@@ -81,7 +81,7 @@ def lipsync_model(comfyui) -> Path:
 
 def queue(comfyui, workflow: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
     """`comfyui-fuse queue WORKFLOW --server ... --out OUT [options]`, as a user runs it."""
-    command = [sys.executable, "-m", "comfyui_fuse.cli.app", "queue", str(workflow), "--server", comfyui.url, "--out", str(out), "--timeout", "900", *options]
+    command = [sys.executable, "-m", "comfyui_fuse.cli", "queue", str(workflow), "--server", comfyui.url, "--out", str(out), "--timeout", "900", *options]
     return subprocess.run(command, capture_output=True, text=True, timeout=1200)
 
 
