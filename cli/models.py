@@ -76,7 +76,7 @@ def models_dir(args: argparse.Namespace, must_exist: bool = True):
 
 
 def add_models_dir_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models-dir", default=None, help="models folder holding ultralytics/bbox, insightface, facerestore_models, lipsync (default: ComfyUI's models folder when run for a ComfyUI install, else $FUSE_MODELS_DIR or ./models)")
+    parser.add_argument("--models-dir", default=None, help="models folder holding ultralytics/bbox, insightface, facerestore_models, lipsync (default: $FUSE_MODELS_DIR; else ComfyUI's models folder: of $COMFYUI_PATH, or of the ComfyUI this pack is installed in; else ./models)")
     parser.add_argument("--comfyui", default=None, metavar="PATH", help="read and write the models of the ComfyUI at PATH (PATH/models); found by itself when this pack sits in ComfyUI/custom_nodes or $COMFYUI_PATH is set")
 
 

@@ -321,7 +321,7 @@ def test_cli_downloads_through_url_base_into_the_models_dir(server, tmp_path, cl
 
 def test_cli_list_shows_installed_and_licence(tmp_path, cli_entry):
     (tmp_path / "lipsync").mkdir()
-    (tmp_path / "lipsync" / "blob.pth").write_bytes(b"x")
+    (tmp_path / "lipsync" / "blob.pth").write_bytes(DATA)  # installed means the catalogue size (tests/cli/test_models.py)
     code, out, err = run_cli(["models", "list", "--models-dir", tmp_path])
     assert code == 0, err
     rows = {line.split()[0]: line for line in out.splitlines()[1:]}
