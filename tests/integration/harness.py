@@ -1,9 +1,13 @@
 """Start a real ComfyUI with this pack installed, for integration tests (or by hand).
 
-ComfyUIServer runs `main.py` from a ComfyUI checkout as a subprocess on 127.0.0.1 and a free
-port. Everything it writes lives in a temporary folder: custom_nodes/ComfyUI-FUSE (a symlink to
-this repository), models/<folder>/ (declared through --extra-model-paths-config), input/,
-output/, temp/, user/ and the database. The checkout itself is only read.
+ComfyUIServer runs `main.py` of a ComfyUI of its own on 127.0.0.1 and a free port: a copy of the
+given checkout's code in a temporary folder, without the checkout's custom_nodes/, models/,
+input/, output/, temp/, user/, extra_model_paths.yaml, .git or venvs. Its custom_nodes/ holds
+only ComfyUI-FUSE (a symlink to this repository) and what a test adds, so a copy of the pack that
+a user installed in the checkout (as the README says) is never loaded next to the tested one.
+Everything else it writes also lives in the temporary folder: models/<folder>/ (declared through
+--extra-model-paths-config), input/, output/, temp/, user/ and the database. The checkout itself
+is only read (it may be read-only).
 
     with ComfyUIServer("/path/to/ComfyUI", python="/path/to/comfyui-venv/bin/python") as server:
         prompt_id = server.client.queue_prompt(api_workflow)
@@ -17,6 +21,7 @@ By hand (keeps the server running until Ctrl+C; open the printed address in a br
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -47,6 +52,14 @@ MODEL_FOLDERS = {
     "loras": "models/loras",
 }
 
+# Top-level entries of a checkout the copy leaves out: the user's own nodes, models, files and
+# settings (a second copy of the pack; an extra_model_paths.yaml, which main.py reads from its own
+# folder, could name more custom_nodes), git's data and venvs.
+NOT_COPIED = frozenset({"custom_nodes", "models", "input", "output", "temp", "user", "extra_model_paths.yaml", ".git", ".venv", "venv"})
+
+# "  0.4 seconds: /path/custom_nodes/X" or "  0.1 seconds (IMPORT FAILED): ..." (ComfyUI's nodes.py).
+IMPORT_TIME_LINE = re.compile(r"^\s*\d+\.\d seconds(?: \(IMPORT FAILED\))?: (.+)$")
+
 # Start-up log lines that mean a custom node module failed (ComfyUI's nodes.py wording).
 IMPORT_FAILURE_MARKERS = ("IMPORT FAILED", "Cannot import", "Skip ")
 
@@ -62,23 +75,45 @@ def log_tail(text: str, lines: int = 60) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def copy_comfyui(source: Path, target: Path) -> None:
+    """Copy a ComfyUI checkout's code to target (not NOT_COPIED, no __pycache__), writable even from a read-only source."""
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        skipped = {"__pycache__"} | ({name for name in names if name in NOT_COPIED} if Path(directory) == source else set())
+        return {name for name in names if name in skipped or name.endswith(".pyc")}
+
+    # copyfile writes new files with the default mode; copytree copies each folder's mode at the end.
+    shutil.copytree(source, target, ignore=ignore, symlinks=True, copy_function=shutil.copyfile)
+    for directory, _, _ in os.walk(target):
+        os.chmod(directory, os.stat(directory).st_mode | 0o700)
+
+
 class ComfyUIServer:
     """A ComfyUI subprocess with this pack; enter it to start, leave it to stop and clean up.
 
-    comfyui_path: a ComfyUI checkout (main.py inside). python: the interpreter that has ComfyUI's
-    requirements and this pack's requirements.txt (default: the one running this code).
-    Put model files into model_dir(folder) before entering. extra_args go to main.py as they are.
+    comfyui_path: a ComfyUI checkout (main.py inside), copied to self.comfyui_path (in the
+    temporary folder) and run from there; self.source_path is the checkout. python: the
+    interpreter that has ComfyUI's requirements and this pack's requirements.txt (default: the one
+    running this code). Put model files into model_dir(folder) and test nodes into
+    custom_nodes_dir before entering. extra_args go to main.py as they are.
     """
 
     def __init__(self, comfyui_path: str | os.PathLike, python: str | None = None, extra_args: tuple[str, ...] = (), start_timeout: float = 120.0) -> None:
-        self.comfyui_path = Path(comfyui_path).resolve()
-        if not (self.comfyui_path / "main.py").is_file():
+        self.source_path = Path(comfyui_path).resolve()
+        if not (self.source_path / "main.py").is_file():
             raise ValueError(f"comfyui_path must be a ComfyUI checkout with main.py in it, but got {str(comfyui_path)!r}")
         self.python = python or sys.executable
         self.extra_args = tuple(extra_args)
         self.start_timeout = start_timeout
         self.workdir = Path(tempfile.mkdtemp(prefix="fuse-comfyui-"))
-        self.custom_nodes_dir = self.workdir / "custom_nodes"
+        self.comfyui_path = self.workdir / "ComfyUI"
+        try:
+            copy_comfyui(self.source_path, self.comfyui_path)
+        except BaseException:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
+        # The copy's own custom_nodes folder, the only one ComfyUI scans (the yaml names none).
+        self.custom_nodes_dir = self.comfyui_path / "custom_nodes"
         self.pack_link = self.custom_nodes_dir / PACK_NAME
         self.input_dir = self.workdir / "input"
         self.output_dir = self.workdir / "output"
@@ -99,7 +134,7 @@ class ComfyUIServer:
 
     def _model_paths_yaml(self) -> str:
         # Relative paths resolve against base_path (ComfyUI's utils/extra_config.py).
-        lines = ["fuse_test:", f"    base_path: {self.workdir.as_posix()}", "    custom_nodes: custom_nodes"]
+        lines = ["fuse_test:", f"    base_path: {self.workdir.as_posix()}"]
         lines += [f"    {name}: {relative}" for name, relative in MODEL_FOLDERS.items()]
         return "\n".join(lines) + "\n"
 
@@ -173,12 +208,19 @@ class ComfyUIServer:
             self.pack_link.unlink()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def custom_node_paths(self) -> list[Path]:
+        """Every custom node module ComfyUI tried to import, from its "Import times for custom nodes" lines."""
+        found = (IMPORT_TIME_LINE.search(line) for line in self.log_text().splitlines())
+        return [Path(match.group(1).strip()) for match in found if match]
+
+    def pack_import_lines(self) -> list[str]:
+        """ComfyUI's "Import times for custom nodes" lines for a folder named like the pack (one per copy it loaded)."""
+        return [line.strip() for line in self.log_text().splitlines() if "seconds" in line and line.rstrip().endswith(f"custom_nodes/{PACK_NAME}")]
+
     def pack_import_line(self) -> str | None:
         """ComfyUI's "Import times for custom nodes" line for the pack, or None if it never tried."""
-        for line in self.log_text().splitlines():
-            if "seconds" in line and line.rstrip().endswith(f"custom_nodes/{PACK_NAME}"):
-                return line.strip()
-        return None
+        lines = self.pack_import_lines()
+        return lines[0] if lines else None
 
     def pack_import_errors(self) -> list[str]:
         """Start-up log lines saying the pack failed to import, plus any traceback through its files."""

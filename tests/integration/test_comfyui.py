@@ -43,6 +43,15 @@ def test_pack_imports_without_errors(comfyui):
     assert not errors, "the start-up log reports import errors in the pack:\n" + "\n".join(errors)
 
 
+def test_only_the_tested_copy_of_the_pack_is_loaded_and_listed_once(comfyui):
+    """The harness runs a ComfyUI copy of its own: a pack a user installed in COMFYUI_PATH/custom_nodes is not loaded too."""
+    loaded = comfyui.custom_node_paths()
+    assert all(path.parent.resolve() == comfyui.custom_nodes_dir.resolve() for path in loaded), f"custom nodes from outside the test's own folder: {loaded}"
+    assert [path.name for path in loaded].count(PACK_NAME) == 1, f"ComfyUI imported {PACK_NAME} from {loaded}"
+    templates = comfyui.client.workflow_templates().get(PACK_NAME, [])
+    assert len(templates) == len(set(templates)), f"GET /workflow_templates lists {PACK_NAME}'s workflows more than once: {sorted(templates)}"
+
+
 def test_every_fuse_node_is_in_object_info(comfyui, object_info):
     missing = sorted(set(NODE_CLASS_MAPPINGS) - set(object_info))
     assert not missing, f"nodes the pack declares but ComfyUI does not serve: {missing}; log:\n{comfyui.log_text()[-4000:]}"
