@@ -111,6 +111,27 @@ class CropPlan:
         """(s+1,) int64: sequence j occupies batch rows [row_offsets[j], row_offsets[j+1])."""
         return np.concatenate([[0], np.cumsum([len(s) for s in self.sequences])]).astype(np.int64)
 
+    def window(self, start: int, stop: int, fingerprint: np.ndarray) -> tuple["CropPlan", np.ndarray]:
+        """The part of the plan on source frames [start, stop), as a plan of its own.
+
+        Frame indices are shifted by -start (the window's frames form their own batch);
+        fingerprint is fingerprint_frames of those frames. Returns (plan, rows): rows (M',) int64
+        are the window plan's rows as rows of this plan, so per-row data (fades, masks, processed
+        crops) can be taken from the whole plan's.
+        """
+        if not 0 <= start < stop <= self.frame_count:
+            raise ValueError(f"window must lie in 0..{self.frame_count} with start < stop, but got [{start}, {stop})")
+        sequences, rows = [], []
+        offset = 0
+        for sequence in self.sequences:
+            inside = (sequence.frames >= start) & (sequence.frames < stop)
+            if inside.any():
+                sequences.append(FaceSequence(sequence.track_id, sequence.frames[inside] - start, sequence.affine_src_to_crop[inside], sequence.crop_size, sequence.identity))
+                rows.append(offset + np.flatnonzero(inside))
+            offset += len(sequence)
+        rows = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
+        return CropPlan(tuple(sequences), self.frame_size, stop - start, self.fps, fingerprint), rows
+
     def select_tracks(self, track_ids) -> "CropPlan":
         """A plan with only the sequences of the given track ids (the crop batch must follow)."""
         wanted = {int(t) for t in track_ids}

@@ -293,3 +293,60 @@ def sample_latent(
         force_full_denoise=force_full_denoise, noise_mask=noise_mask, callback=callback,
         disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=int(noise_seeds[0]),
     )
+
+
+def video_file(video) -> str:
+    """The file behind a ComfyUI VIDEO (LoadVideo's VideoFromFile): a path FUSE can stream from.
+
+    A VIDEO backed by bytes in memory (an upload not saved to disk) is written once to ComfyUI's
+    temp folder; a VIDEO made of components (an IMAGE batch) has no file and is refused.
+    """
+    if isinstance(video, (str, os.PathLike)):
+        return os.fspath(video)
+    source = getattr(video, "get_stream_source", None)
+    if source is None:
+        raise TypeError(f"video must be a VIDEO (from Load Video), but got {type(video).__name__}")
+    try:
+        stream = source()
+    except NotImplementedError:
+        stream = None
+    if isinstance(stream, (str, os.PathLike)):
+        return os.fspath(stream)
+    if hasattr(stream, "getbuffer"):
+        import hashlib
+
+        data = stream.getbuffer()
+        name = f"fuse_video_{hashlib.sha256(data).hexdigest()[:16]}.mp4"
+        path = os.path.join(job_directory(), name)
+        if not os.path.exists(path):
+            partial = path + ".partial"
+            with open(partial, "wb") as handle:
+                handle.write(data)
+            os.replace(partial, path)
+        return path
+    raise ValueError(
+        "video must be backed by a file (Load Video gives one); this VIDEO was built from frames, so connect its IMAGE "
+        "batch to the IMAGE nodes instead, or save it with Save Video and load that file"
+    )
+
+
+def video_output(path: str):
+    """A ComfyUI VIDEO for a file FUSE wrote (Save Video then copies its streams: fps stays exact)."""
+    if in_comfyui():
+        from comfy_api.input_impl import VideoFromFile
+
+        return VideoFromFile(path)
+    return path
+
+
+def job_directory() -> str:
+    """Where the video path keeps its jobs and outputs: ComfyUI's output/fuse (it survives restarts,
+    so an interrupted job resumes), or ./fuse_jobs outside ComfyUI."""
+    if in_comfyui():
+        import folder_paths
+
+        base = os.path.join(folder_paths.get_output_directory(), "fuse")
+    else:
+        base = os.path.abspath("fuse_jobs")
+    os.makedirs(base, exist_ok=True)
+    return base

@@ -1,0 +1,423 @@
+"""Whole videos in bounded memory: track, crop, process and paste a file a window at a time.
+
+The in-memory pipeline (pipeline.py) holds the whole clip as an IMAGE batch; a minute of 1080p
+is 45 GB that way. Here the video stays in its file:
+
+- track_video: one decoding pass, downscaled by FFmpeg while decoding, detects faces chunk by
+  chunk (boxes mapped back to source pixels exactly) and tracks them. Memory: one chunk of
+  small frames plus the detections.
+- process_video: a second pass over windows of `window_frames` frames. Per window the source
+  frames are held as uint8, the window's face crops are cut, handed to a crop processor (a
+  restorer, a video model, a lipsync model, or nothing), pasted back chunk by chunk and encoded
+  into a segment file. Windows may overlap by `overlap_frames`: there the processed crops of
+  the two windows are cross-faded, as the video-model windows inside one batch are, so no seam
+  shows at a window boundary. Fades at the ends of face sequences are those of the whole video.
+  Memory: one window of uint8 frames plus one window of crops, whatever the video's length.
+- Crash safety and resume: segments and a manifest live in a job folder beside the output
+  (.<name>.fuse-job); the output appears under its name only when complete (media.stream).
+  Running the same job again (same source file, same tracks, same settings) skips the windows
+  already encoded: at most the window that was interrupted is redone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .compositing.geometry import plan_crops
+from .compositing.masks import sequence_fades
+from .compositing.paste import paste_faces
+from .compositing.plan import FINGERPRINT_GRID, CropPlan
+from .compositing.warp import crop_faces
+from .core.types import FaceDetections, FaceTracks
+from .media.stream import SEGMENT_EXTENSION, DecodeReport, SegmentWriter, VideoInfo, check_output_path, finish_video, iter_frames, probe_video
+from .models.face_detectors import detect_faces
+from .tracking.track import track_faces
+
+log = logging.getLogger(__name__)
+
+# process_crops(crops [M,h,w,3], plan, *, frame_offset, on_progress, check_interrupt) -> [M,h,w,3].
+# plan is the window's CropPlan (frames counted from the window's first frame); frame_offset is
+# that first frame's index in the video (a lipsync model needs it to find its audio).
+CropProcessor = Callable[..., torch.Tensor]
+
+PASTE_CHUNK = 16  # frames converted to float at a time for cutting and pasting
+
+
+@dataclass(frozen=True)
+class VideoTracking:
+    """What track_video found: the detections, the tracks and what the file holds."""
+
+    detections: FaceDetections
+    tracks: FaceTracks
+    info: VideoInfo
+    decode: DecodeReport = field(default_factory=DecodeReport)
+
+
+def detection_size(info: VideoInfo, detect_size: int) -> tuple[int, int]:
+    """(width, height) to decode at for detection: the longest side at most detect_size, even sides."""
+    if not isinstance(detect_size, (int, np.integer)) or detect_size < 0:
+        raise ValueError(f"detect_size must be an int >= 0 (0 = the video's own size), but got {detect_size!r}")
+    longest = max(info.width, info.height)
+    if detect_size == 0 or longest <= detect_size:
+        return info.width, info.height
+    scale = detect_size / longest
+    return max(2, int(round(info.width * scale / 2)) * 2), max(2, int(round(info.height * scale / 2)) * 2)
+
+
+def track_video(
+    path: str | os.PathLike,
+    detector,
+    *,
+    detect_size: int = 960,
+    score_threshold: float = 0.5,
+    min_face_size: float = 16,
+    detect_every: int = 1,
+    chunk_frames: int = 32,
+    track_options: dict | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    check_interrupt: Callable[[], None] | None = None,
+) -> VideoTracking:
+    """Detect and track every face of a video file in one decoding pass (see module docstring).
+
+    detector: a loaded models.face_detectors detector. detect_size: the longest side of the frames
+    the detector sees (0 = full size); boxes and landmarks are scaled back to source pixels, and
+    min_face_size is in source pixels. track_options go to tracking.track.track_faces.
+    on_progress(n) counts decoded frames.
+    """
+    path = os.fspath(path)
+    info = probe_video(path)
+    width, height = detection_size(info, detect_size)
+    scale_x, scale_y = info.width / width, info.height / height
+    if not isinstance(detect_every, (int, np.integer)) or detect_every < 1:
+        raise ValueError(f"detect_every must be an int >= 1, but got {detect_every!r}")
+    chunk_frames = max(int(detect_every), int(chunk_frames) // int(detect_every) * int(detect_every))
+    report = DecodeReport()
+    parts, sampled = [], []
+    for start, frames in iter_frames(path, chunk_frames=chunk_frames, size=(width, height), info=info, report=report, check_interrupt=check_interrupt):
+        found = detect_faces(detector, frames, score_threshold=score_threshold, min_face_size=float(min_face_size) / max(scale_x, scale_y), detect_every=detect_every, check_interrupt=check_interrupt)
+        sampled.append(start + (found.sampled_frames if found.sampled_frames is not None else np.arange(len(frames))))
+        parts.append(_to_source_pixels(found, start, info, scale_x, scale_y))
+        if on_progress is not None:
+            on_progress(len(frames))
+    detections = FaceDetections.merge(parts) if parts else FaceDetections.empty(info.frame_count, info.frame_size, getattr(detector, "name", ""))
+    if detect_every > 1:
+        detections = _with_sampled(detections, np.unique(np.concatenate(sampled)))
+    tracks = track_faces(detections, fps=info.fps, check_interrupt=check_interrupt, **(track_options or {}))
+    return VideoTracking(detections=detections, tracks=tracks, info=info, decode=report)
+
+
+def _to_source_pixels(found: FaceDetections, start: int, info: VideoInfo, scale_x: float, scale_y: float) -> FaceDetections:
+    """Detections of a downscaled chunk -> detections of the whole video in source pixels."""
+    scale = np.array([scale_x, scale_y, scale_x, scale_y], np.float32)
+    xyxy = found.xyxy * scale
+    xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, info.width)
+    xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, info.height)
+    landmarks = None if found.landmarks is None else found.landmarks * np.array([scale_x, scale_y], np.float32)
+    return FaceDetections(
+        frame=found.frame + start, xyxy=xyxy, score=found.score, frame_count=info.frame_count, frame_size=info.frame_size,
+        landmarks=landmarks, detector=found.detector,
+    )
+
+
+def _with_sampled(detections: FaceDetections, sampled: np.ndarray) -> FaceDetections:
+    return FaceDetections(
+        frame=detections.frame, xyxy=detections.xyxy, score=detections.score, frame_count=detections.frame_count, frame_size=detections.frame_size,
+        landmarks=detections.landmarks, embedding=detections.embedding, detector=detections.detector, sampled_frames=sampled,
+    )
+
+
+def plan_windows(frame_count: int, window_frames: int, overlap_frames: int) -> list[tuple[int, int]]:
+    """Half-open frame windows [(start, stop), ...] covering 0..frame_count; consecutive windows
+    share overlap_frames frames. The last window is shortened, never padded."""
+    if not isinstance(window_frames, (int, np.integer)) or window_frames < 1:
+        raise ValueError(f"window_frames must be a positive int, but got {window_frames!r}")
+    if not isinstance(overlap_frames, (int, np.integer)) or not 0 <= overlap_frames < window_frames:
+        raise ValueError(f"overlap_frames must be an int in 0..window_frames-1 ({window_frames - 1}), but got {overlap_frames!r}")
+    windows, start = [], 0
+    while True:
+        stop = min(start + int(window_frames), frame_count)
+        windows.append((start, stop))
+        if stop >= frame_count:
+            return windows
+        start = stop - int(overlap_frames)
+
+
+def fingerprint_uint8(frames_uint8: np.ndarray) -> np.ndarray:
+    """compositing.plan.fingerprint_frames of uint8 frames (the same samples, without a float copy)."""
+    _, height, width, _ = frames_uint8.shape
+    ys = np.linspace(0, height - 1, FINGERPRINT_GRID).round().astype(np.int64)
+    xs = np.linspace(0, width - 1, FINGERPRINT_GRID).round().astype(np.int64)
+    return np.ascontiguousarray(frames_uint8[:, ys][:, :, xs])
+
+
+def image_from_uint8(frames_uint8: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(frames_uint8).to(torch.float32).div_(255.0)
+
+
+def uint8_from_image(image: torch.Tensor) -> np.ndarray:
+    return image[..., :3].mul(255.0).round_().clamp_(0, 255).to(torch.uint8).numpy()
+
+
+class WindowReader:
+    """Decodes a video once, front to back, and hands out windows of uint8 frames (windows
+    move forward; frames before a window's start are let go)."""
+
+    def __init__(self, path: str, info: VideoInfo, check_interrupt) -> None:
+        self.chunks = iter_frames(path, chunk_frames=PASTE_CHUNK, info=info, check_interrupt=check_interrupt)
+        self.held: list[tuple[int, np.ndarray]] = []  # (first frame index, frames), in order
+
+    def window(self, start: int, stop: int) -> np.ndarray:
+        self.held = [(first, frames) for first, frames in self.held if first + len(frames) > start]
+        while not self.held or self.held[-1][0] + len(self.held[-1][1]) < stop:
+            first, frames = next(self.chunks)
+            if first + len(frames) > start:
+                self.held.append((first, frames))
+        offset = self.held[0][0]
+        return np.concatenate([frames for _, frames in self.held])[start - offset : stop - offset]
+
+
+class VideoJob:
+    """The job folder of one output file: finished segments, overlap crops and a manifest."""
+
+    def __init__(self, output: str, key: dict, windows: list[tuple[int, int]], resume: bool) -> None:
+        directory, name = os.path.split(os.path.abspath(output))
+        self.folder = os.path.join(directory, f".{name}.fuse-job")
+        self.manifest_path = os.path.join(self.folder, "manifest.json")
+        self.key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+        self.windows = windows
+        self.done: set[int] = set()
+        manifest = self._read_manifest()
+        if resume and manifest is not None and manifest.get("key") == self.key:
+            self.done = {k for k in manifest.get("done", []) if os.path.exists(self.segment(k))}
+        elif os.path.isdir(self.folder):
+            shutil.rmtree(self.folder)
+        os.makedirs(self.folder, exist_ok=True)
+        self._write_manifest()
+
+    def _read_manifest(self) -> dict | None:
+        try:
+            with open(self.manifest_path, encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return None
+
+    def _write_manifest(self) -> None:
+        partial = self.manifest_path + ".partial"
+        with open(partial, "w", encoding="utf-8") as handle:
+            json.dump({"key": self.key, "windows": self.windows, "done": sorted(self.done)}, handle)
+        os.replace(partial, self.manifest_path)
+
+    def segment(self, index: int) -> str:
+        return os.path.join(self.folder, f"window_{index:05d}{SEGMENT_EXTENSION}")
+
+    def tail_path(self, index: int) -> str:
+        return os.path.join(self.folder, f"window_{index:05d}_tail.npz")
+
+    def finish_window(self, index: int) -> None:
+        self.done.add(index)
+        self._write_manifest()
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def tracks_key(tracks: FaceTracks) -> str:
+    digest = hashlib.sha256()
+    for array in (tracks.track_id, tracks.xyxy, tracks.state):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def check_tracks_match(tracks: FaceTracks, info: VideoInfo) -> None:
+    if not isinstance(tracks, FaceTracks):
+        raise TypeError(f"tracks must be FaceTracks (socket FUSE_TRACKS), but got {type(tracks).__name__}")
+    if tracks.frame_count != info.frame_count or tracks.frame_size != info.frame_size:
+        raise ValueError(
+            f"tracks must come from this video ({info.frame_count} frames of {info.width}x{info.height}), but they describe "
+            f"{tracks.frame_count} frames of {tracks.frame_size[1]}x{tracks.frame_size[0]}; track this video first"
+        )
+
+
+def process_video(
+    source: str | os.PathLike,
+    tracks: FaceTracks,
+    output: str | os.PathLike,
+    *,
+    process_crops: CropProcessor | None = None,
+    window_frames: int = 81,
+    overlap_frames: int = 0,
+    crop_options: dict | None = None,
+    paste_options: dict | None = None,
+    codec: str = "h264",
+    crf: int = 18,
+    resume: bool = True,
+    job_key: dict | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    check_interrupt: Callable[[], None] | None = None,
+) -> dict:
+    """Cut, process and paste back every face of a video file, writing `output` (module docstring).
+
+    tracks: FaceTracks of this file (track_video). process_crops: see CropProcessor; None pastes
+    the crops back unprocessed (outside the faces the output is the source, bit for bit with
+    codec "h264_lossless"). crop_options go to compositing.geometry.plan_crops (face_size,
+    face_padding, ...), paste_options to compositing.paste.paste_faces (blend_mode,
+    blend_amount, fade_frames, ...; color_match is not available here). job_key: what else
+    identifies the job for resume (e.g. the processor's settings). on_progress(n) counts frames
+    written. Returns a report dict (frames, windows, resumed windows, crops, decode repairs).
+    """
+    source = os.fspath(source)
+    output = check_output_path(output, codec)
+    if os.path.exists(output) and os.path.exists(source) and os.path.samefile(source, output):
+        raise ValueError(f"output must not be the source video ({output!r}): it would be overwritten; choose another file name")
+    info = probe_video(source)
+    check_tracks_match(tracks, info)
+    paste_options = dict(paste_options or {})
+    if paste_options.get("color_match", "none") != "none":
+        raise ValueError("color_match is not available on the streaming video path (it measures whole sequences); use it on the IMAGE path")
+    fade_frames = int(paste_options.pop("fade_frames", 3))
+    plan = plan_crops(tracks, np.zeros((info.frame_count, 1, 1, 3), np.uint8), **(crop_options or {}))
+    fades = torch.from_numpy(sequence_fades(plan, fade_frames))
+    windows = plan_windows(info.frame_count, window_frames, overlap_frames)
+    stat = os.stat(source)
+    key = {
+        "source": [os.path.abspath(source), stat.st_size, stat.st_mtime_ns], "tracks": tracks_key(tracks), "windows": windows,
+        "crop": crop_options or {}, "paste": {**paste_options, "fade_frames": fade_frames}, "codec": [codec, crf], "job": job_key or {},
+    }
+    job = VideoJob(output, json.loads(json.dumps(key, default=str)), windows, resume)
+    resumed = len(job.done)
+    if resumed:
+        log.info("resuming %s: %d of %d windows were already done", output, resumed, len(windows))
+    reader = WindowReader(source, info, check_interrupt)
+    tail: dict[int, torch.Tensor] = {}
+    crops_done = 0
+    for index, (start, stop) in enumerate(windows):
+        last = index == len(windows) - 1
+        write_from = start  # the overlap with the previous window is written here, cross-faded
+        write_to = stop if last else stop - overlap_frames
+        if index in job.done:
+            if on_progress is not None:
+                on_progress(write_to - write_from)
+            continue
+        if index and overlap_frames and not tail:
+            tail = _load_tail(job.tail_path(index - 1))
+        frames = reader.window(start, stop)
+        window_plan, rows = plan.window(start, stop, fingerprint_uint8(frames))
+        crops = cut_crops(frames, window_plan, check_interrupt)
+        processed, edit_mask = _run_processor(process_crops, crops, window_plan, start, check_interrupt)
+        del crops
+        processed = _cross_fade(processed, rows, window_plan, start, overlap_frames, tail)
+        tail = _keep_tail(processed, rows, window_plan, start, stop, overlap_frames, last)
+        if tail:
+            _save_tail(job.tail_path(index), tail)
+        with SegmentWriter(job.segment(index), fps=info.fps, size=(info.width, info.height), codec=codec, crf=crf) as writer:
+            for chunk_start in range(write_from, write_to, PASTE_CHUNK):
+                chunk_stop = min(chunk_start + PASTE_CHUNK, write_to)
+                chunk = frames[chunk_start - start : chunk_stop - start]
+                chunk_plan, chunk_rows = window_plan.window(chunk_start - start, chunk_stop - start, fingerprint_uint8(chunk))
+                pasted = chunk
+                if chunk_plan.total_rows:
+                    image = image_from_uint8(chunk)
+                    weights = fades[rows[chunk_rows]]
+                    h, w = chunk_plan.crop_size
+                    pasted = uint8_from_image(paste_faces(
+                        image, processed[chunk_rows], chunk_plan, fade_frames=0, crop_mask=weights[:, None, None].expand(len(weights), h, w),
+                        edit_mask=None if edit_mask is None else edit_mask[chunk_rows], check_interrupt=check_interrupt, **paste_options,
+                    ))
+                writer.write(pasted)
+                if on_progress is not None:
+                    on_progress(chunk_stop - chunk_start)
+        crops_done += window_plan.total_rows
+        job.finish_window(index)
+        del processed, frames
+    finish_video([job.segment(k) for k in range(len(windows))], output, audio_source=source if info.has_audio else None, check_interrupt=check_interrupt)
+    job.remove()
+    return {"frames": info.frame_count, "windows": len(windows), "resumed_windows": resumed, "crops": crops_done, "sequences": len(plan), "output": output}
+
+
+def _run_processor(process_crops, crops: torch.Tensor, plan: CropPlan, start: int, check_interrupt) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(processed crops, edit mask or None) of one window; the crops unchanged without a processor."""
+    if process_crops is None:
+        return crops, None
+    result = process_crops(crops, plan, frame_offset=start, check_interrupt=check_interrupt)
+    processed, edit_mask = result if isinstance(result, tuple) else (result, None)
+    if tuple(processed.shape[:3]) != tuple(crops.shape[:3]):
+        raise ValueError(f"processed crops must keep the crop batch's shape {tuple(crops.shape[:3])}, but got {tuple(processed.shape)}; the processor must return one crop per input crop")
+    return processed.float(), edit_mask
+
+
+def row_fades(plan: CropPlan, tracks: FaceTracks, start: int, fade_frames: int) -> torch.Tensor:
+    """(M,) paste weights of a window plan's rows (frames from `start`), fading each face in and
+    out at the ends of its run in the whole video, as compositing.masks.sequence_fades does for
+    a whole-video plan (so a window edge is never mistaken for a face appearing)."""
+    weights = []
+    for sequence in plan.sequences:
+        runs = tracks.runs(tracks.index_of(sequence.track_id))
+        for frame in (sequence.frames + start).tolist():
+            first, stop = next((a, b) for a, b in runs if a <= frame < b)
+            weight = 1.0
+            if first > 0:
+                weight = min(weight, (frame - first + 1) / (fade_frames + 1))
+            if stop < tracks.frame_count:
+                weight = min(weight, (stop - frame) / (fade_frames + 1))
+            weights.append(weight)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def cut_crops(frames: np.ndarray, plan: CropPlan, check_interrupt) -> torch.Tensor:
+    """The plan's crops, cut PASTE_CHUNK frames at a time (only a chunk of frames is float at once)."""
+    height, width = plan.crop_size or (0, 0)
+    crops = torch.empty((plan.total_rows, height, width, 3), dtype=torch.float32)
+    for chunk_start in range(0, len(frames), PASTE_CHUNK):
+        chunk_stop = min(chunk_start + PASTE_CHUNK, len(frames))
+        chunk = frames[chunk_start:chunk_stop]
+        chunk_plan, chunk_rows = plan.window(chunk_start, chunk_stop, fingerprint_uint8(chunk))
+        if chunk_plan.total_rows:
+            crops[torch.from_numpy(chunk_rows)] = crop_faces(image_from_uint8(chunk), chunk_plan, check_interrupt=check_interrupt)
+    return crops
+
+
+def _row_frames(plan: CropPlan) -> np.ndarray:
+    return np.concatenate([s.frames for s in plan.sequences]) if plan.sequences else np.zeros(0, np.int64)
+
+
+def _cross_fade(processed: torch.Tensor, rows: np.ndarray, plan: CropPlan, start: int, overlap: int, tail: dict[int, torch.Tensor]) -> torch.Tensor:
+    """Blend the first `overlap` frames of this window with the previous window's result there."""
+    if not overlap or not tail:
+        return processed
+    frames = _row_frames(plan)
+    for position, (row, frame) in enumerate(zip(rows.tolist(), frames.tolist())):
+        if frame < overlap and row in tail:
+            weight = (frame + 1) / (overlap + 1)  # 0 -> previous window, 1 -> this one
+            processed[position] = tail[row].to(processed.dtype) * (1 - weight) + processed[position] * weight
+    return processed
+
+
+def _keep_tail(processed: torch.Tensor, rows: np.ndarray, plan: CropPlan, start: int, stop: int, overlap: int, last: bool) -> dict[int, torch.Tensor]:
+    """This window's processed crops on its last `overlap` frames, by row of the whole plan."""
+    if not overlap or last:
+        return {}
+    frames = _row_frames(plan)
+    keep = np.flatnonzero(frames >= (stop - start) - overlap)
+    return {int(rows[position]): processed[position].clone() for position in keep}
+
+
+def _save_tail(path: str, tail: dict[int, torch.Tensor]) -> None:
+    rows = np.array(sorted(tail), np.int64)
+    np.savez(path + ".partial.npz", rows=rows, crops=torch.stack([tail[int(r)] for r in rows]).numpy())
+    os.replace(path + ".partial.npz", path)
+
+
+def _load_tail(path: str) -> dict[int, torch.Tensor]:
+    if not os.path.exists(path):
+        return {}
+    with np.load(path, allow_pickle=False) as data:
+        return {int(row): torch.from_numpy(crop.copy()) for row, crop in zip(data["rows"], data["crops"])}
