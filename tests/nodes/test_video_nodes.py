@@ -1,0 +1,123 @@
+"""The VIDEO nodes: a file in, a file out, processors a window at a time, the window chain."""
+
+import io
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from comfyui_fuse import streaming
+from comfyui_fuse.media import stream
+from comfyui_fuse.nodes import host, video
+from fuse_video_files import patterned_video
+from test_streaming import LOSSLESS, moving_tracks  # noqa: F401 - shared builders
+
+FPS = Fraction(30000, 1001)
+
+
+class FakeVideo:
+    """ComfyUI's VideoFromFile as the nodes see it: get_stream_source() gives a path or BytesIO."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def get_stream_source(self):
+        return self.source
+
+
+@pytest.fixture
+def source(tmp_path, monkeypatch):
+    monkeypatch.setattr(host, "job_directory", lambda: str(tmp_path / "jobs"))
+    (tmp_path / "jobs").mkdir()
+    path = tmp_path / "clip.mp4"
+    frames = patterned_video(path, 40, size=(96, 160), audio_seconds=40 / float(FPS))
+    return path, frames
+
+
+def decode(path):
+    return np.concatenate([chunk for _, chunk in stream.iter_frames(path)])
+
+
+def darken_crops(crops, plan, offset):
+    return crops * 0.5
+
+
+def test_every_video_node_input_has_a_tooltip():
+    for node_id, node in video.NODE_CLASS_MAPPINGS.items():
+        for group, inputs in node.INPUT_TYPES().items():
+            for name, spec in inputs.items():
+                assert len(spec) > 1 and spec[1].get("tooltip"), f"{node_id}.{name} has no tooltip"
+
+
+def test_process_node_writes_a_file_and_a_second_run_finds_it_done(source):
+    path, frames = source
+    node = video.FUSEVideoProcessFaces()
+    processor = video.FaceProcessor("darken", darken_crops, {"strength": 0.5})
+    out, report = node.process(FakeVideo(str(path)), moving_tracks(), 16, 64, 4.0, 4, "box", 0.3, 3, "h264_lossless", 18, processor=processor)
+    result = decode(out)
+    assert result.shape == frames.shape and not np.array_equal(result, frames)
+    assert stream.probe_video(out).fps == FPS
+    again, report_again = node.process(FakeVideo(str(path)), moving_tracks(), 16, 64, 4.0, 4, "box", 0.3, 3, "h264_lossless", 18, processor=processor)
+    assert again == out and json.loads(report_again)["already_done"] is True
+
+
+def test_a_video_held_in_memory_is_written_once_and_streamed(source):
+    path, frames = source
+    node = video.FUSEVideoProcessFaces()
+    out, _ = node.process(FakeVideo(io.BytesIO(path.read_bytes())), moving_tracks(), 16, 64, 4.0, 0, "box", 0.3, 3, "h264_lossless", 18)
+    np.testing.assert_array_equal(decode(out), frames)
+
+
+def test_a_video_without_a_file_is_refused_with_what_to_do():
+    with pytest.raises(ValueError, match="built from frames"):
+        host.video_file(FakeVideo(None))
+    with pytest.raises(TypeError, match="video must be a VIDEO"):
+        host.video_file(42)
+
+
+def test_the_window_chain_gives_what_the_video_node_gives(source, tmp_path):
+    path, frames = source
+    tracks = moving_tracks()
+    crop, paste = video.FUSEVideoCropWindow(), video.FUSEVideoPasteWindow()
+    index, count, status = 0, None, ""
+    while True:
+        crops, plan, index, count = crop.crop(FakeVideo(str(path)), tracks, index, 16, 64, 4.0)
+        result = paste.paste(FakeVideo(str(path)), tracks, crops * 0.5, plan, index, 16, "box", 0.3, 3, "h264_lossless", 18)
+        status = result["result"][0]
+        if index == count - 1:
+            break
+        assert f"window {index + 1} of {count} done" in status
+        index += 1
+    assert count == 3 and status.endswith(".mp4")
+    expected = tmp_path / "expected.mp4"
+    streaming.process_video(path, tracks, expected, process_crops=lambda c, p, **_: c * 0.5, window_frames=16, **LOSSLESS)
+    np.testing.assert_array_equal(decode(status), decode(expected))
+
+
+def test_a_window_index_past_the_end_says_how_many_windows_there_are(source):
+    path, _ = source
+    with pytest.raises(ValueError, match=r"window_index must be in 0\.\.2 for this video \(3 windows\)"):
+        video.FUSEVideoCropWindow().crop(FakeVideo(str(path)), moving_tracks(), 3, 16, 64, 4.0)
+
+
+def test_lipsync_windows_get_their_own_stretch_of_audio_and_ranges():
+    audio = {"waveform": torch.arange(96000, dtype=torch.float32)[None, None], "sample_rate": 48000}
+    shifted = video.audio_from(audio, Fraction(1001, 30000) * 30)  # 30 frames at 29.97 fps = 1.001 s
+    assert shifted["waveform"][0, 0, 0].item() == 48048, "the window's audio must start at the exact sample of its first frame"
+    ranges = json.loads(video.shift_ranges('{"1": [[0, 2000]], "alice": [[1500, 1600]]}', Fraction(1)))
+    assert ranges == {"1": [[-1000.0, 1000.0]], "alice": [[500.0, 600.0]]}
+    assert video.shift_ranges("", Fraction(1)) == ""
+
+
+def test_track_video_node_tracks_the_demo_clip(tmp_path, monkeypatch):
+    from comfyui_fuse.media import synthetic
+    from comfyui_fuse.media.video import write_video
+    from comfyui_fuse.models.face_detectors import HAAR_OPTION
+
+    scene = synthetic.demo_scene(12)
+    write_video(tmp_path / "demo.mp4", synthetic.render(scene), scene.fps, crf=0)
+    tracks, faces, fps, count = video.FUSEVideoTrackFaces().track(FakeVideo(str(tmp_path / "demo.mp4")), HAAR_OPTION, 0.5, 16, 1, 320)
+    assert count == 12 and abs(fps - 29.97) < 0.01 and tracks.fps == scene.fps
+    assert len(tracks) >= 1 and len(faces) > 0
