@@ -37,6 +37,7 @@ from .compositing.masks import sequence_fades
 from .compositing.paste import paste_faces
 from .compositing.plan import FINGERPRINT_GRID, CropPlan
 from .compositing.warp import crop_faces
+from .core.threads import one_torch_thread
 from .core.types import FaceDetections, FaceTracks
 from .media.stream import SEGMENT_EXTENSION, DecodeReport, SegmentWriter, VideoInfo, check_output_path, finish_video, iter_frames, probe_video
 from .models.face_detectors import detect_faces
@@ -284,6 +285,7 @@ def process_video(
     if paste_options.get("color_match", "none") != "none":
         raise ValueError("color_match is not available on the streaming video path (it measures whole sequences); use it on the IMAGE path")
     fade_frames = int(paste_options.pop("fade_frames", 3))
+    paste_options.pop("tracks", None)  # the tracks are given; each chunk gets its part
     plan = plan_crops(tracks, np.zeros((info.frame_count, 1, 1, 3), np.uint8), **(crop_options or {}))
     fades = torch.from_numpy(sequence_fades(plan, fade_frames))
     windows = plan_windows(info.frame_count, window_frames, overlap_frames)
@@ -311,7 +313,8 @@ def process_video(
             tail = _load_tail(job.tail_path(index - 1))
         frames = reader.window(start, stop)
         window_plan, rows = plan.window(start, stop, fingerprint_uint8(frames))
-        crops = cut_crops(frames, window_plan, check_interrupt)
+        with one_torch_thread():
+            crops = cut_crops(frames, window_plan, check_interrupt)
         processed, edit_mask = _run_processor(process_crops, crops, window_plan, start, check_interrupt)
         del crops
         processed = _cross_fade(processed, rows, window_plan, start, overlap_frames, tail)
@@ -325,13 +328,8 @@ def process_video(
                 chunk_plan, chunk_rows = window_plan.window(chunk_start - start, chunk_stop - start, fingerprint_uint8(chunk))
                 pasted = chunk
                 if chunk_plan.total_rows:
-                    image = image_from_uint8(chunk)
-                    weights = fades[rows[chunk_rows]]
-                    h, w = chunk_plan.crop_size
-                    pasted = uint8_from_image(paste_faces(
-                        image, processed[chunk_rows], chunk_plan, fade_frames=0, crop_mask=weights[:, None, None].expand(len(weights), h, w),
-                        edit_mask=None if edit_mask is None else edit_mask[chunk_rows], check_interrupt=check_interrupt, **paste_options,
-                    ))
+                    with one_torch_thread():
+                        pasted = paste_chunk(chunk, processed, edit_mask, chunk_plan, chunk_rows, fades[rows[chunk_rows]], paste_options, check_interrupt, tracks=tracks, start=chunk_start)
                 writer.write(pasted)
                 if on_progress is not None:
                     on_progress(chunk_stop - chunk_start)
@@ -341,6 +339,32 @@ def process_video(
     finish_video([job.segment(k) for k in range(len(windows))], output, audio_source=source if info.has_audio else None, check_interrupt=check_interrupt)
     job.remove()
     return {"frames": info.frame_count, "windows": len(windows), "resumed_windows": resumed, "crops": crops_done, "sequences": len(plan), "output": output}
+
+
+def tracks_window(tracks: FaceTracks, start: int, stop: int) -> FaceTracks:
+    """The tracks on frames [start, stop), as tracks of a clip of those frames."""
+    return FaceTracks(
+        track_id=tracks.track_id, xyxy=tracks.xyxy[:, start:stop], state=tracks.state[:, start:stop], score=tracks.score[:, start:stop],
+        frame_count=stop - start, frame_size=tracks.frame_size, fps=tracks.fps,
+        landmarks=None if tracks.landmarks is None else tracks.landmarks[:, start:stop], identity=tracks.identity,
+    )
+
+
+def paste_chunk(frames_uint8, processed, edit_mask, plan: CropPlan, rows: np.ndarray, weights: torch.Tensor, paste_options: dict, check_interrupt, *, tracks=None, start=0) -> np.ndarray:
+    """Paste processed crops (rows of `processed`) onto a chunk of uint8 frames; returns uint8.
+
+    weights: the rows' fade weights in the whole video (given as a crop mask, so the plan's own
+    fades, which would see a chunk edge as a face's start, are off). tracks (of the whole video,
+    the chunk starting at frame `start`) place the landmark blend masks.
+    """
+    height, width = plan.crop_size
+    index = torch.from_numpy(rows)
+    pasted = paste_faces(
+        image_from_uint8(frames_uint8), processed[index], plan, fade_frames=0, crop_mask=weights[:, None, None].expand(len(weights), height, width),
+        edit_mask=None if edit_mask is None else edit_mask[index], check_interrupt=check_interrupt,
+        tracks=None if tracks is None else tracks_window(tracks, start, start + plan.frame_count), **paste_options,
+    )
+    return uint8_from_image(pasted)
 
 
 def _run_processor(process_crops, crops: torch.Tensor, plan: CropPlan, start: int, check_interrupt) -> tuple[torch.Tensor, torch.Tensor | None]:

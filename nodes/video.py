@@ -19,12 +19,13 @@ import numpy as np
 import torch
 
 from ..compositing.geometry import plan_crops
-from ..compositing.paste import PASTE_BLEND_MODES, paste_faces
+from ..compositing.paste import PASTE_BLEND_MODES
 from ..media.stream import CODECS, SegmentWriter, finish_video, probe_video
 from ..models.face_detectors import HAAR_OPTION, detector_options, load_face_detector
+from ..core.threads import one_torch_thread
 from ..streaming import (
-    PASTE_CHUNK, VideoJob, WindowReader, check_tracks_match, cut_crops, fingerprint_uint8, image_from_uint8, plan_windows, process_video,
-    row_fades, track_video, tracks_key, uint8_from_image,
+    PASTE_CHUNK, VideoJob, WindowReader, check_tracks_match, cut_crops, fingerprint_uint8, paste_chunk, plan_windows, process_video, row_fades,
+    track_video, tracks_key,
 )
 from . import host
 from .lipsync import FUSELipsync
@@ -157,7 +158,7 @@ class FUSEVideoProcessFaces:
                 source, tracks, output, process_crops=None if processor is None else processor,
                 window_frames=int(window_frames), overlap_frames=int(overlap_frames),
                 crop_options={"face_size": int(face_size), "face_padding": float(face_padding)},
-                paste_options={"blend_mode": blend_mode, "blend_amount": float(blend_amount), "fade_frames": int(fade_frames), "tracks": tracks},
+                paste_options={"blend_mode": blend_mode, "blend_amount": float(blend_amount), "fade_frames": int(fade_frames)},
                 codec=codec, crf=int(crf), job_key=settings, on_progress=host.progress_callback(info.frame_count), check_interrupt=host.check_interrupt,
             )
         return (host.video_output(output), json.dumps(report))
@@ -311,7 +312,8 @@ class FUSEVideoCropWindow:
         plan = plan_crops(tracks, np.zeros((info.frame_count, 1, 1, 3), np.uint8), face_size=int(face_size), face_padding=float(face_padding))
         frames = WindowReader(source, info, host.check_interrupt).window(start, stop)
         window_plan, _ = plan.window(start, stop, fingerprint_uint8(frames))
-        crops = cut_crops(frames, window_plan, host.check_interrupt)
+        with one_torch_thread():
+            crops = cut_crops(frames, window_plan, host.check_interrupt)
         return (crops, window_plan, index, len(windows))
 
 
@@ -366,15 +368,13 @@ class FUSEVideoPasteWindow:
         job = VideoJob(output, {"settings": settings, "source": name}, windows, resume=True)
         frames = WindowReader(source, info, host.check_interrupt).window(start, stop)
         fades = row_fades(crop_plan, tracks, start, int(fade_frames))
-        with SegmentWriter(job.segment(index), fps=info.fps, size=(info.width, info.height), codec=codec, crf=int(crf)) as writer:
+        with SegmentWriter(job.segment(index), fps=info.fps, size=(info.width, info.height), codec=codec, crf=int(crf)) as writer, one_torch_thread():
             for chunk_start in range(0, stop - start, PASTE_CHUNK):
                 chunk = frames[chunk_start : chunk_start + PASTE_CHUNK]
                 chunk_plan, chunk_rows = crop_plan.window(chunk_start, chunk_start + len(chunk), fingerprint_uint8(chunk))
                 if chunk_plan.total_rows:
-                    weights = fades[torch.from_numpy(chunk_rows)]
-                    h, w = chunk_plan.crop_size
-                    chunk = uint8_from_image(paste_faces(image_from_uint8(chunk), crops[torch.from_numpy(chunk_rows)], chunk_plan, blend_mode=blend_mode, blend_amount=float(blend_amount),
-                                                  fade_frames=0, crop_mask=weights[:, None, None].expand(len(weights), h, w), check_interrupt=host.check_interrupt))
+                    paste_options = {"blend_mode": blend_mode, "blend_amount": float(blend_amount)}
+                    chunk = paste_chunk(chunk, crops, None, chunk_plan, chunk_rows, fades[torch.from_numpy(chunk_rows)], paste_options, host.check_interrupt, tracks=tracks, start=start + chunk_start)
                 writer.write(chunk)
         job.finish_window(index)
         missing = [k for k in range(len(windows)) if k not in job.done]
