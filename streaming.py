@@ -21,6 +21,7 @@ is 45 GB that way. Here the video stays in its file:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -74,10 +75,21 @@ def detection_size(info: VideoInfo, detect_size: int) -> tuple[int, int]:
     return max(2, int(round(info.width * scale / 2)) * 2), max(2, int(round(info.height * scale / 2)) * 2)
 
 
+def probe_limited(path: str, max_frames: int | None) -> VideoInfo:
+    """probe_video, with the frame count cut to max_frames (None: the whole video)."""
+    info = probe_video(path)
+    if max_frames is None:
+        return info
+    if not isinstance(max_frames, (int, np.integer)) or max_frames < 1:
+        raise ValueError(f"max_frames must be a positive int or None, but got {max_frames!r}")
+    return dataclasses.replace(info, frame_count=min(info.frame_count, int(max_frames)))
+
+
 def track_video(
     path: str | os.PathLike,
     detector,
     *,
+    max_frames: int | None = None,
     detect_size: int = 960,
     score_threshold: float = 0.5,
     min_face_size: float = 16,
@@ -95,7 +107,7 @@ def track_video(
     on_progress(n) counts decoded frames.
     """
     path = os.fspath(path)
-    info = probe_video(path)
+    info = probe_limited(path, max_frames)
     width, height = detection_size(info, detect_size)
     scale_x, scale_y = info.width / width, info.height / height
     if not isinstance(detect_every, (int, np.integer)) or detect_every < 1:
@@ -262,6 +274,8 @@ def process_video(
     crf: int = 18,
     resume: bool = True,
     job_key: dict | None = None,
+    max_frames: int | None = None,
+    measure: dict | None = None,
     on_progress: Callable[[int], None] | None = None,
     check_interrupt: Callable[[], None] | None = None,
 ) -> dict:
@@ -273,13 +287,16 @@ def process_video(
     face_padding, ...), paste_options to compositing.paste.paste_faces (blend_mode,
     blend_amount, fade_frames, ...; color_match is not available here). job_key: what else
     identifies the job for resume (e.g. the processor's settings). on_progress(n) counts frames
-    written. Returns a report dict (frames, windows, resumed windows, crops, decode repairs).
+    written. max_frames: only the first frames (and their audio). measure: a dict that gets the
+    largest change pasting made, in 1/255, outside and inside the pasted faces
+    ("max_abs_diff_outside_faces", "max_abs_diff_inside_faces": the round-trip check). Returns a
+    report dict (frames, windows, resumed windows, crops).
     """
     source = os.fspath(source)
     output = check_output_path(output, codec)
     if os.path.exists(output) and os.path.exists(source) and os.path.samefile(source, output):
         raise ValueError(f"output must not be the source video ({output!r}): it would be overwritten; choose another file name")
-    info = probe_video(source)
+    info = probe_limited(source, max_frames)
     check_tracks_match(tracks, info)
     paste_options = dict(paste_options or {})
     if paste_options.get("color_match", "none") != "none":
@@ -292,7 +309,7 @@ def process_video(
     stat = os.stat(source)
     key = {
         "source": [os.path.abspath(source), stat.st_size, stat.st_mtime_ns], "tracks": tracks_key(tracks), "windows": windows,
-        "crop": crop_options or {}, "paste": {**paste_options, "fade_frames": fade_frames}, "codec": [codec, crf], "job": job_key or {},
+        "crop": crop_options or {}, "paste": {**paste_options, "fade_frames": fade_frames}, "codec": [codec, crf], "job": job_key or {}, "frames": info.frame_count,
     }
     job = VideoJob(output, json.loads(json.dumps(key, default=str)), windows, resume)
     resumed = len(job.done)
@@ -329,7 +346,7 @@ def process_video(
                 pasted = chunk
                 if chunk_plan.total_rows:
                     with one_torch_thread():
-                        pasted = paste_chunk(chunk, processed, edit_mask, chunk_plan, chunk_rows, fades[rows[chunk_rows]], paste_options, check_interrupt, tracks=tracks, start=chunk_start)
+                        pasted = paste_chunk(chunk, processed, edit_mask, chunk_plan, chunk_rows, fades[rows[chunk_rows]], paste_options, check_interrupt, tracks=tracks, start=chunk_start, measure=measure)
                 writer.write(pasted)
                 if on_progress is not None:
                     on_progress(chunk_stop - chunk_start)
@@ -350,21 +367,29 @@ def tracks_window(tracks: FaceTracks, start: int, stop: int) -> FaceTracks:
     )
 
 
-def paste_chunk(frames_uint8, processed, edit_mask, plan: CropPlan, rows: np.ndarray, weights: torch.Tensor, paste_options: dict, check_interrupt, *, tracks=None, start=0) -> np.ndarray:
+def paste_chunk(frames_uint8, processed, edit_mask, plan: CropPlan, rows: np.ndarray, weights: torch.Tensor, paste_options: dict, check_interrupt, *, tracks=None, start=0, measure=None) -> np.ndarray:
     """Paste processed crops (rows of `processed`) onto a chunk of uint8 frames; returns uint8.
 
     weights: the rows' fade weights in the whole video (given as a crop mask, so the plan's own
     fades, which would see a chunk edge as a face's start, are off). tracks (of the whole video,
-    the chunk starting at frame `start`) place the landmark blend masks.
+    the chunk starting at frame `start`) place the landmark blend masks. measure: see process_video.
     """
     height, width = plan.crop_size
     index = torch.from_numpy(rows)
     pasted = paste_faces(
         image_from_uint8(frames_uint8), processed[index], plan, fade_frames=0, crop_mask=weights[:, None, None].expand(len(weights), height, width),
         edit_mask=None if edit_mask is None else edit_mask[index], check_interrupt=check_interrupt,
-        tracks=None if tracks is None else tracks_window(tracks, start, start + plan.frame_count), **paste_options,
+        tracks=None if tracks is None else tracks_window(tracks, start, start + plan.frame_count), return_mask=measure is not None, **paste_options,
     )
-    return uint8_from_image(pasted)
+    if measure is None:
+        return uint8_from_image(pasted)
+    pasted, alpha = pasted
+    pasted = uint8_from_image(pasted)
+    change = np.abs(pasted.astype(np.int16) - frames_uint8[..., :3]).max(axis=-1)
+    touched = alpha.numpy() > 0
+    for key, where in (("max_abs_diff_outside_faces", ~touched), ("max_abs_diff_inside_faces", touched)):
+        measure[key] = max(measure.get(key, 0), int(change[where].max()) if where.any() else 0)
+    return pasted
 
 
 def _run_processor(process_crops, crops: torch.Tensor, plan: CropPlan, start: int, check_interrupt) -> tuple[torch.Tensor, torch.Tensor | None]:

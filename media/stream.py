@@ -395,6 +395,7 @@ def finish_video(segments: Sequence[str], path: str | os.PathLike, *, audio_sour
                 time_base = template.time_base
             audio = _AudioMux(output, audio_source, extension) if audio_source else None
             offset = 0
+            end = Fraction(0)
             for segment in segments:
                 if check_interrupt is not None:
                     check_interrupt()
@@ -414,8 +415,9 @@ def finish_video(segments: Sequence[str], path: str | os.PathLike, *, audio_sour
                         if audio is not None:
                             audio.mux_until(Fraction(packet.dts) * time_base)
                     offset = last
+                    end = Fraction(offset) * time_base
             if audio is not None:
-                audio.mux_until(None)
+                audio.mux_until(end, cut=True)
         os.replace(partial, path)
     except BaseException:
         if os.path.exists(partial):
@@ -446,14 +448,17 @@ class _AudioMux:
         self.packets = self.source.demux(stream)
         self.done = False
 
-    def mux_until(self, seconds: Fraction | None) -> None:
-        """Mux audio up to `seconds` of presentation time (None: all that is left)."""
+    def mux_until(self, seconds: Fraction, cut: bool = False) -> None:
+        """Mux audio up to `seconds` of presentation time. cut: this is the video's end, so the
+        audio ends there too (with the packet that reaches it) and the stream is closed."""
         if self.source is None or self.done:
             return
         time_base = self.input_stream.time_base
         for packet in self.packets:
             if packet.dts is None:
                 continue
+            if cut and packet.pts is not None and packet.pts * time_base >= seconds:
+                break
             if self.copy:
                 packet.stream = self.output_stream
                 self.output.mux(packet)
@@ -461,7 +466,7 @@ class _AudioMux:
                 for frame in packet.decode():
                     for resampled in self.resampler.resample(frame):
                         self.output.mux(self.output_stream.encode(resampled))
-            if seconds is not None and packet.pts is not None and packet.pts * time_base >= seconds:
+            if not cut and packet.pts is not None and packet.pts * time_base >= seconds:
                 return
         if not self.copy:
             for resampled in self.resampler.resample(None):

@@ -135,7 +135,8 @@ def test_audio_the_container_cannot_hold_is_reencoded_once(tmp_path):
     with av.open(str(out)) as container:
         assert container.streams.audio[0].codec_context.name == "aac"
         duration = sum(frame.samples for frame in container.decode(audio=0)) / 48000
-    assert abs(duration - 0.4) < 0.05, f"the re-encoded audio must last as long as the source's, got {duration:.3f} s"
+    video_seconds = 10 / (30000 / 1001)
+    assert abs(duration - video_seconds) < 0.03, f"audio longer than the video must end with it ({video_seconds:.3f} s), got {duration:.3f} s"
 
 
 def test_an_interrupted_finish_leaves_nothing_under_the_final_name(tmp_path):
