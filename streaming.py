@@ -35,6 +35,7 @@ import torch
 
 from .compositing.geometry import plan_crops
 from .compositing.masks import sequence_fades
+from .compositing.overlay import draw_tracks
 from .compositing.paste import paste_faces
 from .compositing.plan import FINGERPRINT_GRID, CropPlan
 from .compositing.warp import crop_faces
@@ -42,6 +43,7 @@ from .core.threads import one_torch_thread
 from .core.types import FaceDetections, FaceTracks
 from .media.stream import SEGMENT_EXTENSION, DecodeReport, SegmentWriter, VideoInfo, check_output_path, finish_video, iter_frames, probe_video
 from .models.face_detectors import detect_faces
+from .tracking.report import tracks_to_dict
 from .tracking.track import track_faces
 
 log = logging.getLogger(__name__)
@@ -470,3 +472,85 @@ def _load_tail(path: str) -> dict[int, torch.Tensor]:
         return {}
     with np.load(path, allow_pickle=False) as data:
         return {int(row): torch.from_numpy(crop.copy()) for row, crop in zip(data["rows"], data["crops"])}
+
+
+def draw_preview(
+    source: str | os.PathLike,
+    tracks: FaceTracks,
+    output: str | os.PathLike,
+    *,
+    max_frames: int | None = None,
+    crf: int = 18,
+    on_progress: Callable[[int], None] | None = None,
+    check_interrupt: Callable[[], None] | None = None,
+) -> None:
+    """Write `output`: the source with every track drawn (boxes, ids, states), a chunk at a time."""
+    source = os.fspath(source)
+    output = check_output_path(output)
+    info = probe_limited(source, max_frames)
+    check_tracks_match(tracks, info)
+    folder = os.path.join(os.path.dirname(os.path.abspath(output)), f".{os.path.basename(output)}.preview-job")
+    os.makedirs(folder, exist_ok=True)
+    segment = os.path.join(folder, f"preview{SEGMENT_EXTENSION}")
+    try:
+        with SegmentWriter(segment, fps=info.fps, size=(info.width, info.height), crf=crf) as writer:
+            for start, frames in iter_frames(source, chunk_frames=PASTE_CHUNK, info=info, check_interrupt=check_interrupt):
+                with one_torch_thread():
+                    drawn = draw_tracks(image_from_uint8(frames), tracks_window(tracks, start, start + len(frames)))
+                writer.write(uint8_from_image(drawn))
+                if on_progress is not None:
+                    on_progress(len(frames))
+        finish_video([segment], output, audio_source=source if info.has_audio else None, check_interrupt=check_interrupt)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def track_file(
+    source: str | os.PathLike,
+    detector,
+    *,
+    output: str | None = None,
+    preview: str | None = None,
+    max_frames: int | None = None,
+    score_threshold: float = 0.5,
+    detect_size: int = 960,
+    face_size: int = 256,
+    stage=None,
+    check_interrupt: Callable[[], None] | None = None,
+) -> tuple[VideoTracking, dict]:
+    """The command line's `track` on a file, in bounded memory: track, then optionally write the
+    unprocessed round trip (output) and a preview. Returns the tracking and a JSON-ready report
+    (video, detector, detections, tracks and, with output, the round-trip check).
+
+    stage(name, total) -> on_progress, as pipeline.run_track_pipeline's progress.
+    """
+    def progress(name: str, total: int):
+        return None if stage is None else stage(name, total)
+
+    source = os.fspath(source)
+    for name, path in (("output", output), ("preview", preview)):
+        if path is not None:
+            check_output_path(path)
+            if os.path.exists(path) and os.path.samefile(path, source):
+                raise ValueError(f"{name} must not be the source video ({path!r}): it would be overwritten; choose another file name")
+    info = probe_limited(source, max_frames)
+    tracked = track_video(source, detector, max_frames=max_frames, score_threshold=score_threshold, detect_size=detect_size,
+                          on_progress=progress("detect+track", info.frame_count), check_interrupt=check_interrupt)
+    detections = tracked.detections
+    report = {
+        "video": {"frame_count": info.frame_count, "width": info.width, "height": info.height, "fps": f"{info.fps.numerator}/{info.fps.denominator}", "fps_float": float(info.fps)},
+        "detector": detections.detector,
+        "detections": {"count": len(detections), "frames_with_faces": int(len(np.unique(detections.frame)))},
+        "tracks": tracks_to_dict(tracked.tracks),
+    }
+    notes = tracked.decode.warnings(os.path.basename(source))
+    if notes:
+        report["decode_warnings"] = notes
+    if output is not None:
+        measure: dict = {}
+        done = process_video(source, tracked.tracks, output, crop_options={"face_size": face_size}, max_frames=max_frames, resume=False,
+                             measure=measure, on_progress=progress("crop+paste", info.frame_count), check_interrupt=check_interrupt)
+        report["round_trip"] = {"processing": "identity", "sequences": done["sequences"], "crops": done["crops"], **{k: measure.get(k, 0) for k in ("max_abs_diff_outside_faces", "max_abs_diff_inside_faces")}, "units": "1/255"}
+    if preview is not None:
+        draw_preview(source, tracked.tracks, preview, max_frames=max_frames, on_progress=progress("preview", info.frame_count), check_interrupt=check_interrupt)
+    return tracked, report

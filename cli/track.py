@@ -81,11 +81,10 @@ def fps_text(fps: Fraction) -> str:
     return str(fps) if fps.denominator == 1 else f"{fps} ({float(fps):.3f})"
 
 
-def print_summary(result, arguments: dict, written: list[str]) -> None:
+def print_summary(report: dict, tracks, arguments: dict, written: list[str]) -> None:
     """What the pipeline found and proved, for a person reading the terminal."""
     from ..models.face_detectors import AUTO_OPTION, HAAR_OPTION
 
-    report = result.report
     video = report["video"]
     print(f"video: {video['frame_count']} frames of {video['width']}x{video['height']} at {fps_text(Fraction(video['fps']))} fps")
     detector = report["detector"]
@@ -94,8 +93,10 @@ def print_summary(result, arguments: dict, written: list[str]) -> None:
               "put a face model in models/ultralytics/bbox or pass --models-dir for better detection")
     else:
         print(f"detector: {detector}")
-    ids = ", ".join(str(int(track_id)) for track_id in result.tracks.track_id) or "none"
-    print(f"faces: {report['detections']['count']} detections on {report['detections']['frames_with_faces']} frames, {len(result.tracks)} tracks (ids {ids})")
+    ids = ", ".join(str(int(track_id)) for track_id in tracks.track_id) or "none"
+    print(f"faces: {report['detections']['count']} detections on {report['detections']['frames_with_faces']} frames, {len(tracks)} tracks (ids {ids})")
+    for note in report.get("decode_warnings", []):
+        print(f"note: {note}")
     if "round_trip" in report:
         check = report["round_trip"]
         print(f"crop -> paste round trip: max abs difference outside faces = {check['max_abs_diff_outside_faces']:g}/255, inside faces = {check['max_abs_diff_inside_faces']:g}/255")
@@ -110,12 +111,36 @@ def check_video_path(option: str, path: str | None) -> None:
         raise ValueError(f"{option} must end in one of {', '.join(VIDEO_EXTENSIONS)}, but got {path!r}")
 
 
+def load_detector(arguments: dict):
+    from ..models.face_detectors import load_face_detector
+
+    return load_face_detector(arguments["detector"], arguments["resolve_path"], yolo_files=arguments["yolo_files"], insightface_files=arguments["insightface_files"])
+
+
+def write_rendered(path: str, scene, progress) -> None:
+    """Render the scene into a video file a chunk at a time (memory: one chunk)."""
+    from ..media.stream import SegmentWriter, finish_video
+    from ..media.synthetic import render
+
+    segment = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.render.mov")
+    on_progress = progress("write", scene.frame_count)
+    try:
+        with SegmentWriter(segment, fps=scene.fps, size=scene.frame_size[::-1]) as writer:
+            for start in range(0, scene.frame_count, 32):
+                frames = render(scene, start, start + 32)
+                writer.write(frames)
+                on_progress(len(frames))
+        finish_video([segment], path)
+    finally:
+        if os.path.exists(segment):
+            os.remove(segment)
+
+
 def run_demo(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("skimage") is None:
         raise ValueError("the demo renders faces from scikit-image's sample photos, but scikit-image is not installed; pip install scikit-image")
-    from ..pipeline import run_track_pipeline
-    from ..media.synthetic import demo_scene, render
-    from ..media.video import frames_to_image, write_video
+    from ..media.synthetic import demo_scene
+    from ..streaming import track_file
 
     with models_dir(args):
         arguments = detector_arguments(args)
@@ -123,14 +148,13 @@ def run_demo(args: argparse.Namespace) -> int:
             return list_detectors(arguments)
         progress = args.progress.stage
         scene = demo_scene(frame_count=args.frames)
-        frames = render(scene)
         paths = {name: os.path.join(args.out, f"demo_{name}") for name in ("input.mp4", "output.mp4", "preview.mp4", "report.json")}
-        write_video(paths["input.mp4"], frames, scene.fps, on_progress=progress("write", len(frames)))
-        result = run_track_pipeline(frames_to_image(frames), scene.fps, score_threshold=args.score_threshold, face_size=args.face_size, progress=progress, **arguments)
-    write_video(paths["output.mp4"], result.output, scene.fps, on_progress=progress("write", len(frames)))
-    write_video(paths["preview.mp4"], result.preview, scene.fps, on_progress=progress("write", len(frames)))
-    write_report(paths["report.json"], {**result.report, "demo": {"faces_in_scene": len(scene.boxes), "frame_size": list(scene.frame_size)}})
-    print_summary(result, arguments, list(paths.values()))
+        os.makedirs(args.out, exist_ok=True)
+        write_rendered(paths["input.mp4"], scene, progress)
+        tracked, report = track_file(paths["input.mp4"], load_detector(arguments), output=paths["output.mp4"], preview=paths["preview.mp4"],
+                                     score_threshold=args.score_threshold, face_size=args.face_size, stage=progress)
+    write_report(paths["report.json"], {**report, "demo": {"faces_in_scene": len(scene.boxes), "frame_size": list(scene.frame_size)}})
+    print_summary(report, tracked.tracks, arguments, list(paths.values()))
     return 0
 
 
@@ -143,8 +167,7 @@ def add_demo_command(subparsers) -> None:
 
 
 def run_track(args: argparse.Namespace) -> int:
-    from ..pipeline import run_track_pipeline
-    from ..media.video import frames_to_image, read_video, write_video
+    from ..streaming import track_file
 
     with models_dir(args):
         arguments = detector_arguments(args)
@@ -156,20 +179,22 @@ def run_track(args: argparse.Namespace) -> int:
             raise ValueError("--out must name the JSON report to write, e.g. --out report.json")
         check_video_path("--preview", args.preview)
         check_video_path("--output", args.output)
-        progress = args.progress.stage
-        video = read_video(args.video, max_frames=args.max_frames)
-        result = run_track_pipeline(frames_to_image(video.frames), video.fps, score_threshold=args.score_threshold, face_size=args.face_size, composite=args.output is not None, progress=progress, **arguments)
-    written = []
-    if args.output is not None:
-        write_video(args.output, result.output, video.fps, video.audio, on_progress=progress("write", video.frame_count))
-        written.append(args.output)
-    if args.preview is not None:
-        write_video(args.preview, result.preview, video.fps, video.audio, on_progress=progress("write", video.frame_count))
-        written.append(args.preview)
-    write_report(args.out, {**result.report, "source": {"path": os.path.abspath(args.video), "audio": video.audio is not None}})
+        check_report_path(args.out, args.video)
+        tracked, report = track_file(args.video, load_detector(arguments), output=args.output, preview=args.preview, max_frames=args.max_frames,
+                                     score_threshold=args.score_threshold, face_size=args.face_size, stage=args.progress.stage)
+    written = [path for path in (args.output, args.preview) if path is not None]
+    write_report(args.out, {**report, "source": {"path": os.path.abspath(args.video), "audio": tracked.info.has_audio}})
     written.append(args.out)
-    print_summary(result, arguments, written)
+    print_summary(report, tracked.tracks, arguments, written)
     return 0
+
+
+def check_report_path(path: str, video: str) -> None:
+    """--out must be a file that is not the input video; checked before any work starts."""
+    if os.path.isdir(path):
+        raise ValueError(f"--out must name a file, but {path!r} is a directory; e.g. --out {os.path.join(path, 'report.json')}")
+    if os.path.exists(path) and os.path.exists(video) and os.path.samefile(path, video):
+        raise ValueError(f"--out must not be the input video ({path!r}): it would be overwritten; e.g. --out report.json")
 
 
 def add_track_command(subparsers) -> None:

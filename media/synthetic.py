@@ -95,13 +95,15 @@ def _paste_sprite(canvas: np.ndarray, sprite: FaceSprite, face_box: np.ndarray) 
     canvas[:] = np.clip(canvas * (1 - alpha) + warped * alpha, 0, 255).astype(np.uint8)
 
 
-def render(scene: Scene) -> np.ndarray:
-    """Render the scene: (N,H,W,3) uint8 frames. Faces are drawn in list order (later on top)."""
+def render(scene: Scene, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Render frames [start, stop) of the scene (default: all): (n,H,W,3) uint8. Faces are drawn
+    in list order (later on top)."""
+    stop = scene.frame_count if stop is None else min(stop, scene.frame_count)
     sprites = face_sprites()
     height, width = scene.frame_size
     background = textured_background(height, width, scene.seed)
-    frames = np.empty((scene.frame_count, height, width, 3), np.uint8)
-    for index in range(scene.frame_count):
+    frames = np.empty((max(stop - start, 0), height, width, 3), np.uint8)
+    for index in range(start, stop):
         canvas = background.copy()
         for boxes, sprite_index in zip(scene.boxes, scene.sprite_index):
             if np.isfinite(boxes[index]).all():
@@ -110,7 +112,7 @@ def render(scene: Scene) -> np.ndarray:
             if start <= index < stop:
                 x1, y1, x2, y2 = np.round(occluder_boxes[index]).astype(int)
                 canvas[max(y1, 0):max(y2, 0), max(x1, 0):max(x2, 0)] = (205, 160, 130)  # a skin-toned "hand"
-        frames[index] = canvas
+        frames[index - start] = canvas
     return frames
 
 
