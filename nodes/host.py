@@ -231,6 +231,28 @@ def model_spatial_patch(model) -> int:
     return int(patch) if patch else 1
 
 
+def model_takes_spatial_noise_mask(model) -> bool:
+    """False when the model turns a noise mask into one timestep per latent frame.
+
+    ComfyUI's WAN22 (Wan 2.2 TI2V 5B) passes the mask to its process_timestep, which averages it
+    over channels and space: a face-only ellipse would tell the DiT about 0.6 x the real noise
+    level of the face. Asked by behaviour, not by class: the model's process_timestep is given a
+    mask that denoises half of one frame; a timestep strictly between 0 and 1 means averaging.
+    Models without process_timestep (fakes, other hosts) keep the host's mask handling.
+    """
+    import torch
+
+    process_timestep = getattr(getattr(model, "model", None), "process_timestep", None)
+    if process_timestep is None:
+        return True
+    mask = torch.tensor([1.0, 0.0]).reshape(1, 1, 1, 1, 2)  # [B,C,T,h,w]: one frame, half of it denoised
+    try:
+        timesteps = torch.as_tensor(process_timestep(torch.ones(1), x=mask, denoise_mask=mask)).float()
+    except Exception:  # noqa: BLE001 - a model whose timestep needs other inputs does not average a 1x2 mask
+        return True
+    return not bool(((timesteps > 0) & (timesteps < 1)).any())
+
+
 def check_latent_channels(model, latent) -> None:
     """ValueError unless the latent has the channel count of the model's latent format."""
     expected = model.get_model_object("latent_format").latent_channels

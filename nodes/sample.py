@@ -32,7 +32,9 @@ def latent_sampler(model, positive, negative, seed, steps, cfg, sampler_name, sc
         host.sample_latent, steps=int(steps), cfg=float(cfg), sampler_name=sampler_name, scheduler=scheduler,
         positive=positive, negative=negative, denoise=float(denoise),
     )
-    return LatentSampler(sample, model, int(steps), int(seed), model_low_noise, int(switch_step), host.model_spatial_patch(model))
+    models = [model] if model_low_noise is None else [model, model_low_noise]
+    spatial_noise_mask = all(host.model_takes_spatial_noise_mask(each) for each in models)
+    return LatentSampler(sample, model, int(steps), int(seed), model_low_noise, int(switch_step), host.model_spatial_patch(model), spatial_noise_mask)
 
 
 def stage_progress(stage: str, total: int):
@@ -73,7 +75,8 @@ def window_inputs() -> dict:
             "on a big GPU, more memory. Off: one clip at a time."
         )}),
         "face_only_mask": ("BOOLEAN", {"default": False, "tooltip": (
-            "Denoise only a feathered ellipse inside each crop; the crop's border keeps its original latent, which hides the paste seam."
+            "Denoise only a feathered ellipse inside each crop; the crop's border keeps its original latent, which hides the paste seam. "
+            "Wan 2.2 5B reads a noise mask as one noise level per frame, so for it the whole crop is sampled and the border put back afterwards."
         )}),
     }
 

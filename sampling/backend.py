@@ -99,7 +99,10 @@ class LatentSampler:
     sample(model, latent, noise_seeds, *, add_noise, start_step, last_step, force_full_denoise,
     noise_mask, on_step) -> latent; noise_seeds holds one seed per latent row (see
     nodes/host.py sample_latent). spatial_patch: the model's latent patch size (Wan DiT: 2), so
-    crop sides are snapped to vae.spatial_compression * spatial_patch.
+    crop sides are snapped to vae.spatial_compression * spatial_patch. spatial_noise_mask: whether
+    the model denoises each latent position at its own noise level under a noise mask; False for a
+    model that averages the mask into one timestep per latent frame (Wan 2.2 TI2V 5B, see
+    nodes/host.py model_takes_spatial_noise_mask), whose face-only mask is applied by compositing.
     """
 
     sample: Callable[..., torch.Tensor]
@@ -109,12 +112,21 @@ class LatentSampler:
     model_low_noise: Any = None
     switch_step: int = 0
     spatial_patch: int = 1
+    spatial_noise_mask: bool = True
 
     def passes(self) -> tuple[SamplerPass, ...]:
         return plan_sampler_passes(self.model, self.steps, self.model_low_noise, self.switch_step)
 
     def run(self, latent: torch.Tensor, noise_seeds: list[int], noise_mask=None, on_step=None) -> torch.Tensor:
-        """Sample `latent` through every pass in turn; returns the final latent."""
+        """Sample `latent` through every pass in turn; returns the final latent.
+
+        noise_mask (1 = denoise) goes to the host sampler, which keeps the rest of the latent at
+        its original value at every step. Without spatial_noise_mask the whole latent is sampled at
+        the schedule's noise level and the original is composited back through the mask afterwards:
+        the same result where the mask is 0 or 1, and a true noise level for the model everywhere.
+        """
+        original = latent
+        host_mask = noise_mask if self.spatial_noise_mask else None
         for sampler_pass in self.passes():
             latent = self.sample(
                 sampler_pass.model,
@@ -124,10 +136,29 @@ class LatentSampler:
                 start_step=sampler_pass.start_step,
                 last_step=sampler_pass.last_step,
                 force_full_denoise=sampler_pass.force_full_denoise,
-                noise_mask=noise_mask,
+                noise_mask=host_mask,
                 on_step=on_step,
             )
+        if noise_mask is not None and host_mask is None:
+            weight = mask_to_latent(noise_mask, latent.shape).to(latent.device, latent.dtype)
+            latent = torch.lerp(original.to(latent.device, latent.dtype), latent, weight)  # exact at weights 0 and 1
         return latent
+
+
+def mask_to_latent(noise_mask: torch.Tensor, latent_shape) -> torch.Tensor:
+    """A noise mask resized to a latent's shape as the host resizes it (comfy.utils.reshape_mask).
+
+    noise_mask [1,1,1,h,w] or [1,1,h,w] (pixel space); latent_shape [B,C,T,h,w] (trilinear) or
+    [B,C,h,w] (bilinear). Returns float [B,C,...] (expanded, not copied).
+    """
+    size = tuple(latent_shape[2:])
+    if len(latent_shape) == 5:
+        mask = noise_mask.float().reshape((1, 1, -1) + tuple(noise_mask.shape[-2:]))
+        mask = torch.nn.functional.interpolate(mask, size=size, mode="trilinear")
+    else:
+        mask = noise_mask.float().reshape((-1, 1) + tuple(noise_mask.shape[-2:]))
+        mask = torch.nn.functional.interpolate(mask, size=size, mode="bilinear")
+    return mask.expand((latent_shape[0], latent_shape[1]) + size)
 
 
 def snapped_size(size: tuple[int, int], multiple: int) -> tuple[int, int]:

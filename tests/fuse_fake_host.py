@@ -9,7 +9,9 @@ The rules are those of ../shared/HOST.md and ComfyUI's comfy/sd.py, comfy/sample
 - the sampler (standing in for nodes/host.sample_latent) checks the latent against the model's
   latent format, makes each row's noise with host.prepare_noise(row, seed), resizes noise_mask to
   the latent like comfy.utils.reshape_mask, calls on_step once per step, and returns
-  latent + mask * (model.offset + strength * noise): exact identity when both are 0.
+  latent + mask * (model.offset + strength * noise): exact identity when both are 0. It records
+  the timestep the model is told as a fraction of the schedule's (1.0 unless the model's
+  process_timestep folds the noise mask into it, as ComfyUI's WAN22 does).
 
 The fake VAEs are lossless for crops that are constant over each ratio x ratio block: a video
 latent frame stores its (up to 4) pixel frames as channel groups of block means. Tests import
@@ -112,14 +114,26 @@ class FakeImageVAE:
         return upsample(latent[:, :3], self.spatial).clamp(0.0, 1.0)
 
 
-class FakeModel:
-    """A MODEL as far as FUSE asks: latent format, patch size; `offset` is what its sampling adds."""
+def timestep_per_frame(timestep, x, denoise_mask=None, **kwargs):
+    """ComfyUI's WAN22 rule (Wan 2.2 TI2V 5B, comfy/model_base.py): with a noise mask the DiT gets
+    one timestep per latent frame, the timestep times the mask's mean over channels and space."""
+    if denoise_mask is None:
+        return timestep
+    frame_means = denoise_mask.mean(dim=(1, 3, 4), keepdim=True)  # [B,1,T,1,1]
+    return (frame_means * timestep.view(-1, 1, 1, 1, 1)).reshape(timestep.shape[0], -1)
 
-    def __init__(self, name: str, latent_channels: int = 16, latent_dimensions: int = 3, patch: int | None = 2, offset: float = 0.0) -> None:
+
+class FakeModel:
+    """A MODEL as far as FUSE asks: latent format, patch size; `offset` is what its sampling adds.
+    averages_noise_mask: the model (ModelPatcher.model) has WAN22's process_timestep."""
+
+    def __init__(self, name: str, latent_channels: int = 16, latent_dimensions: int = 3, patch: int | None = 2, offset: float = 0.0, averages_noise_mask: bool = False) -> None:
         self.name = name
         self.offset = offset
         self.patch = patch
         self.latent_format = SimpleNamespace(latent_channels=latent_channels, latent_dimensions=latent_dimensions)
+        if averages_noise_mask:
+            self.model = SimpleNamespace(process_timestep=timestep_per_frame)
 
     def get_model_object(self, name: str):
         if name == "latent_format":
@@ -162,6 +176,11 @@ class FakeSampler:
         else:
             noise = torch.zeros_like(latent)
         mask = torch.ones_like(latent) if noise_mask is None else reshape_mask(noise_mask.float(), latent.shape)
+        process_timestep = getattr(getattr(model, "model", None), "process_timestep", None)
+        told = torch.ones(latent.shape[0])
+        if process_timestep is not None and noise_mask is not None:
+            told = process_timestep(told, x=latent, denoise_mask=mask[:, :1])
+        self.calls[-1]["timestep_fraction"] = float(told.min())
         first = 0 if start_step is None else start_step
         last = steps if last_step is None else min(last_step, steps)
         for _ in range(max(0, last - first)):

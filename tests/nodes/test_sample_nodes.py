@@ -71,6 +71,26 @@ def test_sample_face_sequences_node_passes_its_settings_to_the_host_sampler(monk
     ], "batch_tracks samples the two 9-frame sequences together; each batch goes high-noise then low-noise"
 
 
+@pytest.mark.parametrize(
+    "vae_kind, high, low, host_mask",
+    [
+        (WAN22, FakeModel("wan22-5b", 48, averages_noise_mask=True), None, None),
+        (WAN21, FakeModel("wan21"), None, (1, 1, 1, 64, 64)),
+        (WAN21, FakeModel("a14b-high"), FakeModel("a14b-low"), (1, 1, 1, 64, 64)),
+    ],
+    ids=["wan22-5b", "wan21", "wan22-a14b"],
+)
+def test_face_only_mask_reaches_the_model_at_its_real_noise_level(monkeypatch, vae_kind, high, low, host_mask):
+    fake = install_fake_host(monkeypatch)
+    plan = make_plan([9])
+    sample.FUSESampleFaceSequences().sample(
+        block_crops(plan), plan, high, FakeVideoVAE(**vae_kind), "pos", "neg", **SAMPLING, **{**WINDOWS, "face_only_mask": True},
+        model_low_noise=low, switch_step=3,
+    )
+    assert {call["mask_shape"] for call in fake.calls} == {host_mask}, "only a model that takes spatial masks gets the face-only noise mask"
+    assert {call["timestep_fraction"] for call in fake.calls} == {1.0}, "the DiT must be told the schedule's timestep for every frame"
+
+
 def scene_and_tracks(frame_count=9, frame_size=(144, 256), identity=None):
     """A short clip of two real faces and its ground-truth tracks (identity: their names, or None)."""
     scene = synthetic.demo_scene(frame_count=frame_count, frame_size=frame_size)

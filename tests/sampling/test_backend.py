@@ -77,3 +77,34 @@ def test_prepare_noise_outside_comfyui_matches_the_ksampler_rule():
 
 def test_sampler_and_scheduler_lists_have_fallbacks():
     assert "euler" in host.sampler_names() and "simple" in host.scheduler_names()
+
+
+@pytest.mark.parametrize(
+    "model, expected",
+    [
+        (FakeModel("wan21"), True),
+        (FakeModel("wan22-5b", 48, averages_noise_mask=True), False),
+        (FakeModel("sd15", 4, 2, None), True),
+    ],
+    ids=["no-process-timestep", "wan22-averages", "image-model"],
+)
+def test_the_host_says_which_models_take_a_spatial_noise_mask(model, expected):
+    assert host.model_takes_spatial_noise_mask(model) is expected
+
+
+def test_a_process_timestep_that_fails_on_the_probe_keeps_the_host_mask():
+    from types import SimpleNamespace
+
+    def needs_more(timestep, x, denoise_mask=None, **kwargs):
+        raise KeyError("frame_rate")
+
+    assert host.model_takes_spatial_noise_mask(SimpleNamespace(model=SimpleNamespace(process_timestep=needs_more))) is True
+
+
+@pytest.mark.parametrize("shape", [(2, 48, 3, 4, 4), (3, 4, 8, 8)])
+def test_mask_to_latent_resizes_like_the_host(shape):
+    from fuse_fake_host import reshape_mask
+    from comfyui_fuse.sampling.backend import mask_to_latent
+
+    mask = torch.rand((1, 1, 1, 64, 64) if len(shape) == 5 else (1, 1, 64, 64))
+    assert torch.allclose(mask_to_latent(mask, shape), reshape_mask(mask, shape)), "the composite must weight the latent as the host's noise mask does"

@@ -17,7 +17,8 @@ def codec(vae) -> VaeCodec:
 
 def sampler(fake: FakeSampler, model, steps=4, seed=0, model_low_noise=None, switch_step=0) -> LatentSampler:
     sample = functools.partial(fake, steps=steps, cfg=3.5, sampler_name="euler", scheduler="simple", positive="pos", negative="neg", denoise=0.5)
-    return LatentSampler(sample, model, steps, seed, model_low_noise, switch_step, host.model_spatial_patch(model))
+    spatial = host.model_takes_spatial_noise_mask(model)
+    return LatentSampler(sample, model, steps, seed, model_low_noise, switch_step, host.model_spatial_patch(model), spatial)
 
 
 def run(lengths, *, vae=None, model=None, strength=0.0, crop_size=(64, 64), seed=0, fake=None, **options):
@@ -123,6 +124,30 @@ def test_face_only_mask_keeps_the_crop_border():
     centre = (out[:, 24:40, 24:40] - crops[:, 24:40, 24:40]).abs().min()
     assert corner < 1e-6, f"outside the face ellipse the crop must keep its pixels, changed by {corner:.2e}"
     assert centre > 0.1, "inside the face the sampler's change must show"
+
+
+def test_face_only_mask_on_wan22_5b_tells_the_model_the_real_noise_level():
+    """Wan 2.2 5B (ComfyUI's WAN22) averages a noise mask into one timestep per frame: the ellipse
+    would tell the DiT ~0.6 t while the face carries full noise. FUSE must sample the whole crop at
+    the schedule's level and put the border back afterwards."""
+    five_b = FakeModel("wan22-5b", latent_channels=48, offset=0.2, averages_noise_mask=True)
+    crops, _, out, _, fake = run([9], vae=FakeVideoVAE(**WAN22), model=five_b, face_only_mask=True)
+    (call,) = fake.calls
+    assert call["timestep_fraction"] == 1.0, f"the 5B DiT was told {call['timestep_fraction']:.3f} of the real timestep"
+    assert call["mask_shape"] is None, "no spatial noise mask may reach a model that averages it per frame"
+    corner = (out[:, :16, :16] - crops[:, :16, :16]).abs().max()
+    centre = (out[:, 24:40, 24:40] - crops[:, 24:40, 24:40]).abs().min()
+    assert corner < 1e-4, f"outside the face ellipse the crop must keep its pixels, changed by {corner:.2e}"  # the resized mask is ~1e-5 there
+    assert centre > 0.1, "inside the face the sampler's change must show"
+    *_, spatial_out, _, spatial_fake = run([9], vae=FakeVideoVAE(**WAN22), model=FakeModel("wan22-like", 48, offset=0.2), face_only_mask=True)
+    assert spatial_fake.calls[0]["mask_shape"] == (1, 1, 1, 64, 64) and spatial_fake.calls[0]["timestep_fraction"] == 1.0
+    assert torch.allclose(out, spatial_out, atol=1e-6), "compositing after sampling must give what the host's per-step mask gives (a linear sampler)"
+
+
+@pytest.mark.parametrize("averages", [False, True])
+def test_whole_crop_sampling_is_unchanged_without_face_only_mask(averages):
+    *_, fake = run([5], vae=FakeVideoVAE(**WAN22), model=FakeModel("wan22", 48, averages_noise_mask=averages))
+    assert fake.calls[0]["mask_shape"] is None and fake.calls[0]["timestep_fraction"] == 1.0
 
 
 def test_memory_is_bounded_by_one_window_and_one_batch():
