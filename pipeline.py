@@ -35,6 +35,17 @@ log = logging.getLogger(__name__)
 # process_crops(crops [M,h,w,3], plan, on_progress=, check_interrupt=) -> processed crops [M,h,w,3]
 CropProcessor = Callable[..., torch.Tensor]
 
+# Shares of one progress bar over a process_faces_in_video run (core.progress.StagedProgress):
+# a diffusion model on the crops dominates; detection is next (every frame through a detector).
+PROCESS_STAGE_WEIGHTS = {"detect": 10, "track": 1, "crop": 2, "process": 85, "paste": 2}
+
+
+def process_stage_weights(detecting: bool) -> dict[str, int]:
+    """The stages process_faces_in_video runs, with their PROCESS_STAGE_WEIGHTS; detecting False
+    when tracks are given (no detect or track stage)."""
+    skipped = () if detecting else ("detect", "track")
+    return {stage: weight for stage, weight in PROCESS_STAGE_WEIGHTS.items() if stage not in skipped}
+
 
 @dataclass(frozen=True, eq=False)
 class PipelineResult:

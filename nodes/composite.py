@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..compositing.paste import COLOR_MATCH_MODES, PASTE_BLEND_MODES, PASTE_MODES, SEAM_MODES, paste_faces
+from ..core.progress import StagedProgress
 from . import host
 
 
@@ -57,7 +58,10 @@ class FUSEPasteFaces:
 
     def paste(self, images, crops, crop_plan, blend_mode="box", blend_amount=0.3, paste_mode="difference", crop_mask=None, occlusion_mask=None,
               edit_mask=None, tracks=None, seam="feather", color_match="none", feather_pixels=8.0, fade_frames=3):
-        passes = 2 if color_match != "none" else 1  # colour matching measures every row first
+        # one bar counting the crops; with colour matching paste_faces reports every row twice (measured, then pasted)
+        passes = 2 if color_match != "none" else 1
+        rows = crop_plan.total_rows
+        on_progress = StagedProgress(host.progress_callback(rows), {"paste": 1}, rows)("paste", passes * rows)
         pasted, pasted_mask = paste_faces(
             images,
             crops,
@@ -73,7 +77,7 @@ class FUSEPasteFaces:
             crop_mask=crop_mask,
             edit_mask=edit_mask,
             occlusion_mask=occlusion_mask,
-            on_progress=host.progress_callback(passes * crop_plan.total_rows),
+            on_progress=on_progress,
             check_interrupt=host.check_interrupt,
             return_mask=True,
         )

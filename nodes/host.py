@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from contextlib import contextmanager
 from typing import Callable
 
 log = logging.getLogger(__name__)
@@ -210,14 +211,49 @@ def vae_facts(vae) -> dict:
     }
 
 
+@contextmanager
+def interrupt_points(vae):
+    """Inside the block, check_interrupt() runs before every layer of the VAE's network.
+
+    One vae.encode / vae.decode call of a video VAE is a whole clip (Wan on the CPU: tens of
+    seconds), and cutting the clip up would change the latent (the Wan VAE is causal in time:
+    each 4-frame chunk reads the feature cache of the chunks before it). So the clip stays one
+    call and Cancel is polled between the network's own pieces: each layer of each temporal chunk.
+    The latent is bit-identical; the hooks are removed when the block ends. A VAE without a torch
+    network (vae.first_stage_model) runs as it is.
+    """
+    import torch
+
+    network = getattr(vae, "first_stage_model", None)
+    if not isinstance(network, torch.nn.Module):
+        yield
+        return
+    layers = [module for module in network.modules() if next(module.children(), None) is None]
+    handles = [layer.register_forward_pre_hook(lambda module, args: check_interrupt()) for layer in layers]
+    try:
+        yield
+    except BaseException:
+        clear_cache = getattr(network, "clear_cache", None)
+        if callable(clear_cache):  # the Wan 2.2 VAE keeps its chunk cache on itself until its next call
+            clear_cache()
+        raise
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def vae_encode(vae, pixels):
-    """VAEEncode: IMAGE [F,H,W,3] -> latent. A video VAE treats the batch as ONE clip -> [1,C,T,h,w]."""
-    return vae.encode(pixels[..., :3])
+    """VAEEncode: IMAGE [F,H,W,3] -> latent. A video VAE treats the batch as ONE clip -> [1,C,T,h,w].
+    Cancel is honoured inside the call (interrupt_points)."""
+    with interrupt_points(vae):
+        return vae.encode(pixels[..., :3])
 
 
 def vae_decode(vae, latent):
-    """VAEDecode without the flattening: [B,C,T,h,w] -> [B,T,H,W,3] (video), [B,C,h,w] -> [B,H,W,3]."""
-    return vae.decode(latent)
+    """VAEDecode without the flattening: [B,C,T,h,w] -> [B,T,H,W,3] (video), [B,C,h,w] -> [B,H,W,3].
+    Cancel is honoured inside the call (interrupt_points)."""
+    with interrupt_points(vae):
+        return vae.decode(latent)
 
 
 def model_spatial_patch(model) -> int:

@@ -14,7 +14,8 @@ from ..models.face_detectors import HAAR_OPTION, detector_options, load_face_det
 from ..sampling.backend import LatentSampler, VaeCodec
 from ..sampling.frames import sample_face_frames
 from ..sampling.sequences import sample_face_sequences
-from ..pipeline import process_faces_in_video
+from ..core.progress import StagedProgress
+from ..pipeline import process_faces_in_video, process_stage_weights
 from ..analysis.identity import face_selection
 from . import host
 
@@ -37,9 +38,8 @@ def latent_sampler(model, positive, negative, seed, steps, cfg, sampler_name, sc
     return LatentSampler(sample, model, int(steps), int(seed), model_low_noise, int(switch_step), host.model_spatial_patch(model), spatial_noise_mask)
 
 
-def stage_progress(stage: str, total: int):
-    """A fresh host progress bar per pipeline stage (detect, track, crop, process, paste)."""
-    return host.progress_callback(total)
+# The whole-video samplers' one progress bar runs 0..100: percent of the run's weighted work.
+RUN_PROGRESS_TOTAL = 100
 
 
 def sampler_inputs() -> dict:
@@ -228,13 +228,15 @@ class WholeVideoSampler:
 
     def process_video(self, images, process_crops, size_multiple, detector, face_id, face_size, face_padding, force_square,
                       iou_threshold, smooth_boxes, smooth_window, blend_mode, blend_amount, tracks=None, faces="all", fps=25.0):
+        progress = StagedProgress(host.progress_callback(RUN_PROGRESS_TOTAL), process_stage_weights(detecting=tracks is None), RUN_PROGRESS_TOTAL)
         output = process_faces_in_video(
             images, process_crops, tracks=tracks, detector=None if tracks is not None else load_detector(detector), fps=float(fps),
             iou_threshold=float(iou_threshold), smooth_boxes=bool(smooth_boxes), smooth_window=int(smooth_window),
             faces=face_selection(face_id, faces), face_size=int(face_size), face_padding=float(face_padding), force_square=bool(force_square),
             size_multiple=size_multiple, blend_mode=blend_mode, blend_amount=float(blend_amount),
-            progress=stage_progress, check_interrupt=host.check_interrupt,
+            progress=progress, check_interrupt=host.check_interrupt,
         )
+        progress.finish()
         return (output.to(host.intermediate_device()),)
 
 

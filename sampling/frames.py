@@ -69,14 +69,16 @@ def sample_face_frames(
         if check_interrupt is not None:
             check_interrupt()
         stop = min(start + frames_per_batch, len(row_track))
-        on_step, finish = progress_for_rows(on_progress, stop - start, sampler.steps)
+        on_step, finish = progress_for_rows(on_progress, stop - start, sampler.steps + 2)  # ticks: encode, each step, decode
         latent = vae.encode(resize_frames(crops_bhwc[start:stop, ..., :3].float(), latent_size))
+        on_step()
         if latent.ndim != 4 or latent.shape[0] != stop - start:
             raise ValueError(f"vae.encode must return one image latent per crop [{stop - start},C,h,w], but got shape {tuple(latent.shape)}; use an image VAE")
         seeds = [noise_seed(sampler.seed, track_id) for track_id in row_track[start:stop]]
         sampled = sampler.run(latent, seeds, noise_mask, on_step)
         del latent
         decoded = vae.decode(sampled)
+        on_step()
         del sampled
         if decoded.ndim != 4 or decoded.shape[0] != stop - start:
             raise ValueError(f"vae.decode must return one image per crop [{stop - start},H,W,3], but got shape {tuple(decoded.shape)}")

@@ -72,8 +72,10 @@ def batch_jobs(jobs: list[ClipJob], batch_size: int) -> list[list[ClipJob]]:
     return batches
 
 
-def progress_for_rows(on_progress, rows: int, steps: int):
-    """(on_step, finish): spread `rows` progress units over `steps` sampler steps, finish() reports the rest."""
+def progress_for_rows(on_progress, rows: int, ticks: int):
+    """(on_step, finish): spread `rows` progress units evenly over `ticks` calls of on_step (each VAE
+    call and each sampler step of a batch), finish() reports the rest."""
+    steps = max(1, ticks)
     state = {"steps": 0, "reported": 0}
 
     def advance(count: int) -> None:
@@ -127,7 +129,9 @@ def sample_face_sequences(
     face_only_mask: denoise only the ellipse inscribed in the crop (feathered, NOISE_MASK_FEATHER):
     the crop's border keeps its original latent, so the paste seam disappears.
     Every window of a track starts from the noise of noise_seed(sampler.seed, track id).
-    on_progress: called with crop rows done (total = M). check_interrupt: called between clips.
+    on_progress: called with crop rows done (total = M), moving with every encode, sampler step and
+    decode. check_interrupt: called between clips; the host's VAE wrapper also polls Cancel inside
+    each encode and decode (nodes/host.py interrupt_points).
     """
     check_crops(crops_bhwc, plan)
     _check_video_vae(vae)
@@ -146,12 +150,14 @@ def sample_face_sequences(
     for batch in batches:
         if check_interrupt is not None:
             check_interrupt()
-        on_step, finish = progress_for_rows(on_progress, sum(job.new_rows for job in batch), sampler.steps)
+        # ticks: each clip's encode, each sampler step, the decode
+        on_step, finish = progress_for_rows(on_progress, sum(job.new_rows for job in batch), len(batch) + sampler.steps + 1)
         latents = []
         for job in batch:
             rows = torch.as_tensor(job.window.source_index + offsets[job.sequence])
             clip = resize_frames(crops_bhwc[rows][..., :3].float(), clip_size)  # [F,h,w,3], one clip
             latent = vae.encode(clip)
+            on_step()
             expected_frames = (job.window.clip_frames - 1) // temporal + 1
             if latent.ndim != 5 or latent.shape[0] != 1 or latent.shape[2] != expected_frames:
                 raise ValueError(
@@ -165,6 +171,7 @@ def sample_face_sequences(
         sampled = sampler.run(latent, seeds, noise_mask, on_step)
         del latent
         decoded = vae.decode(sampled)
+        on_step()
         del sampled
         if decoded.ndim != 5 or decoded.shape[0] != len(batch):
             raise ValueError(f"vae.decode must return video frames [{len(batch)},F,H,W,3] for a batch of {len(batch)} clips, but got shape {tuple(decoded.shape)}")

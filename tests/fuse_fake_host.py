@@ -14,7 +14,10 @@ The rules are those of ../shared/HOST.md and ComfyUI's comfy/sd.py, comfy/sample
   process_timestep folds the noise mask into it, as ComfyUI's WAN22 does).
 
 The fake VAEs are lossless for crops that are constant over each ratio x ratio block: a video
-latent frame stores its (up to 4) pixel frames as channel groups of block means. Tests import
+latent frame stores its (up to 4) pixel frames as channel groups of block means. Like ComfyUI's,
+the fake video VAE holds its torch network in `first_stage_model` and, like the Wan VAE, runs it
+once per temporal chunk (encode: 1, 4, 4, ... frames; decode: one latent frame at a time), each
+chunk through a few layers; `chunks_run` counts the chunks. Tests import
 this module by name (tests/conftest.py puts tests/ on sys.path).
 """
 
@@ -59,6 +62,14 @@ class FakeVideoVAE:
         self.temporal = temporal
         self.encode_shapes: list[tuple] = []
         self.decode_shapes: list[tuple] = []
+        layers = lambda: torch.nn.Sequential(torch.nn.Identity(), torch.nn.Identity())  # noqa: E731
+        self.first_stage_model = torch.nn.ModuleDict({"encoder": layers(), "decoder": layers()})
+        self.chunks_run = 0
+
+    def _run_network(self, part: str, chunks: int) -> None:
+        for _ in range(chunks):
+            self.first_stage_model[part](torch.zeros(1))
+            self.chunks_run += 1
 
     def spacial_compression_encode(self) -> int:
         return self.spatial
@@ -73,6 +84,7 @@ class FakeVideoVAE:
         pixels = centre_crop(pixels, self.spatial)
         latent_frames = 1 + (pixels.shape[0] - 1) // self.temporal
         pixels = pixels[: (latent_frames - 1) * self.temporal + 1]  # frames beyond 4k+1 are dropped
+        self._run_network("encoder", latent_frames)
         means = block_means(pixels, self.spatial)  # [F,3,h,w]
         latent = torch.zeros((1, self.latent_channels, latent_frames) + tuple(means.shape[2:]))
         latent[0, 0:3, 0] = means[0]
@@ -84,6 +96,7 @@ class FakeVideoVAE:
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         self.decode_shapes.append(tuple(latent.shape))
         batch, _, latent_frames = latent.shape[:3]
+        self._run_network("decoder", latent_frames)
         frames = [latent[:, 0:3, 0]]
         for t in range(1, latent_frames):
             frames.extend(latent[:, 3 * group : 3 * group + 3, t] for group in range(self.temporal))
@@ -223,3 +236,31 @@ def block_crops(plan, block: int = 16, seed: int = 0) -> torch.Tensor:
         small = 0.1 + 0.8 * torch.rand((1, 3, height // block, width // block), generator=generator)
         rows.append(F.interpolate(small, scale_factor=block, mode="nearest")[0].movedim(0, -1))
     return torch.stack(rows) if rows else torch.zeros((0, height, width, 3))
+
+
+class ProgressBars:
+    """The host's progress bars a node run opened: one entry per host.progress_callback(total) call,
+    with the bar's value after every update (ComfyUI sends one /ws progress message per update)."""
+
+    def __init__(self) -> None:
+        self.bars: list[dict] = []
+
+    def __call__(self, total: int):
+        bar = {"total": int(total), "values": []}
+        self.bars.append(bar)
+
+        def update(count: int = 1) -> None:
+            bar["values"].append((bar["values"][-1] if bar["values"] else 0) + count)
+
+        return update
+
+    def messages(self) -> list[str]:
+        """What the user sees, e.g. ["1/9", "2/9", ...]."""
+        return [f"{value}/{bar['total']}" for bar in self.bars for value in bar["values"]]
+
+
+def record_progress(monkeypatch) -> ProgressBars:
+    """Record every progress bar opened through nodes/host.py (it is silent outside ComfyUI)."""
+    bars = ProgressBars()
+    monkeypatch.setattr(host, "progress_callback", bars)
+    return bars

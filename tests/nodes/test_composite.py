@@ -9,6 +9,7 @@ import torch
 from comfyui_fuse.compositing.align import MEAN_LANDMARKS_IN_BOX
 from comfyui_fuse.nodes import composite, crop
 from comfyui_fuse.core.types import DETECTED, FaceTracks
+from fuse_fake_host import record_progress
 
 
 def make_clip(n=3, frame_size=(64, 96), landmarks=False):
@@ -102,14 +103,15 @@ def test_hull_mode_without_tracks_names_the_missing_input():
         composite.FUSEPasteFaces().paste(images, crops, plan, blend_mode="face_hull", tracks=tracks)
 
 
-@pytest.mark.parametrize("color_match, passes", [("none", 1), ("lab_mean_std", 2)])
-def test_progress_covers_the_colour_pass(monkeypatch, color_match, passes):
+@pytest.mark.parametrize("color_match", ["none", "lab_mean_std"])
+def test_one_bar_counts_the_crops_once_with_or_without_the_colour_pass(monkeypatch, color_match):
     images, tracks = make_clip()
     crops, plan, _ = crop.FUSECropFaceSequences().crop(images, tracks, face_size=64, face_padding=4)
-    totals, steps = [], []
-    monkeypatch.setattr(composite.host, "progress_callback", lambda total: (totals.append(total), steps.append)[1])
+    bars = record_progress(monkeypatch)
     composite.FUSEPasteFaces().paste(images, crops * 0.9, plan, color_match=color_match, seam="poisson")
-    assert totals == [3 * passes] and sum(steps) == 3 * passes, f"progress must count every row of every pass, got {totals} {steps}"
+    assert [bar["total"] for bar in bars.bars] == [3], f"one bar over the 3 crops (not one per pass), got {bars.messages()}"
+    values = bars.bars[0]["values"]
+    assert values[-1] == 3 and values == sorted(set(values)), f"the bar must rise to 3/3 without repeating, got {bars.messages()}"
 
 
 def test_edit_mask_input_limits_the_paste():

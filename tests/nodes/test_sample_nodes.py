@@ -13,7 +13,7 @@ from comfyui_fuse.models.face_detectors import HAAR_OPTION
 from comfyui_fuse.nodes import NODE_CLASS_MAPPINGS, sample
 from comfyui_fuse import pipeline as sampling_video
 from comfyui_fuse.core.types import ABSENT, DETECTED, FaceTracks
-from fuse_fake_host import WAN21, WAN22, FakeImageVAE, FakeModel, FakeVideoVAE, block_crops, install_fake_host, make_plan
+from fuse_fake_host import WAN21, WAN22, FakeImageVAE, FakeModel, FakeVideoVAE, block_crops, install_fake_host, make_plan, record_progress
 
 NODES = [sample.FUSEVideoLatentKSampler, sample.FUSEVideoKSampler, sample.FUSESampleFaceSequences]
 SAMPLING = dict(seed=5, steps=6, cfg=3.5, sampler_name="euler", scheduler="simple", denoise=0.5)
@@ -256,3 +256,26 @@ def test_a_sampler_that_detects_tracks_at_the_given_fps(monkeypatch, fps, expect
     frames, _ = scene_and_tracks(frame_count=3, frame_size=(270, 480))
     run_whole_video(sample.FUSEVideoLatentKSampler, monkeypatch, frames, face_size=96, fps=fps)
     assert seen == [expected], f"fps {fps} must reach tracking as {expected}"
+
+
+@pytest.mark.parametrize("node", [sample.FUSEVideoLatentKSampler, sample.FUSEVideoKSampler])
+@pytest.mark.parametrize("tracks_given", [True, False], ids=["tracks", "detect"])
+def test_a_whole_video_run_shows_one_bar_that_only_rises(monkeypatch, node, tracks_given):
+    """Not a bar per stage (8/9, 9/9, 1/9, ...): one bar per node run, its total known up front."""
+    frames, tracks = scene_and_tracks(frame_count=9, frame_size=(270, 480) if not tracks_given else (144, 256))
+    bars = record_progress(monkeypatch)
+    run_whole_video(node, monkeypatch, frames, tracks if tracks_given else None, **({} if tracks_given else {"face_size": 96}))
+    assert [bar["total"] for bar in bars.bars] == [sample.RUN_PROGRESS_TOTAL], f"one bar per run, got {len(bars.bars)}: {bars.messages()}"
+    values = bars.bars[0]["values"]
+    assert values == sorted(set(values)) and values[-1] == sample.RUN_PROGRESS_TOTAL, f"the bar must only rise, to the end: {bars.messages()}"
+    assert len(values) >= 8, f"the bar must move through the stages and the sampling, not jump: {bars.messages()}"
+
+
+def test_sample_face_sequences_shows_one_bar_over_the_crops(monkeypatch):
+    install_fake_host(monkeypatch)
+    bars = record_progress(monkeypatch)
+    plan = make_plan([9, 5])
+    sample.FUSESampleFaceSequences().sample(block_crops(plan), plan, FakeModel("wan"), FakeVideoVAE(**WAN21), "pos", "neg", **SAMPLING, **WINDOWS)
+    assert [bar["total"] for bar in bars.bars] == [14]
+    values = bars.bars[0]["values"]
+    assert values == sorted(set(values)) and values[-1] == 14, f"the bar must only rise, to the end: {bars.messages()}"

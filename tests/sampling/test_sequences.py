@@ -156,6 +156,12 @@ def test_memory_is_bounded_by_one_window_and_one_batch():
     assert max(call["shape"][0] for call in fake.calls) <= 2 and max(call["shape"][2] for call in fake.calls) <= 7
 
 
+def test_progress_moves_with_every_vae_call_and_sampler_step():
+    done = []
+    run([9], on_progress=done.append)  # one clip, 4 steps: encode, 4 steps, decode
+    assert len(done) == 6 and sum(done) == 9, f"9 rows spread over the encode, 4 steps and the decode, got {done}"
+
+
 def test_progress_counts_every_crop_row_once_and_interrupt_stops():
     done = []
     run([9, 30], window_frames=17, overlap=4, on_progress=done.append)
@@ -174,6 +180,43 @@ def test_progress_counts_every_crop_row_once_and_interrupt_stops():
 
     with pytest.raises(Interrupted):
         run([5, 5, 5], check_interrupt=interrupt)
+
+
+class Cancelled(Exception):
+    pass
+
+
+@pytest.mark.parametrize("phase, latent_frames", [("encode", 9), ("decode", 9)])
+def test_cancel_stops_a_long_vae_call_between_its_chunks(monkeypatch, phase, latent_frames):
+    """One encode of a 33-frame clip is 9 network chunks (Wan on the CPU: tens of seconds); Cancel
+    must be honoured inside it, not only between clips."""
+    vae = FakeVideoVAE(**WAN21)
+    polls = []
+
+    def check_interrupt():
+        polls.append(vae.chunks_run)
+        if phase == "encode" and vae.chunks_run == 3 or phase == "decode" and vae.encode_shapes and vae.chunks_run == latent_frames + 3:
+            raise Cancelled
+
+    monkeypatch.setattr(host, "check_interrupt", check_interrupt)
+    with pytest.raises(Cancelled):
+        run([33], vae=vae, window_frames=33)
+    first_chunk = 0 if phase == "encode" else latent_frames
+    assert vae.chunks_run == first_chunk + 3, f"the {phase} must stop at the chunk where Cancel was seen, ran {vae.chunks_run - first_chunk} of {latent_frames}"
+    assert not any(module._forward_pre_hooks for module in vae.first_stage_model.modules()), "the interrupt hooks must be removed"
+
+
+def test_interrupt_points_leave_results_unchanged_and_remove_their_hooks(monkeypatch):
+    polls = []
+    monkeypatch.setattr(host, "check_interrupt", lambda: polls.append(1))
+    vae = FakeVideoVAE(**WAN21)
+    _, _, out, *_ = run([17, 5], vae=vae, strength=0.3)
+    plan = make_plan([17, 5])
+    direct = VaeCodec(encode=vae.encode, decode=vae.decode, **host.vae_facts(vae))  # the VAE called without the host wrapper
+    plain = sample_face_sequences(block_crops(plan), plan, direct, sampler(FakeSampler(0.3), FakeModel("wan")))
+    assert torch.equal(out, plain), "polling for Cancel must not change the result"
+    assert len(polls) == (5 + 2) * 2 * 2, "one poll per layer (2) of every chunk, in encode and in decode"
+    assert not any(module._forward_pre_hooks for module in vae.first_stage_model.modules()), "the interrupt hooks must be removed"
 
 
 def test_input_is_not_modified_and_empty_plan_is_fine():
