@@ -11,7 +11,6 @@ half-written report or video; the audio track and the exact fps are carried thro
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 from fractions import Fraction
@@ -137,9 +136,11 @@ def write_rendered(path: str, scene, progress) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    if importlib.util.find_spec("skimage") is None:
-        raise ValueError("the demo renders faces from scikit-image's sample photos, but scikit-image is not installed; pip install scikit-image")
-    from ..media.synthetic import demo_scene
+    from ..media.synthetic import demo_scene, missing_photo_packages
+
+    missing = missing_photo_packages()
+    if missing:
+        raise ValueError(f"the demo renders faces from the sample photos of scikit-image and matplotlib, but {' and '.join(missing)} is not installed; pip install {' '.join(missing)}")
     from ..streaming import track_file
 
     with models_dir(args):
@@ -159,7 +160,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def add_demo_command(subparsers) -> None:
-    parser = subparsers.add_parser("demo", help="render a sample clip of real face photos and run detect -> track -> crop -> paste on it", description="Render a short clip of two people (faces from scikit-image's sample photos), run the pipeline with identity processing and write DIR/demo_input.mp4, demo_output.mp4, demo_preview.mp4 and demo_report.json.")
+    parser = subparsers.add_parser("demo", help="render a sample clip of real face photos and run detect -> track -> crop -> paste on it", description="Render a short clip of two people (public-domain portraits shipped with scikit-image and matplotlib), run the pipeline with identity processing and write DIR/demo_input.mp4, demo_output.mp4, demo_preview.mp4 and demo_report.json.")
     parser.add_argument("--out", default="demo_out", help="output folder (default ./demo_out)")
     parser.add_argument("--frames", type=positive_int, default=48, help="number of frames to render (default 48)")
     add_pipeline_arguments(parser)

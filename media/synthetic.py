@@ -1,9 +1,16 @@
 """Synthetic video clips of real faces with exact ground truth.
 
-The faces are real photographs that ship inside installed packages (scikit-image's astronaut and
-its LFW subset), so the demo, the tests and the benchmarks need no download. A face is pasted at
-a known box in every frame over a textured background that holds no face; occluders ("hands")
-are drawn over it where asked.
+The faces are real photographs that ship inside installed packages, so the demo, the tests and
+the benchmarks need no download. A face is pasted at a known box in every frame over a textured
+background that holds no face; occluders ("hands") are drawn over it where asked.
+
+The photos and their licences (docs/demo_faces.md):
+- "astronaut": Eileen Collins, NASA portrait, public domain (a work of the US government);
+  skimage.data.astronaut(), scikit-image's sample data.
+- "hopper": Grace Hopper, US Navy portrait (1984), public domain (a work of the US government);
+  matplotlib's sample data, grace_hopper.jpg (matplotlib comes with ultralytics).
+- "lfw_0", "lfw_7": two 25x25 grey face crops from skimage.data.lfw_subset() (Labeled Faces in
+  the Wild, news photos collected for research), for the tests only.
 """
 
 from __future__ import annotations
@@ -13,10 +20,16 @@ from fractions import Fraction
 
 import numpy as np
 
+# The packages whose sample photos the faces come from: module -> pip name.
+PHOTO_PACKAGES = {"skimage": "scikit-image", "matplotlib": "matplotlib"}
+
 # Where the face is in skimage.data.astronaut() (OpenCV's Haar cascade finds it there: x, y, w, h
 # = 177, 66, 95, 95). We cut a sprite with margin around it so the face has hair, chin and context.
 _ASTRONAUT_SPRITE = (140, 20, 310, 210)  # x1, y1, x2, y2 in the photo
 _ASTRONAUT_FACE = (177, 66, 272, 161)  # the face box in the photo
+# The same for matplotlib's grace_hopper.jpg (512x600; the Haar cascade finds 155, 105, 222, 222).
+_HOPPER_SPRITE = (68, 0, 464, 436)
+_HOPPER_FACE = (155, 105, 377, 327)
 
 
 @dataclass(frozen=True)
@@ -28,20 +41,43 @@ class FaceSprite:
     name: str
 
 
+def missing_photo_packages() -> list[str]:
+    """The pip names of the PHOTO_PACKAGES that are not installed (rendering a scene needs them all)."""
+    import importlib.util
+
+    return [pip_name for module, pip_name in PHOTO_PACKAGES.items() if importlib.util.find_spec(module) is None]
+
+
+def _sprite(photo: np.ndarray, sprite_xyxy, face_xyxy, name: str) -> FaceSprite:
+    x1, y1, x2, y2 = sprite_xyxy
+    face = (face_xyxy[0] - x1, face_xyxy[1] - y1, face_xyxy[2] - x1, face_xyxy[3] - y1)
+    return FaceSprite(np.ascontiguousarray(photo[y1:y2, x1:x2]), face, name)
+
+
+def hopper_photo() -> np.ndarray:
+    """Grace Hopper's portrait from matplotlib's sample data, (600,512,3) uint8 RGB."""
+    import cv2
+    from matplotlib import cbook
+
+    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    photo = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if photo is None:
+        raise FileNotFoundError(f"matplotlib's sample photo {path} could not be read; reinstall matplotlib")
+    return photo[..., ::-1].copy()  # BGR -> RGB
+
+
 def face_sprites() -> list[FaceSprite]:
-    """Distinct real faces: the astronaut, her mirror image with another skin tone, LFW faces."""
+    """Real faces of different people: the astronaut (Eileen Collins), Grace Hopper, two LFW faces.
+
+    The demo scene shows the first two; their index in this list is the Scene's sprite_index.
+    """
+    import cv2
     from skimage import data
 
-    photo = data.astronaut()
-    x1, y1, x2, y2 = _ASTRONAUT_SPRITE
-    sprite = photo[y1:y2, x1:x2].copy()
-    face = (_ASTRONAUT_FACE[0] - x1, _ASTRONAUT_FACE[1] - y1, _ASTRONAUT_FACE[2] - x1, _ASTRONAUT_FACE[3] - y1)
-    sprites = [FaceSprite(sprite, face, "astronaut")]
-    mirrored = sprite[:, ::-1].astype(np.float32) * np.array([0.78, 0.72, 0.70], np.float32)
-    width = sprite.shape[1]
-    sprites.append(FaceSprite(np.clip(mirrored, 0, 255).astype(np.uint8), (width - face[2], face[1], width - face[0], face[3]), "astronaut_mirrored"))
-    import cv2
-
+    sprites = [
+        _sprite(data.astronaut(), _ASTRONAUT_SPRITE, _ASTRONAUT_FACE, "astronaut"),
+        _sprite(hopper_photo(), _HOPPER_SPRITE, _HOPPER_FACE, "hopper"),
+    ]
     lfw = data.lfw_subset()  # (200, 25, 25) float 0..1, grey, tightly cropped faces
     for index in (0, 7):
         grey = cv2.resize((lfw[index] * 255).astype(np.uint8), (100, 100), interpolation=cv2.INTER_CUBIC)
@@ -123,7 +159,8 @@ def linear_path(frame_count: int, start_xyxy, stop_xyxy) -> np.ndarray:
 
 
 def demo_scene(frame_count: int = 48, frame_size: tuple[int, int] = (360, 640)) -> Scene:
-    """The bundled demo: two people drifting across a 640x360 frame, one briefly hidden by a hand."""
+    """The bundled demo: two different people (the astronaut and Grace Hopper) drifting across a
+    640x360 frame, the second briefly hidden by a hand."""
     height, width = frame_size
     face = min(height, width) * 0.33
     left = linear_path(frame_count, (0.08 * width, 0.25 * height, 0.08 * width + face, 0.25 * height + face), (0.22 * width, 0.30 * height, 0.22 * width + face * 1.1, 0.30 * height + face * 1.1))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import torch
 
 from ..media import synthetic
@@ -12,7 +10,8 @@ from . import host
 
 class FUSEDemoClip:
     DESCRIPTION = (
-        "Renders the FUSE demo clip: two real face photos (from scikit-image's sample images) drifting "
+        "Renders the FUSE demo clip: two different real people (public-domain portraits of Eileen Collins and Grace Hopper "
+        "from the sample images of scikit-image and matplotlib) drifting "
         "across a textured background, one briefly covered by a hand. Use it to try a workflow without "
         "loading a video; replace it with a video loader for real work."
     )
@@ -36,8 +35,12 @@ class FUSEDemoClip:
         }
 
     def render(self, frames, width, height):
-        if importlib.util.find_spec("skimage") is None:
-            raise ImportError("FUSE Demo Clip draws faces from scikit-image's sample photos, but scikit-image is not installed; pip install scikit-image in ComfyUI's Python")
+        missing = synthetic.missing_photo_packages()
+        if missing:
+            raise ImportError(
+                f"FUSE Demo Clip draws faces from the sample photos of scikit-image and matplotlib, but {' and '.join(missing)} "
+                f"is not installed; pip install {' '.join(missing)} in ComfyUI's Python"
+            )
         scene = synthetic.demo_scene(frame_count=int(frames), frame_size=(int(height), int(width)))
         pixels = synthetic.render(scene)  # (N,H,W,3) uint8
         images = torch.from_numpy(pixels).to(torch.float32).div_(255.0)

@@ -30,8 +30,9 @@ def test_render_gives_the_demo_scene_as_an_image_batch(frames, width, height):
     assert fps == float(Fraction(30000, 1001))
 
 
-def test_render_without_scikit_image_says_what_to_install(monkeypatch):
+@pytest.mark.parametrize("module, pip_name", [("skimage", "scikit-image"), ("matplotlib", "matplotlib")])
+def test_render_without_a_photo_package_says_what_to_install(monkeypatch, module, pip_name):
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "skimage" else real_find_spec(name, *args))
-    with pytest.raises(ImportError, match="pip install scikit-image"):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == module else real_find_spec(name, *args))
+    with pytest.raises(ImportError, match=f"pip install {pip_name} in ComfyUI's Python"):
         demo.FUSEDemoClip().render(2, 64, 64)
