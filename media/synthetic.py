@@ -144,8 +144,8 @@ def render(scene: Scene, start: int = 0, stop: int | None = None) -> np.ndarray:
         for boxes, sprite_index in zip(scene.boxes, scene.sprite_index):
             if np.isfinite(boxes[index]).all():
                 _paste_sprite(canvas, sprites[sprite_index % len(sprites)], boxes[index])
-        for start, stop, occluder_boxes in scene.occluders:
-            if start <= index < stop:
+        for first, last, occluder_boxes in scene.occluders:  # not start/stop: those are the rendered range
+            if first <= index < last:
                 x1, y1, x2, y2 = np.round(occluder_boxes[index]).astype(int)
                 canvas[max(y1, 0):max(y2, 0), max(x1, 0):max(x2, 0)] = (205, 160, 130)  # a skin-toned "hand"
         frames[index - start] = canvas

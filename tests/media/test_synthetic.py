@@ -37,3 +37,10 @@ def test_each_face_sprite_is_its_own_photo():
         height, width = sprite.pixels.shape[:2]
         assert sprite.pixels.dtype == np.uint8 and sprite.pixels.shape[2] == 3
         assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height, f"{sprite.name}: face box {sprite.face_xyxy} must lie in the {width}x{height} sprite"
+
+
+def test_rendering_a_range_gives_the_same_frames_as_the_whole_clip():
+    scene = synthetic.demo_scene(frame_count=30, frame_size=(90, 160))  # the hand covers frames 10..15
+    whole = synthetic.render(scene)
+    parts = np.concatenate([synthetic.render(scene, start, start + 7) for start in range(0, 30, 7)])
+    assert np.array_equal(parts, whole), "frames rendered in ranges must equal the whole render (the occluder must not shift them)"
