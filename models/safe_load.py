@@ -106,6 +106,11 @@ class _Storage:
         self.dtype, self.untyped, self.numel = dtype, untyped, numel
 
 
+def _described(value) -> str:
+    """A name in the pickle, or the type of a value (whose repr could be long or run its class's code)."""
+    return value.name if isinstance(value, _Global) else f"a {type(value).__name__}"
+
+
 def _is_plain_key(value) -> bool:
     """Dict keys and set items: data whose hashing and comparison run no code from the file."""
     if type(value) in (str, bytes, int, float, bool, type(None)):
@@ -144,7 +149,7 @@ def _rebuild_tensor(unpickler, args):
     _ints(size, "size"), _ints(stride, "stride"), _empty_hooks(hooks)
     if len(size) != len(stride):
         _refuse("a tensor whose size and stride differ in length")
-    if len(args) == 7 and args[6] not in (None, {}):
+    if len(args) == 7 and args[6] is not None and not (type(args[6]) is dict and not args[6]):
         _refuse("a tensor with extra metadata")
     if all(size) and offset + sum((length - 1) * step for length, step in zip(size, stride)) >= storage.numel:
         _refuse(f"a tensor of size {size} reaching outside its storage of {storage.numel} elements")
@@ -254,8 +259,8 @@ def _getattr(unpickler, args):
     """builtins.getattr as pickles use it for a bound layer method (ultralytics' fused Conv.forward)."""
     import torch
 
-    if len(args) != 2 or args[1] not in ("forward", "forward_fuse"):
-        _refuse(f"a call of getattr(..., {args[1] if len(args) == 2 else '?'!r}) (only a layer's forward)")
+    if len(args) != 2 or type(args[1]) is not str or args[1] not in ("forward", "forward_fuse"):
+        _refuse(f"a call of getattr(..., {args[1] if len(args) == 2 else '?'!r:.60}) (only a layer's forward)")
     owner, name = args
     if isinstance(owner, _AllowedClass) and issubclass(owner.target, torch.nn.Module):
         function = inspect.getattr_static(owner.target, name, None)
@@ -393,7 +398,7 @@ class _Unpickler(pickle._Unpickler):
         elif isinstance(func, _AllowedClass):
             _refuse(f"a call of {func.name} with arguments from the file (its constructor)")
         else:
-            _refuse(f"a call of {func!r}")
+            _refuse(f"a call of {_described(func)}")
 
     def load_newobj(self):
         args = self.stack.pop()
@@ -408,8 +413,8 @@ class _Unpickler(pickle._Unpickler):
 
     def _newobj(self, cls, args, kwargs):
         if not isinstance(cls, _AllowedClass):
-            _refuse(f"an object of {cls!r}")
-        if args != () or kwargs != {}:
+            _refuse(f"an object of {_described(cls)}")
+        if type(args) is not tuple or args or type(kwargs) is not dict or kwargs:
             _refuse(f"a {cls.name} created with arguments from the file")
         self.append(self._create(cls))
 
@@ -423,7 +428,7 @@ class _Unpickler(pickle._Unpickler):
         if type(inst) is collections.OrderedDict and type(state) is dict and set(state) <= {"_metadata"}:
             inst.__dict__.update(state)  # a state dict's _metadata attribute
             return
-        if isinstance(inst, np.dtype) and state == inst.__reduce__()[2]:
+        if isinstance(inst, np.dtype) and type(state) is tuple and state == inst.__reduce__()[2]:
             return  # a numpy dtype's state restating what np.dtype(code) already is
         if id(inst) not in self.created:
             _refuse(f"saved state for a {type(inst).__name__}")

@@ -244,6 +244,20 @@ def test_an_allow_listed_class_whose_setstate_runs_code_is_never_called(yolo_mod
     assert detector.detect_batch(np.zeros((1, 64, 64, 3), np.uint8), 0.5) is not None
 
 
+def test_a_fused_model_loads_with_its_bound_forward_methods(yolo_models, tmp_path):
+    """ultralytics' fuse() sets conv.forward = conv.forward_fuse, which pickles as getattr(conv, "forward_fuse")."""
+    from comfyui_fuse.models.detector_yolo import load_ultralytics_checkpoint
+
+    fused = load_ultralytics_checkpoint(str(yolo_models["face.pt"]))["model"].float().fuse(verbose=False).eval()
+    path = tmp_path / "face_fused.pt"
+    torch.save({"model": fused}, path)
+    loaded = load_ultralytics_checkpoint(str(path))["model"]
+    first = loaded.model[0]
+    assert first.forward.__func__ is type(first).forward_fuse and first.forward.__self__ is first
+    blob = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(loaded(blob)[0], fused(blob)[0])
+
+
 def test_a_layer_with_hooks_is_refused(tmp_path):
     """Module hooks are code run on every call; a weights file has none."""
     from comfyui_fuse.models.detector_yolo import load_ultralytics_checkpoint
