@@ -47,7 +47,9 @@ def detector_arguments(args: argparse.Namespace) -> dict:
         "insightface_files": host.model_files("insightface"),
         "resolve_path": host.model_path,
     }
-    resolve_detector_option(arguments["detector"], arguments["yolo_files"], arguments["insightface_files"])
+    backend, file = resolve_detector_option(arguments["detector"], arguments["yolo_files"], arguments["insightface_files"])
+    if file is not None:
+        host.checked_model_name(backend.folder, file)
     return arguments
 
 

@@ -2,7 +2,8 @@
 
 Like spandrel: each architecture registers an id and a `detect(state_dict)` condition; the
 registry rejects duplicate ids, tries entries in order and raises UnsupportedLipsyncModel when
-nothing matches. Loading is safe: torch.load(weights_only=True) or safetensors, never a pickle.
+nothing matches. Loading is safe: models/safe_load.py (plain data and tensors, no code from the
+file runs) or safetensors.
 A loaded model is kept (models/model_cache.py) while its file is unchanged, so re-running a
 workflow does not read the ~435 MB Wav2Lip checkpoint again.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..models.cache import ModelCache
+from ..models.safe_load import ModelFileError, load_weights
 
 log = logging.getLogger(__name__)
 
@@ -115,29 +117,19 @@ _PREFIX = "module."  # checkpoints saved from nn.DataParallel
 
 
 def read_state_dict(path: str) -> dict:
-    """Tensors of a .pth / .pt ({"state_dict": ...} or a bare state dict) or .safetensors file.
+    """Tensors of a .pth / .pt / .ckpt ({"state_dict": ...} or a bare state dict) or .safetensors file.
 
-    The "module." prefix of DataParallel checkpoints is removed. A file torch cannot load with
-    weights_only=True (it holds arbitrary pickled objects) is refused with a clear error.
+    Read by models/safe_load.py: a file holding anything but plain data and tensors is refused with
+    a clear error. The "module." prefix of DataParallel checkpoints is removed.
     """
-    import torch
-
     name = os.path.basename(path)
-    if path.lower().endswith(".safetensors"):
-        from safetensors.torch import load_file
-
-        try:
-            state_dict = load_file(path, device="cpu")
-        except Exception as error:
-            raise UnsupportedLipsyncModel(f"{name} must be a readable safetensors file, but loading failed: {error}") from None
-    else:
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:
-            raise UnsupportedLipsyncModel(f"{name} must be a torch checkpoint of plain tensors (loadable with weights_only=True), but loading failed: {str(error).splitlines()[0]}") from None
-        state_dict = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
-        if not isinstance(state_dict, dict):
-            raise UnsupportedLipsyncModel(f"{name} must hold a state_dict of tensors, but holds a {type(checkpoint).__name__}")
+    try:
+        checkpoint = load_weights(path)
+    except ModelFileError as error:
+        raise UnsupportedLipsyncModel(str(error)) from None
+    state_dict = checkpoint.get("state_dict", checkpoint)
+    if not isinstance(state_dict, dict):
+        raise UnsupportedLipsyncModel(f"{name} must hold a state_dict of tensors, but holds a {type(state_dict).__name__}")
     return {(key[len(_PREFIX):] if key.startswith(_PREFIX) else key): value for key, value in state_dict.items()}
 
 

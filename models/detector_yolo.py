@@ -1,11 +1,10 @@
 """Ultralytics YOLO face detectors (.pt and .onnx from models/ultralytics/bbox), safely loaded.
 
 Safe .pt loading: ultralytics' own loader unpickles with weights_only switched off, which runs any
-code a pickle names. We never use it. We read the list of globals the checkpoint references
-(torch.serialization.get_unsafe_globals_in_checkpoint), accept only an allow-list (torch and
-ultralytics layer classes, a few plain data types, renamed legacy names), refuse the file when it
-names anything else, and unpickle with torch.load(weights_only=True) inside the scoped
-torch.serialization.safe_globals context (never a process-wide patch, never add_safe_globals).
+code a pickle names, and torch's weights_only mode calls allow-listed classes with arguments from
+the file (DetectionModel's constructor evaluates its config). We use neither: models/safe_load.py
+restores the saved layer objects without running their constructors or __setstate__, with the
+classes ultralytics_class allows (torch and ultralytics layers, renamed legacy names, plain data).
 ultralytics is used only as the library of layer classes; pre- and post-processing are ours, so
 nothing can trigger an ultralytics download or auto-install.
 
@@ -23,15 +22,13 @@ import importlib
 import logging
 import math
 import os
-import pathlib
-import pickle
-import zipfile
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from .detector_common import FrameFaces, letterbox_batch, load_error, nms, no_faces, top_candidates
+from .safe_load import ModelFileError, load_torch_file
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +42,7 @@ DEFAULT_IMGSZ = 640
 _LAYER_MODULES = ("torch.nn.modules", "ultralytics.nn.modules", "ultralytics.nn.tasks")
 # Plain classes some training checkpoints pickle along (loss criteria and their target assigner).
 _CRITERION_MODULES = ("ultralytics.utils.loss", "ultralytics.utils.tal")
+_TRAIN_ARGS_CLASS = "ultralytics.utils.IterableSimpleNamespace"  # train args of older checkpoints
 # ultralytics moved these modules; checkpoints written before the move still name the old path.
 _RENAMED_MODULES = {
     "ultralytics.yolo.utils": "ultralytics.utils",
@@ -59,43 +57,6 @@ _RENAMED_CLASSES = {
 }
 
 
-def _restricted_getattr(obj, name: str):
-    """builtins.getattr as some checkpoints use it (e.g. to pickle Detect.forward): layer methods only."""
-    import enum
-
-    import torch
-
-    if name.startswith("_"):
-        raise pickle.UnpicklingError(f"getattr(..., {name!r}) refused while loading a detector")
-    if isinstance(obj, type) and issubclass(obj, (torch.nn.Module, enum.Enum)):
-        return getattr(obj, name)
-    if isinstance(obj, torch.nn.Module) and name in ("forward", "forward_fuse"):
-        return getattr(obj, name)
-    raise pickle.UnpicklingError(f"getattr({type(obj).__name__}, {name!r}) refused while loading a detector")
-
-
-def _plain_data_globals() -> dict[str, object]:
-    """Data-only globals of real checkpoints: numpy scalars and dtypes (metrics), paths, args."""
-    scalar = np.float64(0).__reduce__()[0]  # numpy's scalar re-constructor
-    found: dict[str, object] = {
-        "numpy.core.multiarray.scalar": scalar,
-        "numpy._core.multiarray.scalar": scalar,
-        "numpy.dtype": np.dtype,
-        "builtins.getattr": _restricted_getattr,
-    }
-    for dtype in (np.float64, np.float32, np.float16, np.int64, np.int32, np.bool_):
-        dtype_class = type(np.dtype(dtype))
-        found[f"{dtype_class.__module__}.{dtype_class.__qualname__}"] = dtype_class
-    # Pure paths rebuild a path from either OS on any OS and run nothing.
-    for module in ("pathlib", "pathlib._local"):
-        found[f"{module}.PosixPath"] = pathlib.PurePosixPath
-        found[f"{module}.WindowsPath"] = pathlib.PureWindowsPath
-    from ultralytics.utils import IterableSimpleNamespace  # train args of older checkpoints
-
-    found["ultralytics.utils.IterableSimpleNamespace"] = IterableSimpleNamespace
-    return found
-
-
 def _resolve(qualified_name: str):
     module_name, _, attribute = qualified_name.rpartition(".")
     try:
@@ -104,12 +65,15 @@ def _resolve(qualified_name: str):
         return None
 
 
-def _allowed_global(name: str, plain: dict[str, object]):
-    """The object a checkpoint global may be unpickled as, or None when it is not allowed."""
+def ultralytics_class(name: str):
+    """The class an ultralytics checkpoint may hold objects of, or None when it is not allowed.
+
+    Layers (nn.Modules of torch and ultralytics), the loss criteria training checkpoints carry and
+    ultralytics' namespace of training arguments; renamed legacy names map to today's classes.
+    safe_load restores their objects without running any of their code.
+    """
     import torch
 
-    if name in plain:
-        return plain[name]
     name = _RENAMED_CLASSES.get(name, name)
     module, _, attribute = name.rpartition(".")
     for old, new in _RENAMED_MODULES.items():
@@ -121,42 +85,21 @@ def _allowed_global(name: str, plain: dict[str, object]):
     if module in _CRITERION_MODULES:
         found = _resolve(f"{module}.{attribute}")
         return found if isinstance(found, type) and found.__module__ == module else None
-    if f"{module}.{attribute}" in plain:
-        return plain[f"{module}.{attribute}"]
+    if f"{module}.{attribute}" == _TRAIN_ARGS_CLASS:
+        return _resolve(_TRAIN_ARGS_CLASS)
     return None
 
 
 def load_ultralytics_checkpoint(path: str) -> dict:
-    """Unpickle an ultralytics .pt with torch.load(weights_only=True) and an allow-list of globals.
+    """An ultralytics .pt checkpoint dict, read by safe_load with the ultralytics classes allowed.
 
-    DetectorLoadError when the file is not a torch checkpoint, is damaged, or names a global
-    outside the allow-list (which could run code when unpickled).
+    DetectorLoadError when the file is not a torch checkpoint, is damaged, or holds anything but
+    layers and plain data (which could run code when loaded).
     """
-    import torch
-
     try:
-        needed = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except (ValueError, RuntimeError, OSError, zipfile.BadZipFile) as error:
-        raise load_error(path, f"it is not a torch checkpoint or it is damaged ({type(error).__name__}: {error})") from error
-    plain = _plain_data_globals()
-    allowed, refused = [], []
-    for name in needed:
-        found = _allowed_global(name, plain)
-        if found is None:
-            refused.append(name)
-        else:
-            allowed.append((found, name))
-    if refused:
-        raise load_error(path, f"it references {', '.join(refused[:5])}, which FUSE refuses to unpickle (only torch / ultralytics layer classes and plain data are allowed)", "use an ultralytics YOLO face model (.pt) or export it to .onnx")
-    # numpy dtype classes are built while unpickling, so the static scan above cannot list them.
-    allowed += [(value, name) for name, value in plain.items() if name.startswith("numpy.dtypes.")]
-    try:
-        # safe_globals is scoped to this call; it edits a process-wide list, which is fine because
-        # ComfyUI runs one prompt at a time.
-        with torch.serialization.safe_globals(allowed):
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError, AttributeError, zipfile.BadZipFile) as error:
-        raise load_error(path, f"it is damaged or not an ultralytics checkpoint ({type(error).__name__}: {str(error).strip()[:300]})") from error
+        checkpoint = load_torch_file(path, classes=ultralytics_class, fix="use a YOLO face model from its official source (saved by ultralytics), or export it to .onnx")
+    except ModelFileError as error:
+        raise load_error(path, error.reason, error.fix) from None
     if not isinstance(checkpoint, dict):
         raise load_error(path, f"it holds a {type(checkpoint).__name__}, not an ultralytics checkpoint dict", "use an ultralytics YOLO face model")
     return checkpoint
@@ -302,10 +245,12 @@ def _load_pt(name: str, path: str, device) -> YoloFaceDetector:
         fixed_batch=None,
     )
     device = torch.device(device) if device is not None else torch.device("cpu")
-    model = model.float().fuse(verbose=False).eval().to(device)
-    for module in model.modules():
+    for module in model.modules():  # attributes layers pickled by old torch lack (safe_load runs no __setstate__ to add them)
         if isinstance(module, torch.nn.Upsample) and not hasattr(module, "recompute_scale_factor"):
-            module.recompute_scale_factor = None  # attribute that modules pickled by torch < 1.11 lack
+            module.recompute_scale_factor = None  # torch < 1.11
+        if isinstance(module, torch.nn.modules.conv._ConvNd) and not hasattr(module, "padding_mode"):
+            module.padding_mode = "zeros"  # torch < 1.1
+    model = model.float().fuse(verbose=False).eval().to(device)
 
     def infer(blob: np.ndarray) -> np.ndarray:
         with torch.inference_mode():

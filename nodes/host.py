@@ -83,8 +83,40 @@ def model_files(folder: str) -> list[str]:
     return sorted(found)
 
 
+def checked_model_name(folder: str, name: str) -> list[str]:
+    """The "/"-separated parts of a model file name, or ValueError when the name could leave its folder.
+
+    Names come from workflows and the command line, so they are untrusted: an absolute path, a
+    drive, or a ".", ".." or empty part ("yolo//etc/passwd" gives "/etc/passwd") is refused.
+    model_path also checks that the joined path lies inside the folder. Symlinks a user put inside
+    the folder are followed, as ComfyUI does.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"model must be a file name (str) from the {folder} model folder, but got {type(name).__name__}")
+    parts = name.replace("\\", "/").split("/") if os.name == "nt" else name.split("/")
+    if os.path.isabs(name) or os.path.splitdrive(name)[0] or any(part in ("", ".", "..") for part in parts):
+        raise ValueError(
+            f"model must be a file name inside the {folder} model folder (no absolute path, no '..', '.' or empty parts), "
+            f"but got {name!r}; pick one of the listed models"
+        )
+    return parts
+
+
+def _inside(directory: str, parts: list[str]) -> str:
+    root = os.path.abspath(directory)
+    path = os.path.abspath(os.path.join(root, *parts))
+    if os.path.commonpath([root, path]) != root:
+        raise ValueError(f"model {'/'.join(parts)!r} resolves to {path}, outside its model folder {root}; pick one of the listed models")
+    return path
+
+
 def model_path(folder: str, name: str) -> str:
-    """Absolute path of a model file; FileNotFoundError naming the folder when it is missing."""
+    """Absolute path of a model file inside its folder.
+
+    ValueError for a name that would leave the folder (see checked_model_name), FileNotFoundError
+    naming the folder when the file is missing.
+    """
+    parts = checked_model_name(folder, name)
     if in_comfyui():
         import folder_paths
 
@@ -93,7 +125,7 @@ def model_path(folder: str, name: str) -> str:
             dirs = folder_paths.folder_names_and_paths.get(folder, ([],))[0]
             raise FileNotFoundError(f"model file {name!r} was not found in {folder} ({', '.join(dirs)}); put it there and refresh the node")
         return path
-    path = os.path.join(_standalone_dir(folder), name)
+    path = _inside(_standalone_dir(folder), parts)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model file {name!r} was not found in {_standalone_dir(folder)}; put it there or set FUSE_MODELS_DIR")
     return path

@@ -10,9 +10,10 @@ Every net here takes pixels in [-1, 1] and returns pixels in [-1, 1]. spandrel's
 functions for GFPGAN and CodeFormer pass [0, 1] pixels straight in and ignore CodeFormer's fidelity
 weight, so restore_faces calls the nets itself: x * 2 - 1 in, (y + 1) / 2 out.
 
-Loading is safe: .pth / .pt through torch.load(weights_only=True), .safetensors through
-safetensors; spandrel then only detects the architecture and builds the net from the state dict
-(its own .pth loader unpickles with an allow-list and weights_only off, so we do not use it).
+Loading is safe: .pth / .pt through models/safe_load.py (plain data and tensors only, no code from
+the file runs), .safetensors through safetensors; spandrel then only detects the architecture and
+builds the net from the state dict (its own .pth loader unpickles with an allow-list of classes it
+calls, so we do not use it).
 spandrel is imported lazily: ComfyUI ships it, the command line may not need it.
 """
 
@@ -27,6 +28,7 @@ from typing import Callable
 import torch
 
 from ..compositing.plan import CropPlan
+from ..models.safe_load import load_weights
 from .stabilize import stabilize_sequence
 
 log = logging.getLogger(__name__)
@@ -137,26 +139,13 @@ def _spandrel_face_registry():
 
 
 def load_state_dict(path: str) -> dict:
-    """Read a state dict safely: torch.load(weights_only=True) for .pth/.pt, safetensors otherwise."""
+    """Read a state dict safely (models/safe_load.py): .pth / .pt of plain data, or .safetensors."""
     extension = os.path.splitext(path)[1].lower()
-    if extension in (".safetensors", ".pth", ".pt") and not os.path.isfile(path):
+    if extension not in (".safetensors", ".pth", ".pt"):
+        raise ValueError(f"model file must be .pth, .pt or .safetensors, but got {os.path.basename(path)!r}")
+    if not os.path.isfile(path):
         raise FileNotFoundError(f"model file {path!r} does not exist")
-    if extension == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(path, device="cpu")
-        except Exception as error:  # SafetensorError and OSError for a damaged file
-            raise ValueError(f"model file {os.path.basename(path)!r} must be a valid .safetensors file, but reading it failed: {error}") from None
-    if extension in (".pth", ".pt"):
-        try:
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # pickle errors and corrupt archives come in many types
-            raise ValueError(f"model file {os.path.basename(path)!r} must be a plain PyTorch state dict (loadable with weights_only=True), but loading failed: {error}") from None
-        if not isinstance(loaded, dict):
-            raise ValueError(f"model file {os.path.basename(path)!r} must hold a state dict, but got {type(loaded).__name__}")
-        return loaded
-    raise ValueError(f"model file must be .pth, .pt or .safetensors, but got {os.path.basename(path)!r}")
+    return load_weights(path)
 
 
 def _looks_like_codeformer(state_dict: dict) -> bool:

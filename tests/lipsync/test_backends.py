@@ -68,9 +68,9 @@ class Pickled:
 @pytest.mark.parametrize(
     "write, fragment",
     [
-        (lambda p: torch.save({"state_dict": Pickled()}, p), "loadable with weights_only=True"),
-        (lambda p: p.write_bytes(b"not a checkpoint"), "bad.pth must be a torch checkpoint"),
-        (lambda p: torch.save([torch.zeros(1)], p), "must hold a state_dict of tensors"),
+        (lambda p: torch.save({"state_dict": Pickled()}, p), "bad.pth could not be loaded: it is not a plain weights file"),
+        (lambda p: p.write_bytes(b"not a checkpoint"), "bad.pth could not be loaded: it is not a torch model file"),
+        (lambda p: torch.save([torch.zeros(1)], p), "holds a list, not a state dict"),
     ],
     ids=["pickled-object", "garbage", "a-list"],
 )
