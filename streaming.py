@@ -48,9 +48,10 @@ from .tracking.track import track_faces
 
 log = logging.getLogger(__name__)
 
-# process_crops(crops [M,h,w,3], plan, *, frame_offset, on_progress, check_interrupt) -> [M,h,w,3].
-# plan is the window's CropPlan (frames counted from the window's first frame); frame_offset is
-# that first frame's index in the video (a lipsync model needs it to find its audio).
+# process_crops(crops [M,h,w,3], plan, *, frame_offset, tracks, check_interrupt) -> [M,h,w,3],
+# or (crops, edit_mask [M,h,w]). plan is the window's CropPlan (frames counted from the window's
+# first frame); frame_offset is that first frame's index in the video (a lipsync model needs it
+# to find its audio); tracks are the window's part of the tracks (landmarks place a mouth).
 CropProcessor = Callable[..., torch.Tensor]
 
 PASTE_CHUNK = 16  # frames converted to float at a time for cutting and pasting
@@ -278,6 +279,7 @@ def process_video(
     job_key: dict | None = None,
     max_frames: int | None = None,
     measure: dict | None = None,
+    audio_source: str | os.PathLike | None = None,
     on_progress: Callable[[int], None] | None = None,
     check_interrupt: Callable[[], None] | None = None,
 ) -> dict:
@@ -289,7 +291,8 @@ def process_video(
     face_padding, ...), paste_options to compositing.paste.paste_faces (blend_mode,
     blend_amount, fade_frames, ...; color_match is not available here). job_key: what else
     identifies the job for resume (e.g. the processor's settings). on_progress(n) counts frames
-    written. max_frames: only the first frames (and their audio). measure: a dict that gets the
+    written. max_frames: only the first frames (and their audio). audio_source: the file whose
+    audio the output carries (default: the source's own; a lipsync run gives the new speech). measure: a dict that gets the
     largest change pasting made, in 1/255, outside and inside the pasted faces
     ("max_abs_diff_outside_faces", "max_abs_diff_inside_faces": the round-trip check). Returns a
     report dict (frames, windows, resumed windows, crops).
@@ -334,7 +337,7 @@ def process_video(
         window_plan, rows = plan.window(start, stop, fingerprint_uint8(frames))
         with one_torch_thread():
             crops = cut_crops(frames, window_plan, check_interrupt)
-        processed, edit_mask = _run_processor(process_crops, crops, window_plan, start, check_interrupt)
+        processed, edit_mask = _run_processor(process_crops, crops, window_plan, start, tracks_window(tracks, start, stop), check_interrupt)
         del crops
         processed = _cross_fade(processed, rows, window_plan, start, overlap_frames, tail)
         tail = _keep_tail(processed, rows, window_plan, start, stop, overlap_frames, last)
@@ -355,7 +358,8 @@ def process_video(
         crops_done += window_plan.total_rows
         job.finish_window(index)
         del processed, frames
-    finish_video([job.segment(k) for k in range(len(windows))], output, audio_source=source if info.has_audio else None, check_interrupt=check_interrupt)
+    audio = os.fspath(audio_source) if audio_source is not None else (source if info.has_audio else None)
+    finish_video([job.segment(k) for k in range(len(windows))], output, audio_source=audio, check_interrupt=check_interrupt)
     job.remove()
     return {"frames": info.frame_count, "windows": len(windows), "resumed_windows": resumed, "crops": crops_done, "sequences": len(plan), "output": output}
 
@@ -394,11 +398,11 @@ def paste_chunk(frames_uint8, processed, edit_mask, plan: CropPlan, rows: np.nda
     return pasted
 
 
-def _run_processor(process_crops, crops: torch.Tensor, plan: CropPlan, start: int, check_interrupt) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _run_processor(process_crops, crops: torch.Tensor, plan: CropPlan, start: int, tracks: FaceTracks, check_interrupt) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(processed crops, edit mask or None) of one window; the crops unchanged without a processor."""
     if process_crops is None:
         return crops, None
-    result = process_crops(crops, plan, frame_offset=start, check_interrupt=check_interrupt)
+    result = process_crops(crops, plan, frame_offset=start, tracks=tracks, check_interrupt=check_interrupt)
     processed, edit_mask = result if isinstance(result, tuple) else (result, None)
     if tuple(processed.shape[:3]) != tuple(crops.shape[:3]):
         raise ValueError(f"processed crops must keep the crop batch's shape {tuple(crops.shape[:3])}, but got {tuple(processed.shape)}; the processor must return one crop per input crop")

@@ -128,6 +128,24 @@ def read_video(
     return Video(frames=frames, fps=fps, audio=audio)
 
 
+def read_audio(path: str | os.PathLike) -> dict:
+    """The first audio stream of any audio or video file as AUDIO {"waveform": [1,C,S], "sample_rate"}.
+
+    FileNotFoundError for a missing file; ValueError when it has no (decodable) audio."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"audio file {path!r} does not exist; check the path")
+    try:
+        with av.open(path) as container:
+            has_audio = bool(container.streams.audio)
+    except av.error.FFmpegError as error:
+        raise ValueError(f"audio file {path!r} could not be read ({error}); is it an audio or video file?") from None
+    audio = _read_audio(path, None) if has_audio else None
+    if audio is None:
+        raise ValueError(f"audio file {path!r} has no audio stream; pass a file with sound (wav, mp3, m4a, or a video with audio)")
+    return audio
+
+
 def _read_audio(path: str, duration_seconds: Fraction | None) -> dict | None:
     """The first audio stream as AUDIO {"waveform": float32 [1,C,S], "sample_rate"}, cut to duration."""
     with av.open(path) as container:

@@ -177,8 +177,8 @@ class FaceProcessor:
         self.run = run
         self.key = {"name": name, **{k: _describe(v) for k, v in settings.items()}}
 
-    def __call__(self, crops, plan, *, frame_offset: int = 0, check_interrupt=None):
-        return self.run(crops, plan, frame_offset)
+    def __call__(self, crops, plan, *, frame_offset: int = 0, tracks=None, check_interrupt=None):
+        return self.run(crops, plan, frame_offset, tracks)
 
 
 def _describe(value):
@@ -208,7 +208,7 @@ class FUSERestoreProcessor:
 
     def build(self, **settings):
         node = FUSERestoreFaces()
-        return (FaceProcessor("restore", lambda crops, plan, offset: node.restore(crops, plan, **settings)[0], settings),)
+        return (FaceProcessor("restore", lambda crops, plan, offset, tracks: node.restore(crops, plan, **settings)[0], settings),)
 
 
 class FUSESampleProcessor:
@@ -228,7 +228,7 @@ class FUSESampleProcessor:
 
     def build(self, **settings):
         node = FUSESampleFaceSequences()
-        return (FaceProcessor("sample", lambda crops, plan, offset: node.sample(crops, plan, **settings)[0], settings),)
+        return (FaceProcessor("sample", lambda crops, plan, offset, tracks: node.sample(crops, plan, **settings)[0], settings),)
 
 
 class FUSELipsyncProcessor:
@@ -245,16 +245,16 @@ class FUSELipsyncProcessor:
     @classmethod
     def INPUT_TYPES(cls):
         spec = _processor_inputs(FUSELipsync)
-        spec["optional"].pop("tracks", None)  # the video node's tracks are used
+        spec["optional"].pop("tracks", None)  # each window gets its part of the video node's tracks
         return spec
 
     def build(self, audio, ranges="", **settings):
         node = FUSELipsync()
 
-        def run(crops, plan, offset):
+        def run(crops, plan, offset, tracks):
             shift = Fraction(offset) / plan.fps  # seconds of video before this window
             window_audio = audio_from(audio, shift)
-            crops_out, edit_mask = node.lipsync(crops, plan, window_audio, ranges=shift_ranges(ranges, shift), **settings)
+            crops_out, edit_mask = node.lipsync(crops, plan, window_audio, ranges=shift_ranges(ranges, shift), tracks=tracks, **settings)
             return crops_out, edit_mask
 
         return (FaceProcessor("lipsync", run, {**settings, "audio": audio, "ranges": ranges}),)

@@ -38,7 +38,7 @@ def decode(path):
     return np.concatenate([chunk for _, chunk in stream.iter_frames(path)])
 
 
-def darken(crops, plan, *, frame_offset=0, check_interrupt=None):
+def darken(crops, plan, **_):
     return crops * 0.5
 
 
@@ -92,7 +92,7 @@ def test_fades_are_those_of_the_whole_video_not_of_a_window():
         np.testing.assert_allclose(streaming.row_fades(window, tracks, start, 3).numpy(), whole[rows], err_msg=f"window {start}..{stop}")
 
 
-def window_brightness(crops, plan, *, frame_offset=0, check_interrupt=None):
+def window_brightness(crops, plan, *, frame_offset=0, **_):
     """A processor whose result depends on the window (as a video model's does)."""
     return (crops + 0.2 * ((frame_offset // 12) % 2)).clamp(0, 1)
 
@@ -121,7 +121,7 @@ class FailOnce:
         self.fail_at = fail_at_window
         self.offsets = []
 
-    def __call__(self, crops, plan, *, frame_offset=0, check_interrupt=None):
+    def __call__(self, crops, plan, *, frame_offset=0, **_):
         self.offsets.append(frame_offset)
         if len(self.offsets) == self.fail_at + 1:
             self.fail_at = -1
