@@ -441,9 +441,11 @@ class _AudioMux:
             self.output_stream = output.add_stream_from_template(template=stream)
         else:
             rate = next((r for r in AAC_SAMPLE_RATES if r >= stream.rate), AAC_SAMPLE_RATES[-1])
+            channels = stream.codec_context.channels  # a standard layout: AAC refuses an unnamed one ("1 channels")
+            layout = {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
             self.output_stream = output.add_stream("aac", rate=rate)
-            self.output_stream.layout = stream.layout
-            self.resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=rate)
+            self.output_stream.layout = layout
+            self.resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
         self.output = output
         self.packets = self.source.demux(stream)
         self.done = False

@@ -56,25 +56,38 @@ def decode(path):
     return np.concatenate([chunk for _, chunk in stream.iter_frames(path)])
 
 
-def test_restore_changes_only_the_faces_and_keeps_audio_and_fps(clip, models, tmp_path):
+def test_restore_changes_only_the_faces_and_keeps_audio_and_fps(clip, models, tmp_path, monkeypatch):
+    """The restorer file is loaded for real; its pass is replaced by a darkening (a 512-pixel net
+    on the CPU would take minutes; the restore node's tests run the real one)."""
+    from comfyui_fuse.restoration import restore
+
+    calls = []
+
+    def darken(restorer, crops, plan, **options):
+        calls.append((type(restorer).__name__, len(crops), options["temporal_smoothing"]))
+        return crops * 0.5
+
+    monkeypatch.setattr(restore, "restore_face_sequences", darken)
     path, _, scene = clip
     out = tmp_path / "restored.mp4"
     code, stdout, stderr = run_cli(["restore", path, "--model", "RestoreFormer_tiny.pth", "--output", out, "--models-dir", models,
-                                    "--face-size", "128", "--window", "3", "--overlap", "1", "--codec", "h264_lossless", "--max-frames", "5"])
+                                    "--face-size", "128", "--window", "3", "--overlap", "1", "--codec", "h264_lossless", "--max-frames", "4"])
     assert code == 0, stderr
     assert f"wrote {out}" in stdout and "in 2 windows" in stdout, stdout
+    assert len(calls) == 2 and calls[0][0] == "FaceRestorer" and calls[0][2] == 0.5, f"one restorer pass per window, got {calls}"
     source, restored = decode(path), decode(out)
     info = stream.probe_video(out)
-    assert info.fps == scene.fps and info.frame_count == 5 and info.has_audio
-    source = source[:5]
+    assert info.fps == scene.fps and info.frame_count == 4 and info.has_audio
+    source = source[:4]  # before the hand comes in (frame 4), where Haar may see a face in it
     changed = np.abs(restored.astype(int) - source).max(axis=-1) > 0
     assert changed.mean() > 0.02, "a random-weight restorer must change the faces"
     faces = np.zeros_like(changed)
     for boxes in scene.boxes:
-        for index, (x0, y0, x1, y1) in enumerate(boxes):
+        for index, (x0, y0, x1, y1) in enumerate(boxes[:4]):
             grow = 0.6 * (x1 - x0)
             faces[index, max(int(y0 - grow), 0) : int(y1 + grow), max(int(x0 - grow), 0) : int(x1 + grow)] = True
-    assert not (changed & ~faces).any(), "nothing away from the faces may change"
+    stray = changed & ~faces
+    assert not stray.any(), f"nothing away from the faces may change, but {stray.sum()} pixels did, e.g. (frame, y, x) {np.argwhere(stray)[:3].tolist()}; faces {[b[:5].round().tolist() for b in scene.boxes]}"
 
 
 def test_lipsync_output_carries_the_new_speech(clip, models, tmp_path):
