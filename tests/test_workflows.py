@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from fuse_fake_comfyui import pack_object_info
 
 from comfyui_fuse.cli.client import EDITOR_ONLY_NODES, ui_to_api
@@ -282,3 +283,107 @@ def test_ui_problems_catches_a_broken_workflow(object_info, mutate, words):
     mutate(workflow)
     problems = ui_problems(workflow, object_info)
     assert any(words in problem for problem in problems), f"expected a problem with {words!r}, got {problems}"
+
+
+# Saved workflows of the first release (workflows/ as of commit 0b33b20, UI and API format) must
+# load and run as they did: saved UI workflows store widget values by position, API ones by name.
+V1 = Path(__file__).resolve().parent / "fixtures" / "workflows_v1"
+V1_UI_WORKFLOWS = sorted(path for path in V1.glob("*.json") if path.name != "node_signatures.json")
+V1_API_WORKFLOWS = sorted((V1 / "api").glob("*.json"))
+V1_SIGNATURES = json.loads((V1 / "node_signatures.json").read_text())  # section, name, type, default of every input
+
+
+def signature(schema: dict) -> list[list]:
+    """[section, name, type ("COMBO" for a list), default] of every input, in declaration order."""
+    rows = []
+    for section in ("required", "optional"):
+        for name, spec in schema["input"].get(section, {}).items():
+            options = spec[1] if len(spec) > 1 else {}
+            rows.append([section, name, spec[0] if isinstance(spec[0], str) else "COMBO", options.get("default")])
+    return rows
+
+
+def test_the_v1_fixtures_are_complete():
+    assert [path.name for path in V1_UI_WORKFLOWS] == [path.name for path in V1_API_WORKFLOWS] and len(V1_UI_WORKFLOWS) == 6
+
+
+@pytest.mark.parametrize("node_id", sorted(V1_SIGNATURES))
+def test_v1_nodes_keep_their_inputs_in_order_with_their_defaults(node_id, object_info):
+    assert node_id in object_info, f"node id {node_id} of the first release is gone: saved workflows that use it no longer load"
+    old = V1_SIGNATURES[node_id]
+    now = signature(object_info[node_id])
+    assert now[: len(old["inputs"])] == old["inputs"], (
+        f"{node_id}: the first release's inputs (section, name, type, default) must stay first and in order "
+        f"(new inputs go at the end of optional):\nthen {old['inputs']}\nnow  {now}"
+    )
+    assert object_info[node_id]["output"] == old["output"], f"{node_id}: outputs changed, so saved links point at other outputs"
+
+
+@pytest.mark.parametrize("path", V1_UI_WORKFLOWS, ids=lambda path: path.stem)
+def test_v1_ui_widget_values_map_to_the_same_inputs(path, object_info):
+    converted = ui_to_api(load(path), object_info)
+    assert without_titles(converted) == without_titles(load(V1 / "api" / path.name)), (
+        f"{path.name}: the widget values saved by the first release must reach the same inputs as they did"
+    )
+    problems = api_problems(converted, object_info)
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)
+
+
+class ToneRestorer(torch.nn.Module):
+    """A stand-in face restorer with RestoreFormer's call: forward(x) -> (image, None), in [-1, 1]."""
+
+    def forward(self, x):
+        return x * 0.8, None
+
+
+@pytest.fixture(scope="module")
+def runnable_models(tmp_path_factory):
+    """A FUSE_MODELS_DIR holding the files the workflows select: a random-weight Wav2Lip, and an
+    empty restorer file (the test loads ToneRestorer for it: a real restorer costs minutes here)."""
+    from comfyui_fuse.lipsync.wav2lip import Wav2Lip
+
+    models = tmp_path_factory.mktemp("runnable_models")
+    for folder in ("facerestore_models", "lipsync"):
+        (models / MODEL_SUBDIRS[folder]).mkdir(parents=True)
+    (models / MODEL_SUBDIRS["facerestore_models"] / "GFPGANv1.4.pth").write_bytes(b"")
+    torch.manual_seed(0)
+    torch.save(Wav2Lip().state_dict(), models / MODEL_SUBDIRS["lipsync"] / "wav2lip_gan.pth")
+    return models
+
+
+def face_region_changes(before: torch.Tensor, after: torch.Tensor) -> tuple[float, float]:
+    """Largest change inside the demo's faces' band and in the frame's bottom rows (no face there)."""
+    height = before.shape[1]
+    difference = (after - before).abs()
+    return float(difference[:, int(0.3 * height) : int(0.6 * height)].max()), float(difference[:, int(0.85 * height) :].max())
+
+
+@pytest.mark.parametrize("path", V1_API_WORKFLOWS, ids=lambda path: path.stem)
+def test_v1_api_workflow_runs_on_the_fake_host(path, runnable_models, monkeypatch):
+    from fuse_fake_host import install_fake_host
+    from fuse_workflow_runner import demo_video, run_prompt
+
+    from comfyui_fuse.nodes import restore
+    from comfyui_fuse.restoration.restore import RESTORERS, FaceRestorer
+
+    monkeypatch.setenv("FUSE_MODELS_DIR", str(runnable_models))
+    monkeypatch.setattr(restore, "load_restorer", lambda path: FaceRestorer(RESTORERS["RestoreFormer"], ToneRestorer(), path))
+    install_fake_host(monkeypatch)
+    video = demo_video()
+    prompt = load(path)
+    outputs, sinks = run_prompt(prompt, video)
+    saved = {prompt[node_id]["class_type"]: inputs for node_id, inputs in sinks.received.items()}
+    if path.stem == "track_preview":
+        tracks = json.loads(outputs["6"][0])
+        assert len(tracks["tracks"]) == 2, f"the demo clip shows two people, but the saved workflow tracked {len(tracks['tracks'])}"
+        assert saved["SaveAnimatedWEBP"]["images"].shape[0] == 24, "the demo clip node renders the saved 24 frames"
+        return
+    frames = saved["SaveVideo"]["video"]["images"]
+    assert frames.shape == video.images.shape, f"{path.stem}: the saved video must have the input's frames, but got {tuple(frames.shape)}"
+    if path.stem == "analysis_report":
+        report = json.loads(saved["PreviewAny"]["source"])
+        assert report["faces"]["total_detected"] == 2, f"the report must count the two people of the clip, but got {report['faces']}"
+        return
+    inside, outside = face_region_changes(video.images, frames)
+    assert inside > 1 / 255, f"{path.stem}: processing must change the faces, but the largest change is {inside * 255:.2f}/255"
+    assert outside == 0.0, f"{path.stem}: pixels away from the faces must stay bit-identical, but changed by {outside * 255:.2f}/255"
