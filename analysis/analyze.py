@@ -36,6 +36,8 @@ from .pose import head_pose_from_landmarks, head_pose_from_landmarks_3d
 from .quality import face_quality
 from .syncability import SyncRules, judge_syncability
 from ..tracking.track import track_faces
+from ..core.checks import check_number
+from ..core.images import check_video_frames, frame_to_uint8
 from ..core.types import FaceDetections, FaceTracks, check_fps
 
 log = logging.getLogger(__name__)
@@ -72,8 +74,7 @@ class StageTimer:
 def analysis_frames(frame_count: int, fps: Fraction, sample_fps: float) -> np.ndarray:
     """(s,) int64 frames to analyse: the frame shown at each multiple of 1 / sample_fps seconds;
     every frame when sample_fps is 0 or at least the clip's fps."""
-    if isinstance(sample_fps, bool) or not isinstance(sample_fps, (int, float, np.integer, np.floating)) or not np.isfinite(sample_fps) or sample_fps < 0:
-        raise ValueError(f"sample_fps must be a number >= 0 (0 = every frame), but got {sample_fps!r}")
+    check_number("sample_fps", sample_fps, 0, note=" (0 = every frame)")
     if sample_fps == 0 or Fraction(sample_fps) >= fps:
         return np.arange(frame_count, dtype=np.int64)
     step = Fraction(sample_fps).limit_denominator(1000)
@@ -86,21 +87,6 @@ def analysis_frames(frame_count: int, fps: Fraction, sample_fps: float) -> np.nd
         frames.append(frame)
         k += 1
     return np.unique(np.asarray(frames, np.int64))
-
-
-def frame_uint8(frames_bhwc, index: int) -> np.ndarray:
-    """(H,W,3) uint8 RGB copy of one frame of an IMAGE (torch float 0..1) or a numpy batch."""
-    frame = frames_bhwc[index][..., :3]
-    if not isinstance(frame, np.ndarray):  # a torch tensor
-        import torch
-
-        frame = frame.detach().cpu()
-        if frame.is_floating_point():
-            frame = (frame.float().clamp(0, 1) * 255).round().to(torch.uint8)
-        return frame.numpy().astype(np.uint8)
-    if np.issubdtype(frame.dtype, np.floating):
-        return np.round(np.clip(frame, 0, 1) * 255).astype(np.uint8)
-    return np.ascontiguousarray(frame, dtype=np.uint8)
 
 
 def parse_reference_names(text: str, image_count: int) -> list[str]:
@@ -142,15 +128,96 @@ def characters_from_images(images: Sequence[np.ndarray], names: Sequence[str], e
     return characters_from_embeddings(list(names), np.stack(embeddings))
 
 
-def _check_frames(frames_bhwc, tracks: FaceTracks) -> None:
-    shape = tuple(frames_bhwc.shape) if hasattr(frames_bhwc, "shape") else None
-    if shape is None or len(shape) != 4 or shape[-1] not in (3, 4):
-        raise ValueError(f"images must be a [B,H,W,3] batch (a ComfyUI IMAGE), but got {shape if shape is not None else type(frames_bhwc).__name__}")
-    if shape[0] != tracks.frame_count or tuple(shape[1:3]) != tuple(tracks.frame_size):
-        raise ValueError(
-            f"images must be the video the faces were found in ({tracks.frame_count} frames of {tracks.frame_size[1]}x{tracks.frame_size[0]}), "
-            f"but got {shape[0]} frames of {shape[2]}x{shape[1]}; connect the same images to the detector and to this node"
-        )
+def _as_tracks(tracks: FaceTracks | FaceDetections, fps, timer: StageTimer) -> FaceTracks:
+    """The tracks to analyse: FaceTracks as given, FaceDetections tracked with default settings."""
+    if isinstance(tracks, FaceDetections):
+        if fps is None:
+            raise ValueError("fps must be given when faces (FUSE_FACES) are analysed instead of tracks; tracks carry their own fps")
+        with timer("tracking_ms"):
+            tracks = track_faces(tracks, fps=fps)
+    if not isinstance(tracks, FaceTracks):
+        raise TypeError(f"tracks must be a FaceTracks (FUSE_TRACKS) or FaceDetections (FUSE_FACES), but got {type(tracks).__name__}")
+    return tracks
+
+
+@dataclass(frozen=True, eq=False)
+class _Measurements:
+    """One row per analysed face and frame: frame (n,) int64, track (n,) int64 index into the
+    tracks, pose (n,3) float64 degrees, embedding (n,D) float32 (D = 0 without an embedder),
+    quality (n,) FaceQuality."""
+
+    frame: np.ndarray
+    track: np.ndarray
+    pose: np.ndarray
+    embedding: np.ndarray
+    quality: tuple
+
+
+def _measure_frame(image: np.ndarray, tracks: FaceTracks, faces: np.ndarray, frame: int, embedder, landmarker, quality_target_side: float, timer: StageTimer):
+    """(pose (m,3), embedding (m,D) or None, qualities) of the faces (m,) present in one frame (H,W,3) uint8."""
+    xyxy = tracks.xyxy[faces, frame]
+    landmarks = None if tracks.landmarks is None else tracks.landmarks[faces, frame]
+    with timer("pose_ms"):
+        if landmarker is not None:
+            pose = head_pose_from_landmarks_3d(landmarker.landmarks_3d(image, xyxy))
+        elif landmarks is not None:
+            pose = head_pose_from_landmarks(landmarks, tracks.frame_size)
+        else:
+            pose = np.full((len(faces), 3), np.nan, np.float32)
+    embedding = None
+    if embedder is not None:
+        with timer("embedding_ms"):
+            embedding = np.asarray(embedder.embed(image, xyxy, landmarks), np.float32)
+    with timer("quality_ms"):
+        qualities = [face_quality(image, xyxy[i], None if landmarks is None else landmarks[i], float(pose[i, 1]), quality_target_side) for i in range(len(faces))]
+    return pose, embedding, qualities
+
+
+def _measure_faces(frames_bhwc, tracks: FaceTracks, sampled: np.ndarray, embedder, landmarker, quality_target_side: float, timer: StageTimer, on_progress, check_interrupt) -> _Measurements:
+    """Pose, embedding and quality of every face present in the sampled frames."""
+    rows_frame, rows_track, poses, embeddings, qualities = [], [], [], [], []
+    covered = 0
+    for frame in sampled.tolist():
+        if check_interrupt is not None:
+            check_interrupt()
+        faces = np.flatnonzero(tracks.present[:, frame])
+        if len(faces):
+            pose, embedding, quality = _measure_frame(frame_to_uint8(frames_bhwc[frame]), tracks, faces, frame, embedder, landmarker, quality_target_side, timer)
+            rows_frame.append(np.full(len(faces), frame, np.int64))
+            rows_track.append(faces)
+            poses.append(pose)
+            qualities.extend(quality)
+            if embedding is not None:
+                embeddings.append(embedding)
+        if on_progress is not None:
+            on_progress(frame + 1 - covered)
+        covered = frame + 1
+    if on_progress is not None and covered < tracks.frame_count:
+        on_progress(tracks.frame_count - covered)
+    frame_of_row = np.concatenate(rows_frame) if rows_frame else np.zeros(0, np.int64)
+    return _Measurements(
+        frame=frame_of_row,
+        track=np.concatenate(rows_track) if rows_track else np.zeros(0, np.int64),
+        pose=np.concatenate(poses).astype(np.float64) if poses else np.zeros((0, 3)),
+        embedding=np.concatenate(embeddings) if embeddings else np.zeros((len(frame_of_row), 0), np.float32),
+        quality=tuple(qualities),
+    )
+
+
+def _report_settings(similarity_threshold: float, rules: SyncRules, merge_identities: bool, embedder, landmarker, tracks: FaceTracks) -> dict:
+    if landmarker is not None:
+        pose_source = f"landmarks_3d {landmarker.name}"
+    else:
+        pose_source = "landmarks_5" if tracks.landmarks is not None else None
+    return {
+        "similarity_threshold": float(similarity_threshold),
+        "max_yaw_deg": float(rules.max_yaw_deg),
+        "min_face_px": float(rules.min_face_px),
+        "min_confidence": float(rules.min_confidence),
+        "merge_identities": bool(merge_identities),
+        "embedder": None if embedder is None else str(embedder.name),
+        "head_pose_source": pose_source,
+    }
 
 
 def analyze_faces(
@@ -187,14 +254,8 @@ def analyze_faces(
     once per analysed frame. The inputs are never changed.
     """
     timer = StageTimer(timing_ms)
-    if isinstance(tracks, FaceDetections):
-        if fps is None:
-            raise ValueError("fps must be given when faces (FUSE_FACES) are analysed instead of tracks; tracks carry their own fps")
-        with timer("tracking_ms"):
-            tracks = track_faces(tracks, fps=fps)
-    if not isinstance(tracks, FaceTracks):
-        raise TypeError(f"tracks must be a FaceTracks (FUSE_TRACKS) or FaceDetections (FUSE_FACES), but got {type(tracks).__name__}")
-    _check_frames(frames_bhwc, tracks)
+    tracks = _as_tracks(tracks, fps, timer)
+    check_video_frames("images", frames_bhwc, tracks.frame_count, tracks.frame_size, source="the faces were found in", fix="connect the same images to the detector and to this node", uint8=True)
     if len(reference_images) and embedder is None:
         raise ValueError("reference images need a face embedder to compare faces with; choose one (e.g. insightface/buffalo_l/w600k_r50.onnx) or remove the references")
     characters = None
@@ -203,66 +264,18 @@ def analyze_faces(
             characters = characters_from_images(reference_images, reference_names, embedder, reference_detector)
 
     sampled = analysis_frames(tracks.frame_count, check_fps(tracks.fps), sample_fps)
-    rows_frame, rows_track, poses, embeddings, qualities = [], [], [], [], []
-    covered = 0
-    for frame in sampled.tolist():
-        if check_interrupt is not None:
-            check_interrupt()
-        faces = np.flatnonzero(tracks.present[:, frame])
-        if len(faces):
-            image = frame_uint8(frames_bhwc, frame)
-            xyxy = tracks.xyxy[faces, frame]
-            landmarks = None if tracks.landmarks is None else tracks.landmarks[faces, frame]
-            with timer("pose_ms"):
-                if landmarker is not None:
-                    pose = head_pose_from_landmarks_3d(landmarker.landmarks_3d(image, xyxy))
-                elif landmarks is not None:
-                    pose = head_pose_from_landmarks(landmarks, tracks.frame_size)
-                else:
-                    pose = np.full((len(faces), 3), np.nan, np.float32)
-            if embedder is not None:
-                with timer("embedding_ms"):
-                    embeddings.append(np.asarray(embedder.embed(image, xyxy, landmarks), np.float32))
-            with timer("quality_ms"):
-                qualities.extend(
-                    face_quality(image, xyxy[i], None if landmarks is None else landmarks[i], float(pose[i, 1]), quality_target_side) for i in range(len(faces))
-                )
-            rows_frame.append(np.full(len(faces), frame, np.int64))
-            rows_track.append(faces)
-            poses.append(pose)
-        if on_progress is not None:
-            on_progress(frame + 1 - covered)
-        covered = frame + 1
-    if on_progress is not None and covered < tracks.frame_count:
-        on_progress(tracks.frame_count - covered)
-
-    frame_of_row = np.concatenate(rows_frame) if rows_frame else np.zeros(0, np.int64)
-    track_of_row = np.concatenate(rows_track) if rows_track else np.zeros(0, np.int64)
-    pose_of_row = np.concatenate(poses).astype(np.float64) if poses else np.zeros((0, 3))
-    embedding = np.concatenate(embeddings) if embeddings else np.zeros((len(frame_of_row), 0), np.float32)
+    rows = _measure_faces(frames_bhwc, tracks, sampled, embedder, landmarker, quality_target_side, timer, on_progress, check_interrupt)
     with timer("identity_ms"):
-        identity = assign_identities(tracks, track_of_row, embedding, characters, threshold=similarity_threshold, merge=merge_identities)
-    xyxy = tracks.xyxy[track_of_row, frame_of_row]
-    confidence = tracks.score[track_of_row, frame_of_row]
+        identity = assign_identities(tracks, rows.track, rows.embedding, characters, threshold=similarity_threshold, merge=merge_identities)
+    xyxy = tracks.xyxy[rows.track, rows.frame]
+    confidence = tracks.score[rows.track, rows.frame]
     with timer("syncability_ms"):
-        syncability = judge_syncability(xyxy[:, 2] - xyxy[:, 0], confidence, pose_of_row, rules)
-    samples = FaceSamples(frame_of_row, identity.output_of_input[track_of_row], xyxy, confidence, pose_of_row, syncability, tuple(qualities))
-    if landmarker is not None:
-        pose_source = f"landmarks_3d {landmarker.name}"
-    else:
-        pose_source = "landmarks_5" if tracks.landmarks is not None else None
-    settings = {
-        "similarity_threshold": float(similarity_threshold),
-        "max_yaw_deg": float(rules.max_yaw_deg),
-        "min_face_px": float(rules.min_face_px),
-        "min_confidence": float(rules.min_confidence),
-        "merge_identities": bool(merge_identities),
-        "embedder": None if embedder is None else str(embedder.name),
-        "head_pose_source": pose_source,
-    }
+        syncability = judge_syncability(xyxy[:, 2] - xyxy[:, 0], confidence, rows.pose, rules)
+    samples = FaceSamples(rows.frame, identity.output_of_input[rows.track], xyxy, confidence, rows.pose, syncability, rows.quality)
     every_frame = len(sampled) == tracks.frame_count
     report = build_detection_report(
         samples, identity.tracks, identity.similarity, characters, sampled,
-        sample_fps=float(tracks.fps) if every_frame else float(sample_fps), settings=settings, timing_ms=timer.ms,
+        sample_fps=float(tracks.fps) if every_frame else float(sample_fps),
+        settings=_report_settings(similarity_threshold, rules, merge_identities, embedder, landmarker, tracks), timing_ms=timer.ms,
     )
     return FaceAnalysis(identity.tracks, characters, report)

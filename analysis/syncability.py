@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.checks import check_number
+
 PROFILE_VIEW = "profile_view"
 FACE_TOO_SMALL = "face_too_small"
 LOW_DETECTION_QUALITY = "low_detection_quality"
@@ -38,11 +40,9 @@ class SyncRules:
     min_confidence: float = 0.5
 
     def __post_init__(self) -> None:
-        for name, low, high in (("max_yaw_deg", 0.0, 180.0), ("min_face_px", 0.0, None), ("min_confidence", 0.0, 1.0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value) or value < low or (high is not None and value > high):
-                span = f"in [{low}, {high}]" if high is not None else f">= {low}"
-                raise ValueError(f"{name} must be a number {span}, but got {value!r}")
+        check_number("max_yaw_deg", self.max_yaw_deg, 0.0, 180.0)
+        check_number("min_face_px", self.min_face_px, 0.0)
+        check_number("min_confidence", self.min_confidence, 0.0, 1.0)
 
 
 @dataclass(frozen=True)

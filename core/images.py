@@ -2,7 +2,8 @@
 
 Every stage that takes frames or crops checks them here, so each refusal is worded once; every
 model that wants uint8 RGB gets it from image_to_uint8, which converts frame by frame into one
-uint8 array (a float temporary of one frame at a time, never of the batch).
+uint8 array (a float temporary of one frame at a time, never of the batch). torch is imported
+on first use, so a module that only lists options (the detectors' registry) stays light.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import torch
 
 
 def check_image_batch(name: str, images, *, channels: Sequence[int] = (3, 4), uint8: bool = False) -> tuple[int, int, int]:
     """(B, H, W) of an IMAGE batch: a torch.Tensor [B,H,W,C] of float pixels 0..1 with C in
     channels. uint8=True also takes uint8 pixels and numpy arrays (detectors and analysis read
     video frames that way). TypeError for another type; ValueError naming `name` otherwise."""
+    import torch
+
     kinds = (torch.Tensor, np.ndarray) if uint8 else torch.Tensor
     if not isinstance(images, kinds):
         raise TypeError(f"{name} must be an IMAGE torch.Tensor [B,H,W,C], but got {type(images).__name__}")
@@ -41,9 +43,11 @@ def check_video_frames(name: str, images, frame_count: int, frame_size: tuple[in
         )
 
 
-def _frame_to_uint8(frame) -> np.ndarray:
+def frame_to_uint8(frame) -> np.ndarray:
     """(H,W,3) uint8 RGB of one frame (H,W,C), a new array: float 0..1 is clamped, scaled by 255
     and rounded (half to even) in float32 or wider; uint8 is copied. The alpha channel is dropped."""
+    import torch
+
     frame = frame[..., :3]
     if isinstance(frame, torch.Tensor):
         frame = frame.detach()
@@ -63,10 +67,6 @@ def image_to_uint8(images, frames: Sequence[int] | np.ndarray | None = None) -> 
     indices = range(int(images.shape[0])) if frames is None else [int(i) for i in np.asarray(frames).reshape(-1)]
     out = np.empty((len(indices), int(images.shape[1]), int(images.shape[2]), 3), np.uint8)
     for position, index in enumerate(indices):
-        out[position] = _frame_to_uint8(images[index])
+        out[position] = frame_to_uint8(images[index])
     return out
 
-
-def frame_to_uint8(images, index: int) -> np.ndarray:
-    """(H,W,3) uint8 RGB copy of frame `index` of an IMAGE batch (see image_to_uint8)."""
-    return np.ascontiguousarray(_frame_to_uint8(images[int(index)]))

@@ -18,6 +18,7 @@ import av
 import numpy as np
 import torch
 
+from ..core.images import frame_to_uint8 as _frame_uint8  # one frame -> (H,W,3) uint8, as every stage converts
 from ..core.types import check_fps
 
 log = logging.getLogger(__name__)
@@ -177,16 +178,6 @@ def _check_frames(frames) -> tuple[int, int, int]:
     if shape[0] == 0:
         raise ValueError("frames must hold at least one frame, but got an empty batch")
     return shape[0], shape[1], shape[2]
-
-
-def _frame_uint8(frame) -> np.ndarray:
-    """One frame (H,W,C): float 0..1 (torch or numpy) or uint8 -> contiguous (H,W,3) uint8 RGB."""
-    if hasattr(frame, "detach"):  # a torch tensor
-        frame = frame.detach().cpu().numpy()
-    frame = np.asarray(frame)[..., :3]
-    if frame.dtype != np.uint8:
-        frame = np.clip(np.round(frame.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(frame)
 
 
 def _audio_planar(audio) -> tuple[np.ndarray, int]:

@@ -18,6 +18,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..core.checks import check_number
+from ..core.images import image_to_uint8
 from ..core.types import FaceDetections
 from .detector_common import DetectorLoadError, FaceDetector, FrameFaces
 from .detector_haar import load_haar_detector
@@ -216,28 +218,6 @@ def _check_frames(frames_bhwc) -> tuple[int, int, int]:
     return shape[0], shape[1], shape[2]
 
 
-def _rgb_uint8(frames_bhwc, indices: np.ndarray) -> np.ndarray:
-    """(len(indices),H,W,3) uint8 RGB copies of the chosen frames (the alpha channel dropped)."""
-    import torch
-
-    if isinstance(frames_bhwc, torch.Tensor):
-        chunk = frames_bhwc[torch.as_tensor(indices, device=frames_bhwc.device), ..., :3]
-        if chunk.dtype.is_floating_point:
-            chunk = (chunk.float().clamp(0, 1) * 255).round().to(torch.uint8)
-        return chunk.cpu().numpy()
-    chunk = frames_bhwc[indices, ..., :3]
-    if np.issubdtype(chunk.dtype, np.floating):
-        chunk = np.round(np.clip(chunk, 0, 1) * 255).astype(np.uint8)
-    return np.ascontiguousarray(chunk)
-
-
-def _check_number(name: str, value, low: float, high: float | None, integer: bool) -> None:
-    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if isinstance(value, bool) or not isinstance(value, kinds) or value < low or (high is not None and value > high):
-        span = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {'an int' if integer else 'a number'} {span}, but got {value!r}")
-
-
 def detect_faces(
     detector: FaceDetector,
     frames_bhwc,
@@ -261,10 +241,10 @@ def detect_faces(
     (they add up to B); check_interrupt() before each batch.
     """
     frame_count, height, width = _check_frames(frames_bhwc)
-    _check_number("score_threshold", score_threshold, 0.0, 1.0, integer=False)
-    _check_number("min_face_size", min_face_size, 0, None, integer=False)
-    _check_number("detect_every", detect_every, 1, None, integer=True)
-    _check_number("batch_size", batch_size, 1, None, integer=True)
+    check_number("score_threshold", score_threshold, 0.0, 1.0)
+    check_number("min_face_size", min_face_size, 0)
+    check_number("detect_every", detect_every, 1, integer=True)
+    check_number("batch_size", batch_size, 1, integer=True)
     sampled = sampled_frame_indices(frame_count, int(detect_every))
     found_frame, found_xyxy, found_score, found_landmarks = [], [], [], []
     covered = 0
@@ -272,7 +252,7 @@ def detect_faces(
         if check_interrupt is not None:
             check_interrupt()
         chunk = sampled[start : start + int(batch_size)]
-        faces = detector.detect_batch(_rgb_uint8(frames_bhwc, chunk), score_threshold=float(score_threshold))
+        faces = detector.detect_batch(image_to_uint8(frames_bhwc, chunk), score_threshold=float(score_threshold))
         if len(faces) != len(chunk):
             raise RuntimeError(f"detector {detector.name} returned {len(faces)} results for {len(chunk)} frames")
         for frame_index, (xyxy, score, landmarks) in zip(chunk, faces):

@@ -7,7 +7,8 @@ import json
 from ..models.face_detectors import load_face_detector
 from ..models.face_embedders import embedder_options, load_face_embedder
 from ..models.face_landmarks import landmarker_options, load_face_landmarker
-from ..analysis.analyze import DEFAULT_SAMPLE_FPS, analyze_faces, frame_uint8, parse_reference_names
+from ..analysis.analyze import DEFAULT_SAMPLE_FPS, analyze_faces, parse_reference_names
+from ..core.images import frame_to_uint8
 from ..analysis.syncability import SyncRules
 from . import host
 
@@ -92,7 +93,7 @@ class FUSEAnalyzeFaces:
         landmarker = load_face_landmarker(landmarks_3d, host.model_path, insightface_files)
         references, names, reference_detector = [], [], None
         if reference_images is not None:
-            references = [frame_uint8(reference_images, index) for index in range(len(reference_images))]
+            references = [frame_to_uint8(image) for image in reference_images]
             names = parse_reference_names(reference_names, len(references))
             reference_detector = load_face_detector("auto", host.model_path, host.model_files("ultralytics_bbox"), insightface_files, device=host.torch_device())
         analysis = analyze_faces(

@@ -60,7 +60,7 @@ def test_uint8_conversion_copies_and_never_changes_the_input():
     assert torch.equal(frames, before), "the IMAGE must not change"
     assert np.array_equal(chosen, image_to_uint8(frames)[[2, 0]])
     uint8_frames = torch.from_numpy(image_to_uint8(frames))
-    one = frame_to_uint8(uint8_frames, 1)
+    one = frame_to_uint8(uint8_frames[1])
     one[:] = 7
     assert not (uint8_frames[1] == 7).all(), "frame_to_uint8 must return a copy, not a view of a uint8 input"
-    assert one.flags["C_CONTIGUOUS"] and frame_to_uint8(frames, 0).flags["C_CONTIGUOUS"]
+    assert one.flags["C_CONTIGUOUS"] and frame_to_uint8(frames[0]).flags["C_CONTIGUOUS"] and frame_to_uint8(frames[0].numpy()).flags["C_CONTIGUOUS"]

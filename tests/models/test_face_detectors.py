@@ -265,6 +265,7 @@ def test_bad_images_are_refused_with_the_input_named(frames, error, message):
     "parameters, message",
     [
         ({"score_threshold": 1.5}, "score_threshold must be a number in"),
+        ({"score_threshold": float("nan")}, "score_threshold must be a number in"),  # NaN compares false with both bounds
         ({"min_face_size": -1}, "min_face_size must be a number >= 0"),
         ({"detect_every": 0}, "detect_every must be an int >= 1"),
         ({"detect_every": 1.5}, "detect_every must be an int >= 1"),
