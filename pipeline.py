@@ -18,12 +18,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .analysis.identity import parse_track_spec, select_tracks
-from .compositing.geometry import plan_crops
+from .analysis.selection import FaceSelection, check_names_usable, select_faces
+from .compositing.geometry import CropSpec
 from .compositing.overlay import draw_tracks
-from .compositing.paste import paste_faces
-from .compositing.plan import CropPlan, fingerprint_frames
-from .compositing.warp import crop_face_sequences, crop_faces
+from .compositing.paste import PasteSpec, paste_faces
+from .compositing.plan import CropPlan
+from .compositing.warp import crop_face_sequences, crop_faces, plan_face_crops
 from .models.face_detectors import detect_faces, load_face_detector
 from .tracking.report import tracks_to_dict
 from .tracking.track import track_faces
@@ -90,10 +90,8 @@ def run_track_pipeline(
     score_threshold: float = 0.5,
     min_face_size: int = 16,
     detect_every: int = 1,
-    face_size: int = 512,
-    face_padding: float = 20,
-    blend_mode: str = "box",
-    blend_amount: float = 0.3,
+    crop: CropSpec = CropSpec(),
+    paste: PasteSpec = PasteSpec(),
     composite: bool = True,
     progress: StageProgress | None = None,
     check_interrupt: Callable[[], None] | None = None,
@@ -104,7 +102,8 @@ def run_track_pipeline(
     frame rate (Fraction, int or "30000/1001"). detector: an option of
     models.face_detectors.detector_options(yolo_files, insightface_files), "auto" picks the best
     one found (Haar, built in, when no model file is there); resolve_path(folder, name) -> the
-    absolute path of a model file (nodes.host.model_path). composite False skips crop and paste
+    absolute path of a model file (nodes.host.model_path). crop / paste: how faces are cut and
+    pasted back (every face; see CropSpec, PasteSpec). composite False skips crop and paste
     (output None), which saves the crops' memory when only tracks are wanted.
     progress(stage, total) gives the on_progress of each stage ("detect", "track", "crop",
     "paste", "preview"). The input is never changed.
@@ -129,11 +128,10 @@ def run_track_pipeline(
     }
     output = None
     if composite:
-        plan = plan_crops(tracks, fingerprint_frames(frames_bhwc), face_size=face_size, face_padding=face_padding)
+        plan = plan_face_crops(frames_bhwc, tracks, crop)
         crops = crop_faces(frames_bhwc, plan, on_progress=stage("crop", plan.total_rows), check_interrupt=check_interrupt)
         output, pasted_alpha = paste_faces(
-            frames_bhwc, crops, plan, blend_mode=blend_mode, blend_amount=blend_amount, return_mask=True,
-            on_progress=stage("paste", plan.total_rows), check_interrupt=check_interrupt,
+            frames_bhwc, crops, plan, paste, return_mask=True, on_progress=stage("paste", plan.total_rows), check_interrupt=check_interrupt,
         )
         del crops  # the largest buffer; the preview does not need it
         report["round_trip"] = {
@@ -154,62 +152,44 @@ def process_faces_in_video(
     iou_threshold: float = 0.3,
     smooth_boxes: bool = True,
     smooth_window: int = 3,
-    faces: str = "all",
-    face_size: int = 512,
-    face_padding: float = 20,
-    force_square: bool = True,
-    size_multiple: int = 1,
-    blend_mode: str = "box",
-    blend_amount: float = 0.3,
+    selection: FaceSelection = FaceSelection(),
+    crop: CropSpec = CropSpec(),
+    paste: PasteSpec = PasteSpec(),
     progress: StageProgress | None = None,
     check_interrupt: Callable[[], None] | None = None,
 ) -> torch.Tensor:
-    """Process every face of a clip and paste it back.
+    """Process the selected faces of a clip and paste them back.
 
     frames_bhwc: IMAGE float32 [N,H,W,C] 0..1. Faces come from `tracks` (FaceTracks of this clip)
     or, when it is None, from `detector` (a loaded models.face_detectors FaceDetector) and
     tracking with iou_threshold / smooth_boxes / smooth_window at `fps` (a float such as 29.97 is
-    taken as 30000/1001; given tracks carry their own). faces: the tracks to process, as
-    tracking.identity.select_tracks reads them ("all" / "-1" / "" every track, "1, 3" track ids,
-    "alice, bob" identities of tracks from FUSE Analyze Faces, mixed). Crops: face_size,
-    face_padding, force_square as FUSE Crop Face Sequences, sides multiples of size_multiple (the
-    sampler's size, so crops need no resize). process_crops gets the
-    crop batch and its CropPlan and returns processed crops of the same shape. blend_mode /
-    blend_amount: see compositing/masks.py. progress(stage, total) gives the on_progress of each
-    stage ("detect", "track", "crop", "process", "paste"). Returns frames [N,H,W,C]; the input is
-    never modified.
+    taken as 30000/1001; given tracks carry their own). selection: the faces to process
+    (analysis.selection; names need tracks from FUSE Analyze Faces). crop: how they are cut
+    (CropSpec; the sampler's size_multiple, so crops need no resize); paste: how they go back
+    (PasteSpec). process_crops gets the crop batch and its CropPlan and returns processed crops
+    of the same shape. progress(stage, total) gives the on_progress of each stage ("detect",
+    "track", "crop", "process", "paste"). Returns frames [N,H,W,C]; the input is never modified.
     """
     count = int(frames_bhwc.shape[0])
 
     def stage(name: str, total: int):
         return None if progress is None else progress(name, total)
 
-    selection = parse_track_spec(faces)  # a bad selection fails before any detection
     if tracks is None:
         if detector is None:
             raise ValueError("detector must be a loaded face detector when no tracks are given, but got None; connect tracks or pick a detector")
-        if selection is not None and selection[1]:
-            raise ValueError(f"faces names identities {sorted(selection[1])}, but faces detected here have none; connect the tracks of FUSE Analyze Faces, or select by track id")
+        check_names_usable(selection, False, "the detections")  # before any detection
         detections = detect_faces(detector, frames_bhwc, on_progress=stage("detect", count), check_interrupt=check_interrupt)
         tracks = track_faces(
             detections, fps=fps, iou_threshold=iou_threshold, smooth_boxes=smooth_boxes, smooth_window=smooth_window,
             on_progress=stage("track", count), check_interrupt=check_interrupt,
         )
-    elif not isinstance(tracks, FaceTracks):
-        raise TypeError(f"tracks must be FaceTracks (socket FUSE_TRACKS), but got {type(tracks).__name__}")
-    if len(tracks):  # no face is never an error, whatever the selection
-        tracks = select_tracks(tracks, faces)
-    crops, plan, _ = crop_face_sequences(
-        frames_bhwc, tracks, face_size=face_size, face_padding=face_padding, force_square=force_square, size_multiple=size_multiple,
-        on_progress=stage("crop", int(tracks.present.sum())), check_interrupt=check_interrupt,
-    )
+    tracks = select_faces(tracks, selection)
+    crops, plan, _ = crop_face_sequences(frames_bhwc, tracks, crop, on_progress=stage("crop", int(tracks.present.sum())), check_interrupt=check_interrupt)
     log.info("processing %d face sequences (%d crops) of a %d-frame clip", len(plan), plan.total_rows, count)
     processed = _process(crops, plan, process_crops, stage("process", plan.total_rows), check_interrupt)
     del crops
-    return paste_faces(
-        frames_bhwc, processed, plan, blend_mode=blend_mode, blend_amount=blend_amount,
-        on_progress=stage("paste", plan.total_rows), check_interrupt=check_interrupt,
-    )
+    return paste_faces(frames_bhwc, processed, plan, paste, on_progress=stage("paste", plan.total_rows), check_interrupt=check_interrupt)
 
 
 def _process(crops: torch.Tensor, plan: CropPlan, process_crops: CropProcessor, on_progress, check_interrupt) -> torch.Tensor:

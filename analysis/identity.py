@@ -1,4 +1,4 @@
-"""Identity: which character each track is, one id per person across gaps, selecting faces by name.
+"""Identity: which character each track is, and one id per person across gaps.
 
 Characters come from reference headshots: 1 to MAX_REFERENCES face embeddings per name, averaged
 and L2-normalised into one identity each. A track is given a character by voting over its frames
@@ -26,7 +26,9 @@ from typing import Sequence
 
 import numpy as np
 
+from ..core.checks import check_number
 from ..core.types import ABSENT, FaceTracks
+from .selection import ALL_FACES
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,6 @@ DEFAULT_THRESHOLD = 0.5  # cosine similarity (the service's default)
 MAX_REFERENCES = 15  # reference faces per character
 UNKNOWN_PREFIX = "face_"
 _UNKNOWN_NAME = re.compile(r"face_\d+")
-ALL_TRACKS = ("", "-1", "all")  # select_tracks specs meaning every track
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -45,13 +46,13 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
 
 
 def check_character_name(name) -> str:
-    """A character name as the report and select_tracks use it; ValueError when it cannot be one."""
+    """A character name as the report and face selections use it; ValueError when it cannot be one."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"character names must be non-empty strings, but got {name!r}")
     name = name.strip()
     if "," in name or ";" in name:
         raise ValueError(f"character names must not contain ',' or ';' (they separate names in selections), but got {name!r}")
-    if name.lower() in ALL_TRACKS or name.lstrip("-").isdigit():
+    if name.lower() in ALL_FACES or name.lstrip("-").isdigit():
         raise ValueError(f"character names must not be a number or 'all' (those select track ids), but got {name!r}")
     if _UNKNOWN_NAME.fullmatch(name):
         raise ValueError(f"character names must not look like {UNKNOWN_PREFIX}<n> (reserved for unknown faces), but got {name!r}")
@@ -169,6 +170,92 @@ def _merge_group(tracks: FaceTracks, members: list[int]) -> tuple[np.ndarray, np
     return xyxy, state, score, landmarks
 
 
+def _check_votes(tracks: FaceTracks, track_index, embedding, characters: Characters | None, threshold) -> tuple[np.ndarray, np.ndarray]:
+    """track_index (m,) int64 and embedding (m,D) float64, checked against the tracks and references."""
+    if not isinstance(tracks, FaceTracks):
+        raise TypeError(f"tracks must be a FaceTracks (socket FUSE_TRACKS), but got {type(tracks).__name__}")
+    check_number("threshold", threshold, -1.0, 1.0, note=" (a cosine similarity)")
+    track_index = np.asarray(track_index, np.int64).reshape(-1)
+    embedding = np.asarray(embedding, np.float64)
+    if embedding.ndim != 2 or len(embedding) != len(track_index):
+        raise ValueError(f"embedding must be a 2D array with one row per track_index entry ({len(track_index)}), but got shape {embedding.shape}")
+    if len(track_index) and (track_index.min() < 0 or track_index.max() >= len(tracks)):
+        raise ValueError(f"track_index must hold indices in [0, {len(tracks)}), but got {track_index.min()}..{track_index.max()}")
+    if characters is not None and len(track_index) and characters.embedding.shape[1] != embedding.shape[1]:
+        raise ValueError(f"embedding must have the references' dimension {characters.embedding.shape[1]}, but got {embedding.shape[1]}; use one embedder for both")
+    return track_index, embedding
+
+
+def _claim_characters(embedding: np.ndarray, rows_of: list[np.ndarray], overlap: np.ndarray, characters: Characters, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per input track, the character index it gets (-1: none) and the mean similarity of its votes.
+
+    The strongest claim is settled first; a track whose character went to a track present at the
+    same time votes again without it."""
+    count = len(rows_of)
+    owner = np.full(count, -1, np.int64)
+    owner_similarity = np.full(count, np.nan)
+    claims = {track: _best_claim(embedding[rows_of[track]], characters, threshold, set()) for track in range(count) if len(rows_of[track])}
+    while True:
+        ranked = [(-claim[1], -claim[2], track, claim[0]) for track, claim in claims.items() if claim is not None]
+        if not ranked:
+            return owner, owner_similarity
+        _, similarity, winner, character = min(ranked)
+        owner[winner], owner_similarity[winner] = character, -similarity
+        del claims[winner]
+        for track in claims:
+            if overlap[track, winner]:
+                taken = set(owner[overlap[track] & (owner >= 0)].tolist())
+                claims[track] = _best_claim(embedding[rows_of[track]], characters, threshold, taken)
+
+
+def _output_groups(owner: np.ndarray, character_count: int, merge: bool, unknown_groups) -> list[list[int]]:
+    """The input tracks of each output track: per character (one group, or one per track without
+    merging), then the unknown faces as unknown_groups(indices) groups them."""
+    groups: list[list[int]] = []
+    for character in range(character_count):
+        members = np.flatnonzero(owner == character).tolist()
+        groups.extend([members] if merge and members else [[m] for m in members])
+    groups.extend(unknown_groups(np.flatnonzero(owner < 0).tolist()))
+    return groups
+
+
+def _named_tracks(tracks: FaceTracks, groups: list[list[int]], names_of_groups: list[str]) -> tuple[FaceTracks, list[int]]:
+    """The output tracks, one per group, ordered by first frame, then left and top edge, ids from
+    1, unknown faces (name "") numbered face_1, face_2, ... in that order; and the group order."""
+    merged = [_merge_group(tracks, members) for members in groups]
+
+    def first_box(index: int) -> tuple[int, float, float]:
+        state, xyxy = merged[index][1], merged[index][0]
+        hits = np.flatnonzero(state != ABSENT)
+        if not len(hits):
+            return tracks.frame_count, 0.0, 0.0
+        return int(hits[0]), float(xyxy[hits[0], 0]), float(xyxy[hits[0], 1])
+
+    order = sorted(range(len(groups)), key=first_box)
+    names, unknown_count = [], 0
+    for group_index in order:
+        if not names_of_groups[group_index]:
+            unknown_count += 1
+        names.append(names_of_groups[group_index] or f"{UNKNOWN_PREFIX}{unknown_count}")
+    count = tracks.frame_count
+
+    def stacked(part: int, empty_shape: tuple, dtype) -> np.ndarray:
+        return np.stack([merged[i][part] for i in order]) if order else np.zeros(empty_shape, dtype)
+
+    result = FaceTracks(
+        track_id=np.arange(1, len(order) + 1),
+        xyxy=stacked(0, (0, count, 4), np.float32),
+        state=stacked(1, (0, count), np.uint8),
+        score=stacked(2, (0, count), np.float32),
+        frame_count=count,
+        frame_size=tracks.frame_size,
+        fps=tracks.fps,
+        landmarks=None if tracks.landmarks is None else stacked(3, (0, count, 5, 2), np.float32),
+        identity=np.array(names, dtype=str) if order else None,
+    )
+    return result, order
+
+
 def assign_identities(
     tracks: FaceTracks,
     track_index: np.ndarray,
@@ -186,147 +273,33 @@ def assign_identities(
     track unknown). threshold: cosine similarity for a vote and for grouping unknown faces.
     merge: make one track of each character and of each group of unknown tracks.
     """
-    if not isinstance(tracks, FaceTracks):
-        raise TypeError(f"tracks must be a FaceTracks (socket FUSE_TRACKS), but got {type(tracks).__name__}")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)) or not -1.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be a cosine similarity in [-1, 1], but got {threshold!r}")
-    track_index = np.asarray(track_index, np.int64).reshape(-1)
-    embedding = np.asarray(embedding, np.float64)
-    if embedding.ndim != 2 or len(embedding) != len(track_index):
-        raise ValueError(f"embedding must be a 2D array with one row per track_index entry ({len(track_index)}), but got shape {embedding.shape}")
-    if len(track_index) and (track_index.min() < 0 or track_index.max() >= len(tracks)):
-        raise ValueError(f"track_index must hold indices in [0, {len(tracks)}), but got {track_index.min()}..{track_index.max()}")
-    if characters is not None and len(track_index) and characters.embedding.shape[1] != embedding.shape[1]:
-        raise ValueError(f"embedding must have the references' dimension {characters.embedding.shape[1]}, but got {embedding.shape[1]}; use one embedder for both")
+    track_index, embedding = _check_votes(tracks, track_index, embedding, characters, threshold)
     count = len(tracks)
     present = tracks.present.astype(np.float32)  # float: a BLAS product, exact for these counts
     overlap = (present @ present.T) > 0
     rows_of = [np.flatnonzero(track_index == i) for i in range(count)]
-
-    owner = np.full(count, -1, np.int64)  # character index per input track
-    owner_similarity = np.full(count, np.nan)
+    owner, owner_similarity = np.full(count, -1, np.int64), np.full(count, np.nan)
     if characters is not None and len(characters):
-        # The strongest claim is settled first; a track whose character went to a track present at
-        # the same time votes again without it.
-        claims = {track: _best_claim(embedding[rows_of[track]], characters, threshold, set()) for track in range(count) if len(rows_of[track])}
-        while True:
-            ranked = [(-claim[1], -claim[2], track, claim[0]) for track, claim in claims.items() if claim is not None]
-            if not ranked:
-                break
-            _, similarity, winner, character = min(ranked)
-            owner[winner], owner_similarity[winner] = character, -similarity
-            del claims[winner]
-            for track in claims:
-                if overlap[track, winner]:
-                    taken = set(owner[overlap[track] & (owner >= 0)].tolist())
-                    claims[track] = _best_claim(embedding[rows_of[track]], characters, threshold, taken)
+        owner, owner_similarity = _claim_characters(embedding, rows_of, overlap, characters, threshold)
 
-    groups: list[list[int]] = []
-    if characters is not None:
-        for character in range(len(characters)):
-            members = np.flatnonzero(owner == character).tolist()
-            groups.extend([members] if merge and members else [[m] for m in members])
-    unknown = np.flatnonzero(owner < 0).tolist()
-    if merge:
+    def unknown_groups(unknown: list[int]) -> list[list[int]]:
+        if not merge:
+            return [[i] for i in unknown]
         sums = np.zeros((count, embedding.shape[1]))
         np.add.at(sums, track_index, unit_rows(embedding))
-        groups.extend(_group_unknown(unknown, sums, overlap, threshold))
-    else:
-        groups.extend([i] for i in unknown)
+        return _group_unknown(unknown, sums, overlap, threshold)
 
-    merged = [_merge_group(tracks, members) for members in groups]
-
-    def first_box(index: int) -> tuple[int, float, float]:
-        state, xyxy = merged[index][1], merged[index][0]
-        hits = np.flatnonzero(state != ABSENT)
-        if not len(hits):
-            return tracks.frame_count, 0.0, 0.0
-        return int(hits[0]), float(xyxy[hits[0], 0]), float(xyxy[hits[0], 1])
-
-    order = sorted(range(len(groups)), key=first_box)
-    names, similarity = [], []
+    groups = _output_groups(owner, 0 if characters is None else len(characters), merge, unknown_groups)
+    names = [characters.names[owner[members[0]]] if owner[members[0]] >= 0 else "" for members in groups]
+    result, order = _named_tracks(tracks, groups, names)
     output_of_input = np.zeros(count, np.int64)
-    unknown_count = 0
+    similarity = []
     for out, group_index in enumerate(order):
         members = groups[group_index]
         output_of_input[members] = out
-        character = owner[members[0]]
-        if character >= 0:
-            names.append(characters.names[character])
+        if owner[members[0]] >= 0:
             weights = np.array([len(rows_of[m]) for m in members], np.float64)
             similarity.append(float(np.average(owner_similarity[members], weights=weights)))
         else:
-            unknown_count += 1
-            names.append(f"{UNKNOWN_PREFIX}{unknown_count}")
             similarity.append(np.nan)
-    result = FaceTracks(
-        track_id=np.arange(1, len(order) + 1),
-        xyxy=np.stack([merged[i][0] for i in order]) if order else np.zeros((0, tracks.frame_count, 4), np.float32),
-        state=np.stack([merged[i][1] for i in order]) if order else np.zeros((0, tracks.frame_count), np.uint8),
-        score=np.stack([merged[i][2] for i in order]) if order else np.zeros((0, tracks.frame_count), np.float32),
-        frame_count=tracks.frame_count,
-        frame_size=tracks.frame_size,
-        fps=tracks.fps,
-        landmarks=None if tracks.landmarks is None else (np.stack([merged[i][3] for i in order]) if order else np.zeros((0, tracks.frame_count, 5, 2), np.float32)),
-        identity=np.array(names, dtype=str) if order else None,
-    )
     return IdentityResult(result, output_of_input, np.array(similarity, np.float32))
-
-
-def parse_track_spec(spec: str) -> tuple[set[int], set[str]] | None:
-    """A face selection: "" / "-1" / "all" -> None (every track); "1, 3, alice" -> ({1, 3}, {"alice"})."""
-    if not isinstance(spec, str):
-        raise TypeError(f"the face selection must be a string such as \"all\", \"1,3\" or \"alice,bob\", but got {type(spec).__name__}")
-    if spec.strip().lower() in ALL_TRACKS:
-        return None
-    ids, names = set(), set()
-    for token in (t.strip() for t in spec.replace(";", ",").split(",")):
-        if not token:
-            continue
-        if token.lstrip("-").isdigit():
-            if int(token) < 1:
-                raise ValueError(f"the face selection must hold track ids >= 1, identity names, or be \"all\" / \"-1\" alone, but got {token!r} in {spec!r}")
-            ids.add(int(token))
-        else:
-            names.add(token)
-    return (ids, names) if ids or names else None
-
-
-def selected_track_mask(tracks: FaceTracks, spec: str) -> np.ndarray:
-    """(k,) bool: the tracks a selection spec names (see parse_track_spec). Ids or names that
-    match no track are logged and skipped (a character may be absent from this clip)."""
-    selection = parse_track_spec(spec)
-    if selection is None:
-        return np.ones(len(tracks), bool)
-    ids, names = selection
-    if names and tracks.identity is None and len(tracks):  # no face at all is never an error
-        raise ValueError(f"the face selection names identities {sorted(names)}, but the tracks have none; run FUSE Analyze Faces on them first, or select by track id")
-    mask = np.isin(tracks.track_id, sorted(ids))
-    if names and tracks.identity is not None:
-        mask |= np.isin(tracks.identity, sorted(names))
-    missing = sorted(map(str, ids - set(tracks.track_id.tolist()))) + sorted(names - set([] if tracks.identity is None else tracks.identity.tolist()))
-    if missing:
-        log.warning("face selection %r: no track is %s (tracks: %s)", spec, ", ".join(missing), describe_tracks(tracks))
-    return mask
-
-
-def select_tracks(tracks: FaceTracks, spec: str) -> FaceTracks:
-    """The tracks a selection names: "-1" / "all" / "" every track, "1,3" track ids, "alice,bob"
-    identities (FUSE Analyze Faces sets them), or a mix. Order and ids are kept."""
-    return tracks.select(selected_track_mask(tracks, spec))
-
-
-def describe_tracks(tracks: FaceTracks) -> str:
-    """"1 (alice), 2 (face_1)" or "1, 2": the tracks' ids and identities, for messages."""
-    if tracks.identity is None:
-        return ", ".join(str(int(t)) for t in tracks.track_id) or "none"
-    return ", ".join(f"{int(t)} ({name})" for t, name in zip(tracks.track_id, tracks.identity)) or "none"
-
-
-def face_selection(face_id: int, faces: str) -> str:
-    """One tracking.identity.select_tracks spec from the face_id input (-1 = every face) and `faces`."""
-    if int(face_id) == -1:
-        return faces
-    if parse_track_spec(faces) is not None:
-        raise ValueError(f"face_id must be -1 when faces selects faces, but got face_id {face_id} and faces {faces!r}; list every face in faces, e.g. \"{face_id}, alice\"")
-    return str(int(face_id))

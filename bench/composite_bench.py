@@ -38,13 +38,14 @@ import numpy as np
 import torch
 
 from comfyui_fuse.compositing.align import MEAN_LANDMARKS_IN_BOX
-from comfyui_fuse.compositing.paste import paste_faces
+from comfyui_fuse.compositing.geometry import CropSpec
+from comfyui_fuse.compositing.paste import PasteSpec, paste_faces
 from comfyui_fuse.restoration.stabilize import flicker_ratio, stabilize_sequence
 from comfyui_fuse.compositing.warp import crop_face_sequences
 from comfyui_fuse.media.synthetic import Scene, linear_path, render
 from comfyui_fuse.core.types import DETECTED, FaceTracks
 
-# name -> (what runs, paste options); "floor" and "crop" are the references
+# name -> (what runs, PasteSpec settings); "floor" and "crop" are the references
 VARIANTS = {
     "floor: frames.clone()": ("floor", {}),
     "crop_face_sequences": ("crop", {}),
@@ -126,15 +127,15 @@ def run_variant(name: str, args) -> dict:
     torch.set_num_threads(args.threads)
     kind, options = VARIANTS[name]
     frames, tracks = make_clip(args.frames, args.height, args.width, args.face, angle_deg=12.0 if kind == "aligned" else 0.0)
-    crops, plan, _ = crop_face_sequences(frames, tracks, face_size=args.face_size, align="ffhq_landmarks" if kind == "aligned" else "box")
+    crops, plan, _ = crop_face_sequences(frames, tracks, CropSpec(face_size=args.face_size, align="ffhq_landmarks" if kind == "aligned" else "box"))
     crops = processed(crops)
     frame_mb, crop_mb = frames.numel() * 4 / 2**20, crops.numel() * 4 / 2**20
     if kind == "floor":
         run, input_mb, output_mb = frames.clone, frame_mb, frame_mb
     elif kind == "crop":
-        run, input_mb, output_mb = (lambda: crop_face_sequences(frames, tracks, face_size=args.face_size)), frame_mb, crop_mb
+        run, input_mb, output_mb = (lambda: crop_face_sequences(frames, tracks, CropSpec(face_size=args.face_size))), frame_mb, crop_mb
     else:
-        run, input_mb, output_mb = (lambda: paste_faces(frames, crops, plan, tracks=tracks, return_mask=True, **options)), frame_mb + crop_mb, frame_mb * 4 / 3
+        run, input_mb, output_mb = (lambda: paste_faces(frames, crops, plan, PasteSpec(**options), tracks=tracks, return_mask=True)), frame_mb + crop_mb, frame_mb * 4 / 3
     with_inputs = rss_mb()
     reset = reset_peak_rss()
     result = run()  # alone first, for its peak memory
@@ -160,11 +161,11 @@ def invariant_2(args) -> list[str]:
     """Unchanged crops pasted back: exact in difference mode (the default; invariant 2); replace
     mode resamples the colours, so its error is reported, not held to 2/255 (see warp.py)."""
     frames, tracks = make_clip(args.frames, args.height, args.width, args.face)
-    crops, plan, _ = crop_face_sequences(frames, tracks, face_size=args.face_size)
+    crops, plan, _ = crop_face_sequences(frames, tracks, CropSpec(face_size=args.face_size))
     scale = plan.sequences[0].affine_src_to_crop[0, 0, 0]
     lines = []
     for paste_mode in ("difference", "replace"):
-        pasted, mask = paste_faces(frames, crops, plan, paste_mode=paste_mode, return_mask=True)
+        pasted, mask = paste_faces(frames, crops, plan, PasteSpec(paste_mode=paste_mode), return_mask=True)
         errors = (pasted - frames).abs().amax(-1)[mask >= 1 - 1e-6] * 255
         worst, share = float(errors.max()), float((errors > 2).float().mean())
         verdict = ("PASS" if worst <= 2 else "FAIL") if paste_mode == "difference" else "(replace resamples the colours: not held to 2/255)"
@@ -175,7 +176,7 @@ def invariant_2(args) -> list[str]:
 def flicker(args) -> list[str]:
     """flicker_ratio of a synthetic frame-by-frame 'restoration' before and after stabilize_sequence."""
     frames, tracks = make_clip(args.frames, args.height, args.width, args.face)
-    crops, _, _ = crop_face_sequences(frames, tracks, face_size=args.face_size)
+    crops, _, _ = crop_face_sequences(frames, tracks, CropSpec(face_size=args.face_size))
     del frames
     generator = torch.Generator().manual_seed(0)
     noise = torch.randn(crops.shape[0], 3, *crops.shape[1:3], generator=generator)

@@ -20,7 +20,7 @@ from fractions import Fraction
 import numpy as np
 import torch
 
-from comfyui_fuse.compositing.geometry import plan_crops
+from comfyui_fuse.compositing.geometry import CropSpec, plan_crops
 from comfyui_fuse.compositing.plan import fingerprint_frames
 from comfyui_fuse.compositing.warp import crop_faces
 from comfyui_fuse.lipsync.adapter import REFERENCE_LANDMARKS_112, REFERENCE_REGION_112
@@ -40,7 +40,7 @@ def make_inputs(frames: int, face_size: int):
     rx1, ry1, rx2, ry2 = REFERENCE_REGION_112
     landmarks = np.stack([x1 + (REFERENCE_LANDMARKS_112[:, 0] - rx1) / (rx2 - rx1) * (x2 - x1), y1 + (REFERENCE_LANDMARKS_112[:, 1] - ry1) / (ry2 - ry1) * (y2 - y1) * 1.05], -1)
     tracks = FaceTracks([1], path[None], np.full((1, frames), DETECTED, np.uint8), np.full((1, frames), 0.9, np.float32), frames, (480, 854), fps, landmarks=landmarks[None].astype(np.float32))
-    plan = plan_crops(tracks, fingerprint_frames(images), face_size=face_size)
+    plan = plan_crops(tracks, fingerprint_frames(images), CropSpec(face_size=face_size))
     crops = crop_faces(images, plan)
     seconds = frames / float(fps) + 0.5
     audio = {"waveform": torch.randn(1, 2, int(44100 * seconds), generator=torch.Generator().manual_seed(0)) * 0.1, "sample_rate": 44100}

@@ -17,8 +17,9 @@ import logging
 
 import numpy as np
 
+from ..core.checks import check_number
 from ..core.types import FaceTracks
-from .geometry import plan_crops, select_track_indices
+from .geometry import CropSpec, check_fingerprint, plan_crops, track_runs
 from .plan import CropPlan, FaceSequence
 
 log = logging.getLogger(__name__)
@@ -112,53 +113,35 @@ def _too_few_known(known: np.ndarray, half: int) -> bool:
     return bool((reach < min(2, int(known.sum()))).any())
 
 
-def plan_aligned_crops(
-    tracks: FaceTracks,
-    fingerprint: np.ndarray,
-    *,
-    face_size: int = 512,
-    smooth_window: int = 7,
-    min_run_length: int = 1,
-    face_id: int = -1,
-    largest_n: int = 0,
-) -> CropPlan:
-    """A CropPlan whose crops put each face on the FFHQ template (face_size x face_size).
+def plan_aligned_crops(tracks: FaceTracks, fingerprint: np.ndarray, spec: CropSpec = CropSpec(align="ffhq_landmarks"), *, smooth_window: int = 7) -> CropPlan:
+    """A CropPlan whose crops put each face on the FFHQ template (spec.crop_width square).
 
-    tracks: FaceTracks with landmarks (k,N,5,2) (source pixels); fingerprint:
-    fingerprint_frames(images) of the tracked video, (N,16,16,C) uint8. Per contiguous run of each
-    selected track, landmarks are smoothed over time (smooth_landmarks, smooth_window frames) and
-    each frame gets the similarity transform that maps them best onto template_points(face_size).
+    tracks: FaceTracks with landmarks (k,N,5,2) (source pixels), selected already
+    (analysis.selection.select_faces); fingerprint: fingerprint_frames(images) of the tracked
+    video, (N,16,16,C) uint8. Per contiguous run of each track (spec.min_run_length frames or
+    more), landmarks are smoothed over time (smooth_landmarks, smooth_window frames) and each
+    frame gets the similarity transform that maps them best onto template_points(side).
     Frames of a run without landmarks are filled from the run's other frames; a run with none at
     all uses the average landmark layout inside its boxes (no rotation).
-    Without landmarks (tracks.landmarks is None) this is geometry.plan_crops, the box crop.
-    min_run_length, face_id, largest_n: as in geometry.plan_crops. Sequences are ordered by track
-    id, then start frame.
+    Without landmarks (tracks.landmarks is None) this is geometry.plan_crops, the box crop of that
+    side with the default padding. Sequences are ordered by track id, then start frame.
     """
-    if not isinstance(face_size, (int, np.integer)) or face_size < 16:
-        raise ValueError(f"face_size must be an int >= 16 pixels (512 for face restorers), but got {face_size!r}")
-    if not isinstance(smooth_window, (int, np.integer)) or smooth_window < 1:
-        raise ValueError(f"smooth_window must be an int >= 1 frame (1 = no smoothing), but got {smooth_window!r}")
+    side = spec.crop_width
+    check_number("face_size", side, 16, integer=True, note=" pixels (512 for face restorers)")
+    check_number("smooth_window", smooth_window, 1, integer=True, note=" frame (1 = no smoothing)")
     if tracks.landmarks is None:
         log.info("the tracks carry no landmarks, so faces are cropped by their boxes without alignment")
-        return plan_crops(tracks, fingerprint, face_size=int(face_size), min_run_length=min_run_length, face_id=face_id, largest_n=largest_n)
-    fingerprint = np.asarray(fingerprint)
-    if fingerprint.ndim != 4 or len(fingerprint) != tracks.frame_count:
-        raise ValueError(f"fingerprint must have one row per frame of the tracks ({tracks.frame_count}), but got shape {fingerprint.shape}; take it with fingerprint_frames(images) of the tracked video")
-    if not isinstance(min_run_length, (int, np.integer)) or min_run_length < 1:
-        raise ValueError(f"min_run_length must be an int >= 1 frame, but got {min_run_length!r}")
-    indices = select_track_indices(tracks, face_id, largest_n) if len(tracks) else np.zeros(0, np.int64)
-    target = template_points(int(face_size))
+        return plan_crops(tracks, fingerprint, CropSpec(face_size=side, min_run_length=spec.min_run_length))
+    fingerprint = check_fingerprint(fingerprint, tracks)
+    target = template_points(side)
     sequences = []
-    for index in indices:
+    for index, start, stop in track_runs(tracks, spec.min_run_length):
         identity = "" if tracks.identity is None else str(tracks.identity[index])
-        for start, stop in tracks.runs(int(index)):
-            if stop - start < min_run_length:
-                continue
-            landmarks = tracks.landmarks[index, start:stop].astype(np.float64)
-            if not np.isfinite(landmarks).all(axis=(1, 2)).any():
-                boxes = tracks.xyxy[index, start:stop].astype(np.float64)
-                landmarks = boxes[:, None, :2] + MEAN_LANDMARKS_IN_BOX[None] * (boxes[:, None, 2:] - boxes[:, None, :2])
-            smoothed = smooth_landmarks(landmarks, smooth_window) - 0.5  # pixel edges -> pixel centres
-            affine = similarity_transforms(smoothed, target)
-            sequences.append(FaceSequence(int(tracks.track_id[index]), np.arange(start, stop), affine, (int(face_size), int(face_size)), identity))
+        landmarks = tracks.landmarks[index, start:stop].astype(np.float64)
+        if not np.isfinite(landmarks).all(axis=(1, 2)).any():
+            boxes = tracks.xyxy[index, start:stop].astype(np.float64)
+            landmarks = boxes[:, None, :2] + MEAN_LANDMARKS_IN_BOX[None] * (boxes[:, None, 2:] - boxes[:, None, :2])
+        smoothed = smooth_landmarks(landmarks, smooth_window) - 0.5  # pixel edges -> pixel centres
+        affine = similarity_transforms(smoothed, target)
+        sequences.append(FaceSequence(int(tracks.track_id[index]), np.arange(start, stop), affine, (side, side), identity))
     return CropPlan(tuple(sequences), tracks.frame_size, tracks.frame_count, tracks.fps, fingerprint)

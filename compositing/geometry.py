@@ -12,14 +12,13 @@ adds rotation; warp.py and paste.py take any invertible 2x3 affine.
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.checks import INT_TYPES, check_choice, check_number
 from ..core.types import FaceTracks
 from .plan import CropPlan, FaceSequence
-
-log = logging.getLogger(__name__)
 
 
 def snap_to_multiple(value: float, multiple: int) -> int:
@@ -27,47 +26,43 @@ def snap_to_multiple(value: float, multiple: int) -> int:
     return max(multiple, int(np.floor(value / multiple + 0.5)) * multiple)
 
 
-def _check_options(face_size, face_padding, margin, size_multiple, min_run_length, face_id, largest_n) -> None:
-    if not isinstance(size_multiple, (int, np.integer)) or size_multiple < 1:
-        raise ValueError(f"size_multiple must be an int >= 1 (e.g. 16 or 32 for video VAEs), but got {size_multiple!r}")
-    if not isinstance(face_size, (int, np.integer)) or face_size < size_multiple:
-        raise ValueError(f"face_size must be an int >= size_multiple ({size_multiple}), but got {face_size!r}; raise face_size or lower size_multiple")
-    if face_padding < 0 or not np.isfinite(face_padding):
-        raise ValueError(f"face_padding must be >= 0 source pixels, but got {face_padding!r}")
-    if margin < 0 or not np.isfinite(margin):
-        raise ValueError(f"margin must be >= 0 (a fraction of the face size added on each side), but got {margin!r}")
-    if not isinstance(min_run_length, (int, np.integer)) or min_run_length < 1:
-        raise ValueError(f"min_run_length must be an int >= 1 frame, but got {min_run_length!r}")
-    if not isinstance(face_id, (int, np.integer)) or face_id < -1:
-        raise ValueError(f"face_id must be -1 (all tracks) or a track id >= 1, but got {face_id!r}")
-    if not isinstance(largest_n, (int, np.integer)) or largest_n < 0:
-        raise ValueError(f"largest_n must be an int >= 0 (0 = keep every track), but got {largest_n!r}")
+ALIGN_MODES = ("box", "ffhq_landmarks")
 
 
-def select_track_indices(tracks: FaceTracks, face_id: int = -1, largest_n: int = 0) -> np.ndarray:
-    """Indices (into tracks) of the tracks to crop, in ascending track id order.
+@dataclass(frozen=True)
+class CropSpec:
+    """How face sequences are cut: the settings of FUSE Crop Face Sequences, in one place.
 
-    face_id -1 keeps every track, else only that id (ValueError naming the ids that exist).
-    largest_n > 0 keeps the n tracks with the largest median face side (max of box width and
-    height over the frames where the face is present); ties go to the lower track id.
+    face_size: crop width in pixels, snapped to the nearest multiple of size_multiple (crop_width);
+    the height equals it when force_square, else follows one aspect for the plan (plan_crop_size).
+    face_padding: source pixels added on each side of the box; margin: a fraction of the face
+    size added on each side (0.25 = a quarter of the face width/height). min_run_length: runs
+    shorter than this many frames are not cropped (their faces stay untouched). align "box": crops
+    follow the boxes; "ffhq_landmarks": square crops that put each face on the FFHQ template
+    (align.plan_aligned_crops; face_padding, margin and force_square do not apply).
     """
-    indices = np.argsort(tracks.track_id, kind="stable")
-    if face_id != -1:
-        if face_id not in tracks.track_id:
-            raise ValueError(f"face_id must be -1 (all tracks) or one of the track ids {sorted(tracks.track_id.tolist())}, but got {face_id}")
-        indices = indices[tracks.track_id[indices] == face_id]
-    if largest_n and len(indices) > largest_n:
-        sides = np.array([_median_side(tracks, index) for index in indices])
-        keep = np.argsort(-sides, kind="stable")[:largest_n]  # stable: ties go to the lower id
-        indices = indices[np.sort(keep)]
-    return indices
 
+    face_size: int = 512
+    face_padding: float = 20
+    margin: float = 0.0
+    force_square: bool = True
+    size_multiple: int = 1
+    min_run_length: int = 1
+    align: str = "box"
 
-def _median_side(tracks: FaceTracks, index: int) -> float:
-    boxes = tracks.xyxy[index][tracks.present[index]]
-    if not len(boxes):
-        return 0.0
-    return float(np.median(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])))
+    def __post_init__(self) -> None:
+        check_number("size_multiple", self.size_multiple, 1, integer=True, note=" (e.g. 16 or 32 for video VAEs)")
+        if isinstance(self.face_size, bool) or not isinstance(self.face_size, INT_TYPES) or self.face_size < self.size_multiple:
+            raise ValueError(f"face_size must be an int >= size_multiple ({self.size_multiple}), but got {self.face_size!r}; raise face_size or lower size_multiple")
+        check_number("face_padding", self.face_padding, 0, note=" source pixels")
+        check_number("margin", self.margin, 0, note=" (a fraction of the face size added on each side)")
+        check_number("min_run_length", self.min_run_length, 1, integer=True, note=" frame")
+        check_choice("align", self.align, ALIGN_MODES)
+
+    @property
+    def crop_width(self) -> int:
+        """face_size snapped to size_multiple: the width of every crop."""
+        return snap_to_multiple(self.face_size, self.size_multiple)
 
 
 def padded_sizes(xyxy: np.ndarray, face_padding: float, margin: float) -> tuple[np.ndarray, np.ndarray]:
@@ -97,74 +92,59 @@ def box_affines(xyxy: np.ndarray, crop_size: tuple[int, int], face_padding: floa
     return affine
 
 
-def plan_crop_size(tracks: FaceTracks, indices: np.ndarray, *, face_size: int, face_padding: float, margin: float, force_square: bool, size_multiple: int) -> tuple[int, int]:
+def plan_crop_size(tracks: FaceTracks, spec: CropSpec) -> tuple[int, int]:
     """(height, width) shared by every crop of the plan.
 
-    The width is face_size snapped to size_multiple. Square crops when force_square; otherwise the
-    height follows ONE aspect for the whole plan (every sequence must share a crop size to form one
-    IMAGE batch): the median height/width of the padded boxes of the selected tracks over all their
-    frames, snapped to size_multiple.
+    The width is spec.crop_width. Square crops when force_square; otherwise the height follows ONE
+    aspect for the whole plan (every sequence must share a crop size to form one IMAGE batch): the
+    median height/width of the padded boxes of the tracks over all their frames, snapped to
+    size_multiple.
     """
-    width = snap_to_multiple(face_size, size_multiple)
-    if force_square:
+    width = spec.crop_width
+    if spec.force_square:
         return width, width
-    boxes = tracks.xyxy[indices][tracks.present[indices]]
+    boxes = tracks.xyxy[tracks.present]
     if not len(boxes):
         return width, width
-    region_width, region_height = padded_sizes(boxes, face_padding, margin)
+    region_width, region_height = padded_sizes(boxes, spec.face_padding, spec.margin)
     aspect = float(np.median(region_height / np.maximum(region_width, 1e-6)))
-    return snap_to_multiple(width * aspect, size_multiple), width
+    return snap_to_multiple(width * aspect, spec.size_multiple), width
 
 
-def plan_crops(
-    tracks: FaceTracks,
-    fingerprint: np.ndarray,
-    *,
-    face_size: int = 512,
-    face_padding: float = 20,
-    margin: float = 0.0,
-    force_square: bool = True,
-    size_multiple: int = 1,
-    min_run_length: int = 1,
-    face_id: int = -1,
-    largest_n: int = 0,
-) -> CropPlan:
-    """A CropPlan with one FaceSequence per contiguous run of each selected track.
+def check_fingerprint(fingerprint, tracks: FaceTracks) -> np.ndarray:
+    """fingerprint as an array, or ValueError unless it has one row per frame of the tracks."""
+    fingerprint = np.asarray(fingerprint)
+    if fingerprint.ndim != 4 or len(fingerprint) != tracks.frame_count:
+        raise ValueError(f"fingerprint must have one row per frame of the tracks ({tracks.frame_count}), but got shape {fingerprint.shape}; take it with fingerprint_frames(images) of the tracked video")
+    return fingerprint
+
+
+def track_runs(tracks: FaceTracks, min_run_length: int):
+    """(index, start, stop) of every contiguous run of at least min_run_length frames, by track
+    id, then start frame: the order of a plan's sequences (paste draws later rows on top)."""
+    for index in np.argsort(tracks.track_id, kind="stable"):
+        for start, stop in tracks.runs(int(index)):
+            if stop - start >= min_run_length:
+                yield int(index), start, stop
+
+
+def plan_crops(tracks: FaceTracks, fingerprint: np.ndarray, spec: CropSpec = CropSpec()) -> CropPlan:
+    """A CropPlan with one FaceSequence per contiguous run of each track (select the tracks first:
+    analysis.selection.select_faces), cut by the box crop of spec (align is not read here).
 
     tracks: boxes already smoothed (the crop follows them frame by frame).
     fingerprint: fingerprint_frames(images) of the video the tracks came from, (N,16,16,C) uint8.
-    face_size: crop width in pixels, snapped to the nearest multiple of size_multiple; the
-        height equals it when force_square, else follows one aspect for the plan
-        (see plan_crop_size).
-    face_padding: source pixels added on each side of the box; margin: a fraction of the face
-        size added on each side (0.25 = a quarter of the face width/height).
-    min_run_length: runs shorter than this (frames) are not cropped; their faces stay untouched.
-    face_id: -1 = every track, else only that track id. largest_n: 0 = no limit, else the n
-        tracks with the largest median face.
-
     Sequences are ordered by track id, then by start frame. Paste draws rows in this order, so
     where faces overlap a higher track id is drawn on top of a lower one.
     No tracks (or no run long enough) gives an empty plan, not an error.
     """
-    _check_options(face_size, face_padding, margin, size_multiple, min_run_length, face_id, largest_n)
-    fingerprint = np.asarray(fingerprint)
-    if fingerprint.ndim != 4 or len(fingerprint) != tracks.frame_count:
-        raise ValueError(f"fingerprint must have one row per frame of the tracks ({tracks.frame_count}), but got shape {fingerprint.shape}; take it with fingerprint_frames(images) of the tracked video")
-    if len(tracks) == 0:
-        if face_id != -1:
-            log.info("no face tracks in the clip, so face_id %d selects nothing; the crop plan is empty", face_id)
-        indices = np.zeros(0, np.int64)
-    else:
-        indices = select_track_indices(tracks, face_id, largest_n)
-    crop_size = plan_crop_size(tracks, indices, face_size=face_size, face_padding=face_padding, margin=margin, force_square=force_square, size_multiple=size_multiple)
+    fingerprint = check_fingerprint(fingerprint, tracks)
+    crop_size = plan_crop_size(tracks, spec)
     sequences = []
-    for index in indices:
+    for index, start, stop in track_runs(tracks, spec.min_run_length):
         identity = "" if tracks.identity is None else str(tracks.identity[index])
-        for start, stop in tracks.runs(int(index)):
-            if stop - start < min_run_length:
-                continue
-            affine = box_affines(tracks.xyxy[index, start:stop], crop_size, face_padding, margin)
-            sequences.append(FaceSequence(int(tracks.track_id[index]), np.arange(start, stop), affine, crop_size, identity))
+        affine = box_affines(tracks.xyxy[index, start:stop], crop_size, spec.face_padding, spec.margin)
+        sequences.append(FaceSequence(int(tracks.track_id[index]), np.arange(start, stop), affine, crop_size, identity))
     return CropPlan(tuple(sequences), tracks.frame_size, tracks.frame_count, tracks.fps, fingerprint)
 
 

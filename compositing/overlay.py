@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import torch
 
+from ..core.checks import check_number
+from ..core.images import check_video_frames
 from ..core.types import DETECTED, INTERPOLATED, FaceTracks
 
 # RGB colour of a box per track state (absent faces are not drawn).
@@ -22,15 +24,7 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 def _check_frames_match_tracks(frames_bhwc: torch.Tensor, tracks: FaceTracks) -> None:
     if not isinstance(tracks, FaceTracks):
         raise TypeError(f"tracks must be a FaceTracks (socket FUSE_TRACKS), but got {type(tracks).__name__}")
-    if not isinstance(frames_bhwc, torch.Tensor) or frames_bhwc.ndim != 4 or frames_bhwc.shape[-1] not in (3, 4):
-        shape = tuple(frames_bhwc.shape) if hasattr(frames_bhwc, "shape") else type(frames_bhwc).__name__
-        raise ValueError(f"images must be an IMAGE tensor [B,H,W,3], but got {shape}")
-    count, height, width = (int(v) for v in frames_bhwc.shape[:3])
-    if count != tracks.frame_count or (height, width) != tracks.frame_size:
-        raise ValueError(
-            f"images must be the video the tracks came from ({tracks.frame_count} frames of {tracks.frame_size[1]}x{tracks.frame_size[0]}), "
-            f"but got {count} frames of {width}x{height}; connect the same images that went into the detector"
-        )
+    check_video_frames("images", frames_bhwc, tracks.frame_count, tracks.frame_size, source="the tracks came from", fix="connect the same images that went into the detector")
 
 
 def _label(tracks: FaceTracks, index: int) -> str:
@@ -89,8 +83,7 @@ def draw_tracks(
     on_progress(n) counts frames.
     """
     _check_frames_match_tracks(frames_bhwc, tracks)
-    if not isinstance(thickness, (int, np.integer)) or thickness < 1:
-        raise ValueError(f"thickness must be a positive int, but got {thickness!r}")
+    check_number("thickness", thickness, 1, integer=True)
     out = frames_bhwc.clone()
     drawn_frames = np.flatnonzero(tracks.present.any(axis=0)) if len(tracks) else np.zeros(0, np.int64)
     done = 0

@@ -44,17 +44,19 @@ have 3 channels.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 
+from ..core.checks import check_choice, check_number
 from .color import apply_transfer, color_transfer, rgb_to_lab, seam_ring, smooth_over_time
 from .geometry import plan_rows
 from .masks import BLEND_MODES, LANDMARK_BLEND_MODES, blend_mask, box_profiles, crop_landmarks, hull_mask, hull_polygon, sequence_fades
-from .plan import CropPlan
+from .plan import CropPlan, check_crops_match_plan
 from .poisson import harmonic_correction
-from .warp import check_frames_match_plan, check_image_batch, crop_one, footprint, is_axis_aligned, valid_pixels, warp_profiles, warp_region
+from .warp import check_frames_match_plan, crop_one, footprint, is_axis_aligned, valid_pixels, warp_profiles, warp_region
 
 PASTE_MODES = ("difference", "replace")
 PASTE_BLEND_MODES = BLEND_MODES + LANDMARK_BLEND_MODES
@@ -65,22 +67,41 @@ COLOR_RING_FRACTION = 1 / 32  # ring half-width as a fraction of the crop side (
 
 
 def _check_crops(crops_bhwc, plan: CropPlan) -> None:
-    check_image_batch("crops", crops_bhwc)
+    check_crops_match_plan(crops_bhwc, plan)
     if crops_bhwc.shape[-1] != 3:
         raise ValueError(f"crops must have 3 channels (RGB), but got {crops_bhwc.shape[-1]}; drop the alpha channel (pass it as crop_mask instead)")
-    rows = int(crops_bhwc.shape[0])
-    if rows != plan.total_rows:
-        raise ValueError(
-            f"crops must have {plan.total_rows} rows for this plan ({len(plan)} sequences), but got {rows} — did a node in between drop or add frames?"
-        )
-    if plan.crop_size is not None and tuple(crops_bhwc.shape[1:3]) != plan.crop_size:
-        height, width = plan.crop_size
-        raise ValueError(
-            f"crops must be {width}x{height} (the crop plan's size), but got {crops_bhwc.shape[2]}x{crops_bhwc.shape[1]}; "
-            "resize the processed crops back to the plan's size before pasting"
-        )
     if not bool(torch.isfinite(crops_bhwc.sum())):  # NaN and inf reach the sum: one read, no full-size mask
         raise ValueError("crops must hold finite pixel values, but got NaN or inf; check the node that processed them")
+
+
+@dataclass(frozen=True)
+class PasteSpec:
+    """How crops are pasted back: the settings of FUSE Paste Faces, in one place (see the module
+    docstring for what each does).
+
+    blend_mode: "box" | "ellipse" (blend_amount 0..1 = feather as a fraction of the crop, see
+    masks.py) or "face_hull" | "lower_face" (landmark hulls; need tracks with landmarks;
+    feather_pixels = feather width in source pixels). paste_mode "difference" | "replace", seam
+    "feather" | "poisson", color_match "none" | "lab_mean_std". fade_frames: frames over which
+    each sequence fades in and out (masks.sequence_fades; 0 = none).
+    """
+
+    blend_mode: str = "box"
+    blend_amount: float = 0.3
+    feather_pixels: float = 8.0
+    paste_mode: str = "difference"
+    seam: str = "feather"
+    color_match: str = "none"
+    fade_frames: int = 3
+
+    def __post_init__(self) -> None:
+        check_choice("blend_mode", self.blend_mode, PASTE_BLEND_MODES)
+        check_number("blend_amount", self.blend_amount, 0, 1, note=" (the feather width as a fraction of half the crop side)")
+        check_number("feather_pixels", self.feather_pixels, 0, note=" source pixels")
+        check_choice("paste_mode", self.paste_mode, PASTE_MODES)
+        check_choice("seam", self.seam, SEAM_MODES)
+        check_choice("color_match", self.color_match, COLOR_MATCH_MODES)
+        check_number("fade_frames", self.fade_frames, 0, integer=True, note=" (0 = no fades)")
 
 
 def _as_mask_batch(name: str, mask, rows: int, size: tuple[int, int], what: str) -> torch.Tensor | None:
@@ -97,35 +118,23 @@ def _as_mask_batch(name: str, mask, rows: int, size: tuple[int, int], what: str)
     return mask
 
 
-def _check_options(blend_mode, paste_mode, seam, color_match, fade_frames, feather_pixels, chunk_size) -> None:
-    for name, value, options in (("blend_mode", blend_mode, PASTE_BLEND_MODES), ("paste_mode", paste_mode, PASTE_MODES), ("seam", seam, SEAM_MODES), ("color_match", color_match, COLOR_MATCH_MODES)):
-        if value not in options:
-            raise ValueError(f"{name} must be one of {list(options)}, but got {value!r}")
-    if not isinstance(fade_frames, (int, np.integer)) or fade_frames < 0:
-        raise ValueError(f"fade_frames must be an int >= 0 (0 = no fades), but got {fade_frames!r}")
-    if not np.isfinite(feather_pixels) or feather_pixels < 0:
-        raise ValueError(f"feather_pixels must be >= 0 source pixels, but got {feather_pixels!r}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, but got {chunk_size}")
-
-
 class _CropAlpha:
     """The crop-space paste alpha of each row, before its fade: blend mask x crop_mask x
     edit_mask x valid, float32 [h,w] on the CPU."""
 
-    def __init__(self, plan, crop_to_src, blend_mode, blend_amount, feather_pixels, tracks, crop_mask, edit_mask):
-        self.plan, self.crop_to_src, self.blend_mode = plan, crop_to_src, blend_mode
+    def __init__(self, plan: CropPlan, crop_to_src: np.ndarray, spec: PasteSpec, tracks, crop_mask, edit_mask):
+        self.plan, self.crop_to_src, self.blend_mode = plan, crop_to_src, spec.blend_mode
         self.crop_size = plan.crop_size or (1, 1)
         self.masks = [mask for mask in (crop_mask, edit_mask) if mask is not None]
-        if blend_mode in LANDMARK_BLEND_MODES:
+        if spec.blend_mode in LANDMARK_BLEND_MODES:
             self.shape_mask = None
-            self.landmarks = crop_landmarks(plan, tracks, blend_mode)
+            self.landmarks = crop_landmarks(plan, tracks, spec.blend_mode)
             source_pixels_per_crop_pixel = np.sqrt(np.abs(np.linalg.det(crop_to_src[:, :, :2]))) if len(crop_to_src) else np.ones(0)
-            self.feathers = feather_pixels / source_pixels_per_crop_pixel  # the feather is given in source pixels
+            self.feathers = float(spec.feather_pixels) / source_pixels_per_crop_pixel  # the feather is given in source pixels
         else:
-            self.shape_mask = blend_mask(self.crop_size, blend_mode, blend_amount)  # validates the options even for an empty plan
+            self.shape_mask = blend_mask(self.crop_size, spec.blend_mode, float(spec.blend_amount))
         # the box without masks is rows x columns: warped as two 1D profiles (a fast path for the default)
-        self.profiles = box_profiles(self.crop_size, blend_amount) if blend_mode == "box" and not self.masks else None
+        self.profiles = box_profiles(self.crop_size, float(spec.blend_amount)) if spec.blend_mode == "box" and not self.masks else None
 
     def separable(self, row: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The row's alpha as (rows (h,), columns (w,)) when it is their product and its affine
@@ -149,18 +158,80 @@ class _CropAlpha:
         return alpha
 
 
+class _RowPaster:
+    """Pastes one crop row at a time onto the output frames: the state paste_faces shares between
+    rows (affines, alphas, fades, colour transfers)."""
+
+    def __init__(self, frames_bhwc, crops_bhwc, plan: CropPlan, spec: PasteSpec, crop_alpha: _CropAlpha, transfers, occlusion_mask):
+        self.frame_index, self.src_to_crop, self.crop_to_src = plan_rows(plan)
+        self.crops, self.spec, self.crop_alpha, self.transfers, self.occlusion_mask = crops_bhwc, spec, crop_alpha, transfers, occlusion_mask
+        self.crop_size = plan.crop_size or tuple(int(v) for v in crops_bhwc.shape[1:3])
+        self.frame_size = tuple(int(v) for v in frames_bhwc.shape[1:3])
+        self.device = frames_bhwc.device
+        self.fades = sequence_fades(plan, spec.fade_frames)
+        self.shape_box = None if crop_alpha.shape_mask is None else _nonzero_box(crop_alpha.shape_mask)  # rows that use the shape as it is share it
+
+    def _alpha(self, row: int):
+        """(the row's crop alpha: a tensor [h,w] or separable (rows, columns), the half-open box
+        (x0, y0, x1, y1) of its pixels > 0), or None when no pixel of the row is pasted."""
+        crop_height, crop_width = self.crop_size
+        alpha_crop = self.crop_alpha.separable(row)
+        if alpha_crop is not None:
+            return alpha_crop, (0, 0, crop_width, crop_height)
+        alpha_crop = self.crop_alpha(row)
+        nonzero = self.shape_box if alpha_crop is self.crop_alpha.shape_mask else _nonzero_box(alpha_crop)
+        return None if nonzero is None else (alpha_crop, nonzero)
+
+    def _areas(self, row: int, nonzero) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]] | None:
+        """(frame box, crop window) of a row whose crop alpha is > 0 in nonzero: the frame pixels
+        the paste may change and the crop pixels they read; None when the crop misses the frame."""
+        crop_height, crop_width = self.crop_size
+        height, width = self.frame_size
+        # frame pixels that can get alpha > 0: their crop positions lie within the crop's area
+        # [-0.5, w-0.5] x [-0.5, h-0.5] and within one pixel (the bilinear reach) of a crop pixel with alpha > 0
+        nx0, ny0, nx1, ny1 = nonzero
+        reach = (max(nx0 - 1, -0.5), max(ny0 - 1, -0.5), min(nx1, crop_width - 0.5), min(ny1, crop_height - 0.5))
+        xmin, ymin, xmax, ymax = footprint(self.crop_to_src[row], reach)
+        x0, y0 = max(int(np.ceil(xmin)), 0), max(int(np.ceil(ymin)), 0)
+        x1, y1 = min(int(np.floor(xmax)) + 1, width), min(int(np.floor(ymax)) + 1, height)
+        if x1 <= x0 or y1 <= y0:
+            return None  # the crop lies wholly outside the frame
+        # the crop pixels those frame pixels read: the cubic kernel reaches 2 pixels further, plus one for the bilinear reach
+        window = (max(nx0 - 3, 0), max(ny0 - 3, 0), min(nx1 + 3, crop_width), min(ny1 + 3, crop_height))
+        return (x0, y0, x1, y1), window
+
+    def __call__(self, output: torch.Tensor, pasted: torch.Tensor | None, row: int) -> None:
+        alpha = self._alpha(row)
+        areas = None if alpha is None else self._areas(row, alpha[1])
+        if areas is None:
+            return
+        alpha_crop, (box, window) = alpha[0], areas
+        wx0, wy0, wx1, wy1 = window
+        fade = float(self.fades[row])
+        if isinstance(alpha_crop, tuple):
+            alpha_crop = (alpha_crop[0] * fade, alpha_crop[1]) if fade < 1 else alpha_crop
+        else:
+            alpha_crop = alpha_crop[wy0:wy1, wx0:wx1] * fade if fade < 1 else alpha_crop[wy0:wy1, wx0:wx1]
+        frame = int(self.frame_index[row])
+        crop = self.crops[row, wy0:wy1, wx0:wx1].float()
+        if self.transfers is not None:
+            gain, bias = self.transfers
+            crop = torch.from_numpy(apply_transfer(crop.cpu().numpy(), gain[row], bias[row]))
+        crop = crop.to(self.device)
+        if self.spec.paste_mode == "difference":
+            # what processing changed, against the crop as cut from the frame as it is now: the
+            # input's, or where an earlier row of this plan overlapped, that row's result (so the
+            # later row is on top, as in "replace")
+            crop = crop_one(output[frame], self.crop_to_src[row], self.crop_size, window).neg_().add_(crop)  # crop - cut, in place
+        _paste_row(output, pasted, frame, crop, alpha_crop, window, self.src_to_crop[row], box, self.occlusion_mask, self.spec.paste_mode, self.spec.seam)
+
+
 def paste_faces(
     frames_bhwc: torch.Tensor,
     crops_bhwc: torch.Tensor,
     plan: CropPlan,
+    spec: PasteSpec = PasteSpec(),
     *,
-    blend_mode: str = "box",
-    blend_amount: float = 0.3,
-    feather_pixels: float = 8.0,
-    paste_mode: str = "difference",
-    seam: str = "feather",
-    color_match: str = "none",
-    fade_frames: int = 3,
     tracks=None,
     crop_mask: torch.Tensor | None = None,
     edit_mask: torch.Tensor | None = None,
@@ -170,17 +241,11 @@ def paste_faces(
     check_interrupt: Callable[[], None] | None = None,
     return_mask: bool = False,
 ):
-    """Paste crops back into the frames they were cut from.
+    """Paste crops back into the frames they were cut from, as spec says (PasteSpec).
 
     frames_bhwc: IMAGE float [N,H,W,C] 0..1 (C 3 or 4), the video the plan was made from (or the
         output of an earlier paste onto it).
     crops_bhwc: IMAGE float [M,h,w,3], M = plan.total_rows, rows in plan order, size plan.crop_size.
-    blend_mode: "box" | "ellipse" (blend_amount 0..1 = feather as a fraction of the crop, see
-        masks.py) or "face_hull" | "lower_face" (landmark hulls; need tracks with landmarks;
-        feather_pixels = feather width in source pixels).
-    paste_mode "difference" | "replace", seam "feather" | "poisson", color_match "none" |
-        "lab_mean_std": see the module docstring.
-    fade_frames: frames over which each sequence fades in and out (masks.sequence_fades; 0 = none).
     tracks: the FaceTracks the plan was made from (only read for the landmark blend modes).
     crop_mask, edit_mask: optional MASK [M,h,w] or [1,h,w] in crop space, multiplied in; crop_mask
         is where pasting is allowed (e.g. a face parser's), edit_mask what the processors changed.
@@ -192,66 +257,30 @@ def paste_faces(
     color_match: measuring, then pasting); check_interrupt runs before each chunk of chunk_size
     rows. ValueError when the crops, masks, tracks or frames do not match the plan.
     """
+    if not isinstance(spec, PasteSpec):
+        raise TypeError(f"spec must be a PasteSpec, but got {type(spec).__name__}")
     check_frames_match_plan(frames_bhwc, plan)
     _check_crops(crops_bhwc, plan)
-    _check_options(blend_mode, paste_mode, seam, color_match, fade_frames, feather_pixels, chunk_size)
+    check_number("chunk_size", chunk_size, 1, integer=True)
     frame_count, height, width = (int(v) for v in frames_bhwc.shape[:3])
     crop_size = plan.crop_size or tuple(int(v) for v in crops_bhwc.shape[1:3])
     crop_mask = _as_mask_batch("crop_mask", crop_mask, plan.total_rows, crop_size, "one per crop, in crop space")
     edit_mask = _as_mask_batch("edit_mask", edit_mask, plan.total_rows, crop_size, "one per crop, in crop space, e.g. FUSE Lipsync's edit_mask")
     occlusion_mask = _as_mask_batch("occlusion_mask", occlusion_mask, frame_count, (height, width), "one per frame, in frame space")
-    frame_index, src_to_crop, crop_to_src = plan_rows(plan)
-    crop_alpha = _CropAlpha(plan, crop_to_src, blend_mode, float(blend_amount), float(feather_pixels), tracks, crop_mask, edit_mask)
-    fades = sequence_fades(plan, int(fade_frames))
+    crop_alpha = _CropAlpha(plan, plan_rows(plan)[2], spec, tracks, crop_mask, edit_mask)
     transfers = None
-    if color_match == "lab_mean_std":
+    if spec.color_match == "lab_mean_std":
         transfers = _color_transfers(frames_bhwc, crops_bhwc, plan, crop_alpha, chunk_size, on_progress, check_interrupt)
+    paste_row = _RowPaster(frames_bhwc, crops_bhwc, plan, spec, crop_alpha, transfers, occlusion_mask)
 
     output = frames_bhwc.clone()
     pasted = _zeros((frame_count, height, width), frames_bhwc.device) if return_mask else None
-    crop_height, crop_width = crop_size
-    shape_box = None if crop_alpha.shape_mask is None else _nonzero_box(crop_alpha.shape_mask)  # rows that use the shape as it is share it
-    for start in range(0, len(frame_index), chunk_size):
+    for start in range(0, plan.total_rows, chunk_size):
         if check_interrupt is not None:
             check_interrupt()
-        stop = min(start + chunk_size, len(frame_index))
+        stop = min(start + chunk_size, plan.total_rows)
         for row in range(start, stop):
-            alpha_crop = crop_alpha.separable(row)
-            if alpha_crop is None:
-                alpha_crop = crop_alpha(row)
-                nonzero = shape_box if alpha_crop is crop_alpha.shape_mask else _nonzero_box(alpha_crop)
-                if nonzero is None:
-                    continue
-            else:
-                nonzero = (0, 0, crop_width, crop_height)
-            # frame pixels that can get alpha > 0: their crop positions lie within the crop's area
-            # [-0.5, w-0.5] x [-0.5, h-0.5] and within one pixel (the bilinear reach) of a crop pixel with alpha > 0
-            nx0, ny0, nx1, ny1 = nonzero
-            reach = (max(nx0 - 1, -0.5), max(ny0 - 1, -0.5), min(nx1, crop_width - 0.5), min(ny1, crop_height - 0.5))
-            xmin, ymin, xmax, ymax = footprint(crop_to_src[row], reach)
-            x0, y0 = max(int(np.ceil(xmin)), 0), max(int(np.ceil(ymin)), 0)
-            x1, y1 = min(int(np.floor(xmax)) + 1, width), min(int(np.floor(ymax)) + 1, height)
-            if x1 <= x0 or y1 <= y0:
-                continue  # the crop lies wholly outside the frame
-            # the crop pixels those frame pixels read: the cubic kernel reaches 2 pixels further, plus one for the bilinear reach
-            window = (max(nx0 - 3, 0), max(ny0 - 3, 0), min(nx1 + 3, crop_width), min(ny1 + 3, crop_height))
-            wx0, wy0, wx1, wy1 = window
-            if isinstance(alpha_crop, tuple):
-                alpha_crop = (alpha_crop[0] * float(fades[row]), alpha_crop[1]) if fades[row] < 1 else alpha_crop
-            else:
-                alpha_crop = alpha_crop[wy0:wy1, wx0:wx1] * float(fades[row]) if fades[row] < 1 else alpha_crop[wy0:wy1, wx0:wx1]
-            frame = int(frame_index[row])
-            crop = crops_bhwc[row, wy0:wy1, wx0:wx1].float()
-            if transfers is not None:
-                gain, bias = transfers
-                crop = torch.from_numpy(apply_transfer(crop.cpu().numpy(), gain[row], bias[row]))
-            crop = crop.to(frames_bhwc.device)
-            if paste_mode == "difference":
-                # what processing changed, against the crop as cut from the frame as it is now: the
-                # input's, or where an earlier row of this plan overlapped, that row's result (so the
-                # later row is on top, as in "replace")
-                crop = crop_one(output[frame], crop_to_src[row], crop_size, window).neg_().add_(crop)  # crop - cut, in place
-            _paste_row(output, pasted, frame, crop, alpha_crop, window, src_to_crop[row], (x0, y0, x1, y1), occlusion_mask, paste_mode, seam)
+            paste_row(output, pasted, row)
         if on_progress is not None:
             on_progress(stop - start)
     return (output, pasted) if return_mask else output

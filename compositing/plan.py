@@ -13,6 +13,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..core.images import check_image_batch
 from ..core.types import _as_array, _check_shape, _frozen, check_fps, check_frame_size
 
 
@@ -136,6 +137,20 @@ class CropPlan:
         """A plan with only the sequences of the given track ids (the crop batch must follow)."""
         wanted = {int(t) for t in track_ids}
         return CropPlan(tuple(s for s in self.sequences if s.track_id in wanted), self.frame_size, self.frame_count, self.fps, self.fingerprint)
+
+
+def check_crops_match_plan(crops, plan: CropPlan, *, channels=(3, 4)) -> None:
+    """ValueError / TypeError unless crops is the IMAGE batch of this plan: one row per crop of
+    the plan, of the plan's crop size, C in channels (core.images.check_image_batch)."""
+    rows = check_image_batch("crops", crops, channels=channels)[0]
+    if rows != plan.total_rows:
+        raise ValueError(
+            f"crops must have {plan.total_rows} rows, one per crop of the crop plan ({len(plan)} sequences), but got {rows}; "
+            "connect the crops and the crop plan of one FUSE Crop Face Sequences node (did a node in between drop or add frames?)"
+        )
+    if plan.crop_size is not None and tuple(crops.shape[1:3]) != plan.crop_size:
+        height, width = plan.crop_size
+        raise ValueError(f"crops must be {width}x{height} (the crop plan's size), but got {crops.shape[2]}x{crops.shape[1]}; resize them back to the plan's size")
 
 
 FINGERPRINT_GRID = 16

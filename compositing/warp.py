@@ -24,43 +24,27 @@ arithmetic is the same, operation for operation, as the 2D path, so both give th
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
 import torch
 
+from ..core.images import check_video_frames
 from ..core.types import FaceTracks
 from .align import plan_aligned_crops
-from .geometry import plan_crops, plan_rows, snap_to_multiple
+from .geometry import CropSpec, plan_crops, plan_rows
 from .plan import CropPlan, fingerprint_frames, same_video
 
 log = logging.getLogger(__name__)
 
-ALIGN_MODES = ("box", "ffhq_landmarks")
-
-
-def check_image_batch(name: str, images) -> None:
-    """ValueError/TypeError unless images is a float IMAGE tensor [B,H,W,C] with C 3 or 4."""
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{name} must be an IMAGE torch.Tensor [B,H,W,3], but got {type(images).__name__}")
-    if images.ndim != 4 or images.shape[-1] not in (3, 4):
-        raise ValueError(f"{name} must be an IMAGE batch [B,H,W,3] (or 4 channels), but got shape {tuple(images.shape)}")
-    if not images.is_floating_point():
-        raise ValueError(f"{name} must hold float pixels in 0..1, but got dtype {images.dtype}")
-
 
 def check_frames_match_plan(images: torch.Tensor, plan: CropPlan, name: str = "images") -> None:
     """ValueError unless images is the video the plan was made from (count, size, fingerprint)."""
-    check_image_batch(name, images)
-    count, height, width = (int(v) for v in images.shape[:3])
-    plan_height, plan_width = plan.frame_size
-    if (count, height, width) != (plan.frame_count, plan_height, plan_width):
-        raise ValueError(
-            f"{name} must be the video the crop plan was made from ({plan.frame_count} frames of {plan_width}x{plan_height}), "
-            f"but got {count} frames of {width}x{height}; crop and paste the same video"
-        )
-    if count and not same_video(plan.fingerprint, images):
-        raise ValueError(f"{name} must be the video the crop plan was made from, but its pixels differ (another or a re-encoded video); crop and paste the same video")
+    fix = "crop and paste the same video"
+    check_video_frames(name, images, plan.frame_count, plan.frame_size, source="the crop plan was made from", fix=fix)
+    if len(images) and not same_video(plan.fingerprint, images):
+        raise ValueError(f"{name} must be the video the crop plan was made from, but its pixels differ (another or a re-encoded video); {fix}")
 
 
 def source_positions(affine_dst_to_src: np.ndarray, dst_box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -338,79 +322,45 @@ def valid_mask(plan: CropPlan, rows=None) -> torch.Tensor:
     return torch.from_numpy(masks)
 
 
+def plan_face_crops(frames_bhwc: torch.Tensor, tracks: FaceTracks, spec: CropSpec = CropSpec()) -> CropPlan:
+    """The CropPlan of every track of a video (see crop_face_sequences), not yet cut."""
+    check_video_frames("images", frames_bhwc, tracks.frame_count, tracks.frame_size, source="the tracks were made from", fix="connect the same images to detection and cropping")
+    if spec.align == "ffhq_landmarks" and tracks.landmarks is None:
+        log.warning("align ffhq_landmarks needs face landmarks, but the tracks have none; cropping by the boxes instead (detect with YOLO pose, InsightFace or MTCNN for aligned crops)")
+        spec = replace(spec, align="box")
+    if spec.align == "ffhq_landmarks":
+        return plan_aligned_crops(tracks, fingerprint_frames(frames_bhwc), spec)
+    return plan_crops(tracks, fingerprint_frames(frames_bhwc), spec)
+
+
 def crop_face_sequences(
     frames_bhwc: torch.Tensor,
     tracks: FaceTracks,
+    spec: CropSpec = CropSpec(),
     *,
-    face_size: int = 512,
-    face_padding: float = 20,
-    margin: float = 0.0,
-    force_square: bool = True,
-    size_multiple: int = 1,
-    min_run_length: int = 1,
-    face_id: int = -1,
-    largest_n: int = 0,
-    align: str = "box",
     chunk_size: int = 64,
     on_progress: Callable[[int], None] | None = None,
     check_interrupt: Callable[[], None] | None = None,
 ) -> tuple[torch.Tensor, CropPlan, torch.Tensor]:
-    """Plan and cut the face sequences of a tracked video: (crops [M,h,w,3], plan, valid [M,h,w]).
+    """Plan and cut the face sequences of every track: (crops [M,h,w,3], plan, valid [M,h,w]).
 
-    frames_bhwc: IMAGE [N,H,W,C], the video the tracks were made from. align "box": the options
-    are those of geometry.plan_crops. align "ffhq_landmarks": square face_size crops (snapped to
-    size_multiple) that put each face on the FFHQ five-point template, one similarity transform
-    per frame from temporally smoothed landmarks (align.plan_aligned_crops; face_padding, margin
-    and force_square do not apply); a run without landmarks uses the average layout in its boxes.
-    Tracks with no landmarks at all (a detector without them) fall back to box crops with a
-    warning in the log, so a workflow still runs. A clip without faces gives an empty plan and
-    crop / valid batches of 0 rows of the square face_size (snapped), so shapes downstream stay
-    meaningful.
+    frames_bhwc: IMAGE [N,H,W,C], the video the tracks were made from; tracks: the faces to crop
+    (analysis.selection.select_faces picks them). spec.align "box": geometry.plan_crops.
+    "ffhq_landmarks": square crops that put each face on the FFHQ five-point template, one
+    similarity transform per frame from temporally smoothed landmarks (align.plan_aligned_crops);
+    a run without landmarks uses the average layout in its boxes. Tracks with no landmarks at all
+    (a detector without them) fall back to box crops with a warning in the log, so a workflow
+    still runs. A clip without faces gives an empty plan and crop / valid batches of 0 rows of
+    the square crop width, so shapes downstream stay meaningful.
     on_progress counts face-frames: in all int(tracks.present.sum()) steps, one per crop row and
-    the rest (faces not selected) at the end.
+    the rest (runs shorter than min_run_length) at the end.
     """
-    check_image_batch("images", frames_bhwc)
-    count, height, width = (int(v) for v in frames_bhwc.shape[:3])
-    tracks_height, tracks_width = tracks.frame_size
-    if (count, height, width) != (tracks.frame_count, tracks_height, tracks_width):
-        raise ValueError(
-            f"images must be the video the tracks were made from ({tracks.frame_count} frames of {tracks_width}x{tracks_height}), "
-            f"but got {count} frames of {width}x{height}; connect the same images to detection and cropping"
-        )
-    if align not in ALIGN_MODES:
-        raise ValueError(f"align must be one of {list(ALIGN_MODES)}, but got {align!r}")
-    if align == "ffhq_landmarks" and tracks.landmarks is None:
-        log.warning("align ffhq_landmarks needs face landmarks, but the tracks have none; cropping by the boxes instead (detect with YOLO pose, InsightFace or MTCNN for aligned crops)")
-        align = "box"
-    if align == "ffhq_landmarks":
-        if not isinstance(size_multiple, (int, np.integer)) or size_multiple < 1:
-            raise ValueError(f"size_multiple must be an int >= 1 (e.g. 16 or 32 for video VAEs), but got {size_multiple!r}")
-        plan = plan_aligned_crops(
-            tracks,
-            fingerprint_frames(frames_bhwc),
-            face_size=snap_to_multiple(face_size, size_multiple),
-            min_run_length=min_run_length,
-            face_id=face_id,
-            largest_n=largest_n,
-        )
-    else:
-        plan = plan_crops(
-            tracks,
-            fingerprint_frames(frames_bhwc),
-            face_size=face_size,
-            face_padding=face_padding,
-            margin=margin,
-            force_square=force_square,
-            size_multiple=size_multiple,
-            min_run_length=min_run_length,
-            face_id=face_id,
-            largest_n=largest_n,
-        )
+    plan = plan_face_crops(frames_bhwc, tracks, spec)
     if plan.sequences:
         crops = crop_faces(frames_bhwc, plan, chunk_size=chunk_size, on_progress=on_progress, check_interrupt=check_interrupt)
         valid = valid_mask(plan)
     else:
-        side = snap_to_multiple(face_size, size_multiple)
+        side = spec.crop_width
         crops, valid = torch.zeros((0, side, side, 3), device=frames_bhwc.device), torch.zeros((0, side, side))
     skipped = int(tracks.present.sum()) - plan.total_rows
     if on_progress is not None and skipped > 0:

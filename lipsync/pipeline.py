@@ -15,8 +15,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..compositing.plan import CropPlan
+from ..analysis.selection import FaceSelection
 from ..analysis.syncability import SyncRules
+from ..compositing.plan import CropPlan, check_crops_match_plan
+from ..core.checks import check_choice, check_number
 from ..core.types import FaceTracks
 from .adapter import centred_geometry, lower_face_mask, model_affines, tracks_geometry, warp_from_model, warp_to_model
 from .audio import as_offset, audio_for_frames, audio_to_mono, duration_of, frames_with_audio, place_on_timeline
@@ -39,18 +41,6 @@ class LipsyncResult:
     weights: np.ndarray
 
 
-def check_crops_match_plan(crops, plan: CropPlan) -> None:
-    """ValueError / TypeError unless crops is an IMAGE [plan.total_rows, h, w, 3] of the plan's size."""
-    if not isinstance(crops, torch.Tensor):
-        raise TypeError(f"crops must be an IMAGE torch.Tensor [M,h,w,3], but got {type(crops).__name__}")
-    if crops.ndim != 4 or crops.shape[-1] != 3:
-        raise ValueError(f"crops must be an IMAGE batch [M,h,w,3], but got shape {tuple(crops.shape)}")
-    if int(crops.shape[0]) != plan.total_rows:
-        raise ValueError(f"crops must have {plan.total_rows} rows (one per crop of the crop plan), but got {int(crops.shape[0])}; connect the crops and the crop plan of the same FUSE Crop Face Sequences node")
-    if plan.crop_size is not None and tuple(crops.shape[1:3]) != tuple(plan.crop_size):
-        raise ValueError(f"crops must be {plan.crop_size[1]}x{plan.crop_size[0]} (the crop plan's size), but got {crops.shape[2]}x{crops.shape[1]}")
-
-
 def timeline_mel(samples_16k: np.ndarray, plan: CropPlan, offset_ms) -> np.ndarray:
     """(80, T) mel of the audio heard from video time 0 to the end of the last frame's window,
     silence where there is no audio: mel frame k is video time k / 80 s."""
@@ -66,6 +56,36 @@ def _model_input(faces_bgr: np.ndarray) -> torch.Tensor:
     return torch.cat([masked, faces], dim=1)
 
 
+def _sync_weights(plan: CropPlan, geometry, faces: FaceSelection, ranges: str, rules: SyncRules, covers: np.ndarray, fade_frames: int) -> np.ndarray:
+    """(M,) float32 edit weight per crop row: the face is selected, inside its ranges, has audio
+    (covers), passes the rules; ramped over fade_frames rows (selection.fade_weights)."""
+    active = selected_rows(plan, faces, parse_ranges(ranges)) & covers & syncable_rows(geometry, rules)
+    return fade_weights(active, plan.row_offsets, fade_frames)
+
+
+def _sync_rows(source: torch.Tensor, rows: np.ndarray, weights: np.ndarray, mel_batch: torch.Tensor, affines: np.ndarray, model: LipsyncModel, device, out_crops: torch.Tensor, edit_mask: torch.Tensor) -> None:
+    """Run the model on one batch of crop rows and blend its faces into out_crops by the lower-face
+    mask times each row's weight (edit_mask records that alpha), in place."""
+    size = model.face_size
+    height, width = (int(v) for v in source.shape[1:3])
+    bgr = model.architecture.channel_order == "BGR"
+    faces = np.stack([warp_to_model(source[row].numpy(), affines[row], size) for row in rows])
+    if bgr:
+        faces = faces[..., ::-1]
+    with torch.inference_mode():
+        predicted = model.net(mel_batch.to(device), _model_input(faces).to(device)).float().cpu()
+    predicted = predicted.permute(0, 2, 3, 1).numpy()  # BCHW -> BHWC
+    if bgr:
+        predicted = predicted[..., ::-1]
+    model_mask = lower_face_mask(size)
+    for position, row in enumerate(rows):
+        face = warp_from_model(np.ascontiguousarray(predicted[position]), affines[row], (height, width))
+        alpha = np.clip(warp_from_model(model_mask, affines[row], (height, width), cubic=False), 0.0, 1.0) * weights[row]
+        alpha = alpha[..., None]
+        out_crops[row] = torch.from_numpy(np.clip(source[row].numpy() * (1 - alpha) + face * alpha, 0.0, 1.0))
+        edit_mask[row] = torch.from_numpy(alpha[..., 0])
+
+
 def lipsync_crops(
     crops: torch.Tensor,
     plan: CropPlan,
@@ -73,10 +93,10 @@ def lipsync_crops(
     model: LipsyncModel,
     *,
     tracks: FaceTracks | None = None,
+    faces: FaceSelection = FaceSelection(input_name="track_ids"),
+    ranges: str = "",
     audio_policy: str = "pad_silence",
     audio_offset_ms=0,
-    track_ids: str = "all",
-    ranges: str = "",
     rules: SyncRules = SyncRules(),
     fade_frames: int = 3,
     batch_size: int = 16,
@@ -91,29 +111,24 @@ def lipsync_crops(
     audio: AUDIO dict {"waveform": [B,C,S], "sample_rate"}; mixed to mono, resampled to 16 kHz.
     tracks: the FaceTracks the plan was made from (optional): landmarks, face size and score per
         row; without them the face is assumed centred in the crop.
+    faces: the faces to sync among the plan's sequences (analysis.selection; FUSE Lipsync reads it
+        from track_ids). ranges: JSON {"1": [[0, 2000]]} in ms per track id or identity (faces not
+        listed: throughout).
     audio_policy: "pad_silence" syncs frames without audio to silence (closed mouth); "trim"
         passes them through. Audio longer than the video is cut at the video's end.
     audio_offset_ms: video time (ms, may be negative) at which the audio's first sample plays.
-    track_ids: the faces to sync, as tracking.identity.parse_track_spec reads them: "all" / "-1" /
-        "" every face, "1, 3" track ids, "alice, bob" identities (from FUSE Analyze Faces), mixed.
-    ranges: JSON {"1": [[0, 2000]]} in ms per track id or identity (faces not listed: throughout).
-    rules: which faces are syncable (tracking.syncability.SyncRules: min_face_px source pixels,
+    rules: which faces are syncable (analysis.syncability.SyncRules: min_face_px source pixels,
         min_confidence, max_yaw_deg when the pose is known).
     fade_frames: rows over which the edit weight ramps where syncing starts or stops.
     Returns LipsyncResult: crops [M,h,w,3] (input crops blended with the model's face by the edit
     mask), edit_mask [M,h,w] in crop space (0 outside the lower face and on rows passed through).
     on_progress gets the rows done after each batch; check_interrupt runs before each batch.
     """
-    check_crops_match_plan(crops, plan)
-    if audio_policy not in LIPSYNC_AUDIO_POLICIES:
-        raise ValueError(f"audio_policy must be one of {', '.join(LIPSYNC_AUDIO_POLICIES)}, but got {audio_policy!r}; loop or ping-pong the video with FUSE Fit Video To Audio before detection")
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, but got {batch_size!r}")
-    if isinstance(fade_frames, bool) or not isinstance(fade_frames, (int, np.integer)) or fade_frames < 0:
-        raise ValueError(f"fade_frames must be an int >= 0, but got {fade_frames!r}")
+    check_crops_match_plan(crops, plan, channels=(3,))
+    check_choice("audio_policy", audio_policy, LIPSYNC_AUDIO_POLICIES, "; loop or ping-pong the video with FUSE Fit Video To Audio before detection")
+    check_number("batch_size", batch_size, 1, integer=True)
+    check_number("fade_frames", fade_frames, 0, integer=True)
     rows = plan.total_rows
-    height, width = plan.crop_size or tuple(int(v) for v in crops.shape[1:3])
-    chosen = selected_rows(plan, track_ids, parse_ranges(ranges))
     samples = audio_to_mono(audio, SAMPLE_RATE)
     audio_duration = duration_of(len(samples), SAMPLE_RATE)
     if as_offset(audio_offset_ms) + audio_duration < Fraction(plan.frame_count) / plan.fps:
@@ -121,11 +136,10 @@ def lipsync_crops(
     frames = np.concatenate([s.frames for s in plan.sequences]) if rows else np.zeros(0, np.int64)
     covers = np.ones(rows, bool) if audio_policy == "pad_silence" else frames_with_audio(frames, plan.fps, audio_duration, audio_offset_ms)
     geometry = tracks_geometry(plan, tracks) if tracks is not None else centred_geometry(plan)
-    active = chosen & covers & syncable_rows(geometry, rules)
-    weights = fade_weights(active, plan.row_offsets, fade_frames)
+    weights = _sync_weights(plan, geometry, faces, ranges, rules, covers, fade_frames)
     source = crops.detach().to("cpu", torch.float32)
     out_crops = source.clone()
-    edit_mask = torch.zeros((rows, height, width), dtype=torch.float32)
+    edit_mask = torch.zeros((rows, *source.shape[1:3]), dtype=torch.float32)
     work = np.flatnonzero(weights > 0)
     log.info("lipsync: %d of %d crop rows synced with %s", len(work), rows, model.source)
     if on_progress is not None and rows > len(work):
@@ -134,31 +148,15 @@ def lipsync_crops(
         return LipsyncResult(out_crops, edit_mask, weights)
 
     mel = timeline_mel(samples, plan, audio_offset_ms)
-    size = model.face_size
-    affines = model_affines(geometry, size)
-    model_mask = lower_face_mask(size)
-    bgr = model.architecture.channel_order == "BGR"
+    affines = model_affines(geometry, model.face_size)
     device = device if device is not None else torch.device("cpu")
-    net = model.net.to(device)
+    model.net.to(device)
     for start in range(0, len(work), batch_size):
         if check_interrupt is not None:
             check_interrupt()
         batch = work[start : start + batch_size]
-        faces = np.stack([warp_to_model(source[row].numpy(), affines[row], size) for row in batch])
-        if bgr:
-            faces = faces[..., ::-1]
         mel_batch = torch.from_numpy(mel_chunks(mel, frames[batch], plan.fps))[:, None]  # (B,1,80,16)
-        with torch.inference_mode():
-            predicted = net(mel_batch.to(device), _model_input(faces).to(device)).float().cpu()
-        predicted = predicted.permute(0, 2, 3, 1).numpy()  # BCHW -> BHWC
-        if bgr:
-            predicted = predicted[..., ::-1]
-        for position, row in enumerate(batch):
-            face = warp_from_model(np.ascontiguousarray(predicted[position]), affines[row], (height, width))
-            alpha = np.clip(warp_from_model(model_mask, affines[row], (height, width), cubic=False), 0.0, 1.0) * weights[row]
-            alpha = alpha[..., None]
-            out_crops[row] = torch.from_numpy(np.clip(source[row].numpy() * (1 - alpha) + face * alpha, 0.0, 1.0))
-            edit_mask[row] = torch.from_numpy(alpha[..., 0])
+        _sync_rows(source, batch, weights, mel_batch, affines, model, device, out_crops, edit_mask)
         if on_progress is not None:
             on_progress(len(batch))
     return LipsyncResult(out_crops, edit_mask, weights)
@@ -181,7 +179,7 @@ def face_sequence_audio(plan: CropPlan, audio, sequence_index: int, *, crops: to
     sliced = audio_for_frames(audio, first, stop, plan.fps, audio_offset_ms)
     rows = None
     if crops is not None:
-        check_crops_match_plan(crops, plan)
+        check_crops_match_plan(crops, plan, channels=(3,))
         offsets = plan.row_offsets
         rows = crops[int(offsets[sequence_index]) : int(offsets[sequence_index + 1])].clone()
     single = CropPlan((sequence,), plan.frame_size, plan.frame_count, plan.fps, plan.fingerprint)

@@ -1,9 +1,9 @@
 """Which crop rows get lipsync: chosen faces, their time ranges, syncability, and the fades.
 
-A row is synced when its face is selected (the pack's face selection, tracking.identity:
+A row is synced when its face is selected (the pack's face selection, analysis.selection:
 "all" / "-1" / "" every face, "1, 3" track ids, "alice, bob" identities, mixed allowed), its frame
 time falls inside one of the face's ranges, audio plays then (or silence is wanted), and the face
-is syncable by the pack's rules (tracking.syncability.SyncRules: wide enough, detection score
+is syncable by the pack's rules (analysis.syncability.SyncRules: wide enough, detection score
 high enough, |yaw| within the limit when head pose is known). Every other row passes through
 unchanged. The edit weight ramps over fade_frames frames inside a synced run, so the mouth never
 snaps between the original and the synced one.
@@ -12,17 +12,14 @@ snaps between the original and the synced one.
 from __future__ import annotations
 
 import json
-import logging
 from fractions import Fraction
 
 import numpy as np
 
-from ..compositing.plan import CropPlan
-from ..analysis.identity import parse_track_spec
+from ..analysis.selection import FaceSelection, face_mask
 from ..analysis.syncability import SyncRules, judge_syncability
+from ..compositing.plan import CropPlan
 from .adapter import RowGeometry
-
-log = logging.getLogger(__name__)
 
 
 def parse_ranges(text: str) -> dict[str, list[tuple[Fraction, Fraction]]]:
@@ -56,26 +53,13 @@ def parse_ranges(text: str) -> dict[str, list[tuple[Fraction, Fraction]]]:
     return parsed
 
 
-def selected_sequences(plan: CropPlan, track_ids: str) -> np.ndarray:
-    """(s,) bool: the sequences whose face a selection names (tracking.identity.parse_track_spec).
-
-    Ids or names that match no sequence are logged and skipped (a face may be absent from this
-    clip); names when no sequence has an identity are an error (FUSE Analyze Faces gives them).
-    """
-    selection = parse_track_spec(track_ids)
-    if selection is None or not plan.sequences:
-        return np.full(len(plan), True)
-    ids, names = selection
-    identities = {s.identity for s in plan.sequences if s.identity}
-    if names and not identities:
-        raise ValueError(f"track_ids names identities {sorted(names)}, but the crop plan has none; crop the tracks of FUSE Analyze Faces, or select by track id")
-    missing = sorted(map(str, ids - {s.track_id for s in plan.sequences})) + sorted(names - identities)
-    if missing:
-        log.warning("track_ids %r: no face sequence is %s", track_ids, ", ".join(missing))
-    return np.array([s.track_id in ids or s.identity in names for s in plan.sequences], bool)
+def selected_sequences(plan: CropPlan, faces: FaceSelection) -> np.ndarray:
+    """(s,) bool: the sequences whose face the selection names (analysis.selection.face_mask:
+    an id or name that no sequence of the plan has is an error; an empty plan is not)."""
+    return face_mask(faces, [s.track_id for s in plan.sequences], [s.identity for s in plan.sequences], "the crop plan")
 
 
-def selected_rows(plan: CropPlan, track_ids: str, ranges: dict) -> np.ndarray:
+def selected_rows(plan: CropPlan, faces: FaceSelection, ranges: dict) -> np.ndarray:
     """(M,) bool: the row's face is selected (see selected_sequences) and its frame time is inside
     one of the face's ranges (parse_ranges).
 
@@ -84,7 +68,7 @@ def selected_rows(plan: CropPlan, track_ids: str, ranges: dict) -> np.ndarray:
     """
     fps = plan.fps
     parts = []
-    for sequence, chosen in zip(plan.sequences, selected_sequences(plan, track_ids)):
+    for sequence, chosen in zip(plan.sequences, selected_sequences(plan, faces)):
         if not chosen:
             parts.append(np.zeros(len(sequence), bool))
             continue
@@ -98,7 +82,7 @@ def selected_rows(plan: CropPlan, track_ids: str, ranges: dict) -> np.ndarray:
 
 
 def syncable_rows(geometry: RowGeometry, rules: SyncRules) -> np.ndarray:
-    """(M,) bool: the rows tracking.syncability.judge_syncability accepts (face width in source
+    """(M,) bool: the rows analysis.syncability.judge_syncability accepts (face width in source
     pixels, detection score, yaw when known; unknown scores and poses pass)."""
     rows = len(geometry.face_width_src)
     head_pose = np.full((rows, 3), np.nan)

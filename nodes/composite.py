@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..compositing.paste import COLOR_MATCH_MODES, PASTE_BLEND_MODES, PASTE_MODES, SEAM_MODES, paste_faces
+from ..compositing.paste import COLOR_MATCH_MODES, PASTE_BLEND_MODES, PASTE_MODES, SEAM_MODES, PasteSpec, paste_faces
 from ..core.progress import StagedProgress
 from . import host
 
@@ -58,28 +58,17 @@ class FUSEPasteFaces:
 
     def paste(self, images, crops, crop_plan, blend_mode="box", blend_amount=0.3, paste_mode="difference", crop_mask=None, occlusion_mask=None,
               edit_mask=None, tracks=None, seam="feather", color_match="none", feather_pixels=8.0, fade_frames=3):
+        spec = PasteSpec(
+            blend_mode=blend_mode, blend_amount=float(blend_amount), feather_pixels=float(feather_pixels), paste_mode=paste_mode,
+            seam=seam, color_match=color_match, fade_frames=int(fade_frames),
+        )
         # one bar counting the crops; with colour matching paste_faces reports every row twice (measured, then pasted)
         passes = 2 if color_match != "none" else 1
         rows = crop_plan.total_rows
         on_progress = StagedProgress(host.progress_callback(rows), {"paste": 1}, rows)("paste", passes * rows)
         pasted, pasted_mask = paste_faces(
-            images,
-            crops,
-            crop_plan,
-            blend_mode=blend_mode,
-            blend_amount=float(blend_amount),
-            feather_pixels=float(feather_pixels),
-            paste_mode=paste_mode,
-            seam=seam,
-            color_match=color_match,
-            fade_frames=int(fade_frames),
-            tracks=tracks,
-            crop_mask=crop_mask,
-            edit_mask=edit_mask,
-            occlusion_mask=occlusion_mask,
-            on_progress=on_progress,
-            check_interrupt=host.check_interrupt,
-            return_mask=True,
+            images, crops, crop_plan, spec, tracks=tracks, crop_mask=crop_mask, edit_mask=edit_mask, occlusion_mask=occlusion_mask,
+            on_progress=on_progress, check_interrupt=host.check_interrupt, return_mask=True,
         )
         device = host.intermediate_device()
         return (pasted.to(device), pasted_mask.to(device))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..compositing.warp import ALIGN_MODES, crop_face_sequences
-from ..analysis.identity import face_selection, parse_track_spec, select_tracks
+from ..analysis.selection import FaceSelection, select_faces
+from ..compositing.geometry import ALIGN_MODES, CropSpec
+from ..compositing.warp import crop_face_sequences
 from . import host
 
 SIZE_MULTIPLES = ["1", "8", "16", "32", "64"]
@@ -57,32 +58,23 @@ class FUSECropFaceSequences:
                 "faces": ("STRING", {"default": "all", "tooltip": (
                     "Faces to crop: all (or -1 or empty) = every face; track ids such as 1, 3; character names from FUSE "
                     "Analyze Faces such as alice, bob (connect its tracks); or a mix such as 2, alice. Leave face_id at -1. "
-                    "A name or id not in this clip crops nothing for it (never an error)."
+                    "An id or name that no face of this clip has is an error naming the faces there (a clip without faces is not)."
                 )}),
             },
         }
 
     def crop(self, images, tracks, face_size=512, face_padding=20, margin=0.0, force_square=True, size_multiple="16", min_run_length=1, face_id=-1, largest_n=0, align="box", faces="all"):
-        if parse_track_spec(faces) is not None:  # select by ids / character names; face_id must stay -1
-            tracks, face_id = select_tracks(tracks, face_selection(face_id, faces)), -1
+        selection = FaceSelection.parse(faces, face_id=int(face_id), largest_n=int(largest_n))
+        spec = CropSpec(
+            face_size=int(face_size), face_padding=float(face_padding), margin=float(margin), force_square=bool(force_square),
+            size_multiple=int(size_multiple), min_run_length=int(min_run_length), align=align,
+        )
+        tracks = select_faces(tracks, selection)
         crops, plan, valid = crop_face_sequences(
-            images,
-            tracks,
-            face_size=int(face_size),
-            face_padding=float(face_padding),
-            margin=float(margin),
-            force_square=bool(force_square),
-            size_multiple=int(size_multiple),
-            min_run_length=int(min_run_length),
-            face_id=int(face_id),
-            largest_n=int(largest_n),
-            align=align,
-            on_progress=host.progress_callback(int(tracks.present.sum())),
-            check_interrupt=host.check_interrupt,
+            images, tracks, spec, on_progress=host.progress_callback(int(tracks.present.sum())), check_interrupt=host.check_interrupt,
         )
         device = host.intermediate_device()
         return (crops.to(device), plan, valid.to(device))
-
 
 NODE_CLASS_MAPPINGS = {"FUSECropFaceSequences": FUSECropFaceSequences}
 NODE_DISPLAY_NAME_MAPPINGS = {"FUSECropFaceSequences": "FUSE Crop Face Sequences"}

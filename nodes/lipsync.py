@@ -7,6 +7,7 @@ import torch
 from ..lipsync.audio import AUDIO_POLICIES, fit_clip_to_audio
 from ..lipsync.backends import LICENSE_NOTE, load_lipsync_model
 from ..lipsync.pipeline import LIPSYNC_AUDIO_POLICIES, face_sequence_audio, lipsync_crops
+from ..analysis.selection import FaceSelection
 from ..analysis.syncability import SyncRules
 from . import host
 
@@ -41,14 +42,14 @@ class FUSELipsync:
                 "lipsync_model": (host.model_files("lipsync"), {"tooltip": "A Wav2Lip checkpoint in models/lipsync (wav2lip.pth, wav2lip_gan.pth). " + LICENSE_NOTE}),
                 "audio_policy": (list(LIPSYNC_AUDIO_POLICIES), {"default": "pad_silence", "tooltip": "Frames the audio does not reach: pad_silence syncs them to silence (mouth closed); trim leaves them as they are. To loop or ping-pong the video to a longer audio, use FUSE Fit Video To Audio before detection."}),
                 "audio_offset_ms": ("INT", dict(OFFSET_MS, tooltip="When the audio starts, in ms of video time: positive delays it, negative skips its beginning.")),
-                "track_ids": ("STRING", {"default": "all", "tooltip": "Faces to sync: all (or -1 or empty) = every face; track ids such as 1, 3; character names from FUSE Analyze Faces such as alice, bob (crop the tracks it outputs); or a mix such as 2, alice."}),
+                "track_ids": ("STRING", {"default": "all", "tooltip": "Faces to sync (the `faces` selection of the other FUSE nodes, under its first name): all (or -1 or empty) = every face; track ids such as 1, 3; character names from FUSE Analyze Faces such as alice, bob (crop the tracks it outputs); or a mix such as 2, alice. An id or name that no face sequence of the crop plan has is an error naming the faces there."}),
                 "ranges": ("STRING", {"default": "", "multiline": True, "tooltip": "Per face time ranges in ms as JSON, e.g. {\"1\": [[0, 2000], [5000, 8000]]}. Faces not listed are synced throughout. Ranges may start before the video or end after it."}),
                 "batch_size": ("INT", {"default": 16, "min": 1, "max": 512, "step": 1, "tooltip": "Faces per model call: larger is faster on a GPU and needs more memory."}),
             },
             "optional": {
                 "tracks": ("FUSE_TRACKS", {"tooltip": "The tracks the crop plan was made from: their landmarks place the mouth precisely and their box sizes and scores decide which frames are syncable. Without them the face is assumed centred in the crop."}),
                 "min_face_px": ("INT", {"default": 64, "min": 0, "max": 4096, "step": 1, "tooltip": "Faces narrower than this many source pixels are not synced (too small for Wav2Lip)."}),
-                "min_score": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Frames whose face detection score is below this are not synced (needs tracks)."}),
+                "min_score": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Frames whose face detection score is below this are not synced (needs tracks); FUSE Analyze Faces calls the same rule min_confidence."}),
                 "fade_frames": ("INT", {"default": 3, "min": 0, "max": 100, "step": 1, "tooltip": "Frames over which the edit fades in and out where syncing starts or stops."}),
             },
         }
@@ -62,10 +63,10 @@ class FUSELipsync:
             audio,
             model,
             tracks=tracks,
+            faces=FaceSelection.parse(track_ids, input_name="track_ids"),
+            ranges=ranges,
             audio_policy=audio_policy,
             audio_offset_ms=int(audio_offset_ms),
-            track_ids=track_ids,
-            ranges=ranges,
             rules=SyncRules(min_face_px=float(min_face_px), min_confidence=float(min_score)),
             fade_frames=int(fade_frames),
             batch_size=int(batch_size),

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from functools import partial
 
+from ..analysis.selection import FaceSelection
+from ..compositing.geometry import CropSpec
 from ..compositing.masks import BLEND_MODES
+from ..compositing.paste import PasteSpec
 from ..models.face_detectors import HAAR_OPTION, detector_options, load_face_detector
 from ..sampling.backend import LatentSampler, VaeCodec
 from ..sampling.frames import sample_face_frames
 from ..sampling.sequences import sample_face_sequences
 from ..core.progress import StagedProgress
 from ..pipeline import process_faces_in_video, process_stage_weights
-from ..analysis.identity import face_selection
 from . import host
 
 SEED_MAX = 0xFFFFFFFFFFFFFFFF
@@ -228,13 +230,14 @@ class WholeVideoSampler:
 
     def process_video(self, images, process_crops, size_multiple, detector, face_id, face_size, face_padding, force_square,
                       iou_threshold, smooth_boxes, smooth_window, blend_mode, blend_amount, tracks=None, faces="all", fps=25.0):
+        selection = FaceSelection.parse(faces, face_id=int(face_id))
+        crop = CropSpec(face_size=int(face_size), face_padding=float(face_padding), force_square=bool(force_square), size_multiple=size_multiple)
+        paste = PasteSpec(blend_mode=blend_mode, blend_amount=float(blend_amount))
         progress = StagedProgress(host.progress_callback(RUN_PROGRESS_TOTAL), process_stage_weights(detecting=tracks is None), RUN_PROGRESS_TOTAL)
         output = process_faces_in_video(
             images, process_crops, tracks=tracks, detector=None if tracks is not None else load_detector(detector), fps=float(fps),
             iou_threshold=float(iou_threshold), smooth_boxes=bool(smooth_boxes), smooth_window=int(smooth_window),
-            faces=face_selection(face_id, faces), face_size=int(face_size), face_padding=float(face_padding), force_square=bool(force_square),
-            size_multiple=size_multiple, blend_mode=blend_mode, blend_amount=float(blend_amount),
-            progress=progress, check_interrupt=host.check_interrupt,
+            selection=selection, crop=crop, paste=paste, progress=progress, check_interrupt=host.check_interrupt,
         )
         progress.finish()
         return (output.to(host.intermediate_device()),)

@@ -27,7 +27,8 @@ from typing import Callable
 
 import torch
 
-from ..compositing.plan import CropPlan
+from ..compositing.plan import CropPlan, check_crops_match_plan
+from ..core.images import check_image_batch
 from ..models.safe_load import load_weights
 from .stabilize import stabilize_sequence
 
@@ -210,9 +211,7 @@ def restore_faces(
     to where it was. on_progress(n) is called with the crops done since the last call.
     Returns (B,H,W,C) float32 0..1 on crops_bhwc's device.
     """
-    if not isinstance(crops_bhwc, torch.Tensor) or crops_bhwc.ndim != 4 or crops_bhwc.shape[-1] not in (3, 4):
-        shape = tuple(crops_bhwc.shape) if hasattr(crops_bhwc, "shape") else type(crops_bhwc).__name__
-        raise ValueError(f"crops must be an IMAGE tensor [B,H,W,3], but got {shape}")
+    check_image_batch("crops", crops_bhwc)
     if not 0.0 <= float(fidelity) <= 1.0:
         raise ValueError(f"fidelity must be in [0, 1], but got {fidelity}")
     if int(batch_size) < 1:
@@ -272,10 +271,7 @@ def restore_face_sequences(
     the unrestored crop: out = crop + strength * (restored - crop). Memory: the input, the output
     and one sequence of restored crops. on_progress(n) counts crops. Returns (B,H,W,C) float32.
     """
-    if crops_bhwc.ndim != 4 or crops_bhwc.shape[0] != plan.total_rows:
-        raise ValueError(f"crops must hold the {plan.total_rows} rows of crop_plan ({plan!r}), but got shape {tuple(crops_bhwc.shape)}; connect the crops that came with this plan")
-    if plan.crop_size is not None and tuple(crops_bhwc.shape[1:3]) != plan.crop_size:
-        raise ValueError(f"crops must be {plan.crop_size[1]}x{plan.crop_size[0]} as crop_plan says, but got {crops_bhwc.shape[2]}x{crops_bhwc.shape[1]}")
+    check_crops_match_plan(crops_bhwc, plan)
     if not 0.0 <= float(strength) <= 1.0:
         raise ValueError(f"strength must be in [0, 1], but got {strength}")
     if float(strength) == 0.0:  # the unrestored crops: no need to run the net

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from ..compositing.masks import ellipse_mask
-from ..compositing.plan import CropPlan
+from ..compositing.plan import CropPlan, check_crops_match_plan
 from .backend import NOISE_MASK_FEATHER, LatentSampler, VaeCodec, noise_seed, resize_frames, snapped_size
-from .sequences import check_crops, progress_for_rows
+from .sequences import progress_for_rows
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def sample_face_frames(
     (feathered, NOISE_MASK_FEATHER). on_progress: crop rows done (total = M); check_interrupt:
     called between batches.
     """
-    check_crops(crops_bhwc, plan)
+    check_crops_match_plan(crops_bhwc, plan)
     _check_image_vae(vae)
     if isinstance(frames_per_batch, bool) or not isinstance(frames_per_batch, int) or frames_per_batch < 1:
         raise ValueError(f"frames_per_batch must be an int >= 1, but got {frames_per_batch!r}")

@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 
 from ..compositing.masks import ellipse_mask
-from ..compositing.plan import CropPlan
+from ..compositing.plan import CropPlan, check_crops_match_plan
 from .windows import Window, blend_windows, plan_windows
 from .backend import NOISE_MASK_FEATHER, LatentSampler, VaeCodec, noise_seed, resize_frames, snapped_size
 
@@ -30,16 +30,6 @@ class ClipJob:
     sequence: int
     window: Window
     new_rows: int
-
-
-def check_crops(crops_bhwc, plan: CropPlan) -> None:
-    """ValueError unless crops is the IMAGE batch of this plan: [total_rows, h, w, C], crop_size (h, w)."""
-    if not isinstance(crops_bhwc, torch.Tensor) or crops_bhwc.ndim != 4:
-        raise ValueError(f"crops must be an IMAGE tensor [B,H,W,C], but got {getattr(crops_bhwc, 'shape', type(crops_bhwc).__name__)}")
-    if crops_bhwc.shape[0] != plan.total_rows:
-        raise ValueError(f"crops must have one row per planned crop ({plan.total_rows}), but got {crops_bhwc.shape[0]}; connect the crops and the plan of the same crop node")
-    if plan.crop_size is not None and tuple(crops_bhwc.shape[1:3]) != plan.crop_size:
-        raise ValueError(f"crops must be {plan.crop_size[1]}x{plan.crop_size[0]} (the plan's crop size), but got {crops_bhwc.shape[2]}x{crops_bhwc.shape[1]}; resize them back before sampling")
 
 
 def plan_clip_jobs(plan: CropPlan, window_frames: int, overlap: int, temporal_multiple: int, temporal_padding: int) -> list[ClipJob]:
@@ -133,7 +123,7 @@ def sample_face_sequences(
     decode. check_interrupt: called between clips; the host's VAE wrapper also polls Cancel inside
     each encode and decode (nodes/host.py interrupt_points).
     """
-    check_crops(crops_bhwc, plan)
+    check_crops_match_plan(crops_bhwc, plan)
     _check_video_vae(vae)
     output = torch.zeros(tuple(crops_bhwc.shape[:3]) + (3,), dtype=torch.float32)
     if len(plan) == 0:

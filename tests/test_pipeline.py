@@ -5,6 +5,7 @@ from fractions import Fraction
 import pytest
 import torch
 
+from comfyui_fuse.compositing.geometry import CropSpec
 from comfyui_fuse.pipeline import run_track_pipeline
 from comfyui_fuse.media.synthetic import demo_scene, render
 from comfyui_fuse.media.video import frames_to_image
@@ -29,7 +30,7 @@ def test_demo_clip_round_trip_is_exact_outside_the_faces(demo_frames):
 
         return advance
 
-    result = run_track_pipeline(demo_frames, Fraction(30000, 1001), detector=HAAR, face_size=128, progress=progress)
+    result = run_track_pipeline(demo_frames, Fraction(30000, 1001), detector=HAAR, crop=CropSpec(face_size=128), progress=progress)
     assert torch.equal(demo_frames, before), "the pipeline must not write into its input frames"
     assert len(result.tracks) >= 1 and result.tracks.track_id[0] == 1, f"the demo's faces should give tracks from id 1, but got {result.tracks.track_id}"
     assert result.tracks.fps == Fraction(30000, 1001), "the exact fps must reach the tracks"

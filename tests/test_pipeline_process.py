@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from comfyui_fuse.compositing.geometry import CropSpec
 from comfyui_fuse.pipeline import process_faces_in_video
 from comfyui_fuse.core.types import DETECTED, FaceTracks
 
@@ -37,7 +38,7 @@ def test_processed_crops_are_pasted_back_and_stages_report_progress():
         on_progress(len(crops))
         return crops * 0.5
 
-    out = process_faces_in_video(frames, darken, tracks=tracks, face_size=32, face_padding=4, progress=progress)
+    out = process_faces_in_video(frames, darken, tracks=tracks, crop=CropSpec(face_size=32, face_padding=4), progress=progress)
     assert out.shape == frames.shape
     assert (out[:, 40, 60] < frames[:, 40, 60]).all(), "the face centre must show the processed (darkened) crop"
     assert torch.equal(out[:, :10], frames[:, :10]), "rows far above the face must be bit-identical"
@@ -48,7 +49,7 @@ def test_processed_crops_are_pasted_back_and_stages_report_progress():
     "kwargs, error, match",
     [
         (dict(), ValueError, "detector must be a loaded face detector"),
-        (dict(tracks="tracks"), TypeError, "tracks must be FaceTracks"),
+        (dict(tracks="tracks"), TypeError, "tracks must be a FaceTracks"),
     ],
 )
 def test_missing_faces_source_is_a_clear_error(kwargs, error, match):
@@ -60,4 +61,4 @@ def test_missing_faces_source_is_a_clear_error(kwargs, error, match):
 def test_a_processor_that_changes_the_crop_shape_is_a_clear_error():
     frames, tracks = clip_with_one_track()
     with pytest.raises(ValueError, match="processed crops must keep the crop batch's shape"):
-        process_faces_in_video(frames, lambda crops, plan, **_: crops[:-1], tracks=tracks, face_size=32)
+        process_faces_in_video(frames, lambda crops, plan, **_: crops[:-1], tracks=tracks, crop=CropSpec(face_size=32))

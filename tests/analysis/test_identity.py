@@ -1,6 +1,4 @@
-"""Identity from synthetic embeddings: voting, crossing people, leaving and returning, unknown faces, selection."""
-
-import logging
+"""Identity from synthetic embeddings: voting, crossing people, leaving and returning, unknown faces."""
 
 import numpy as np
 import pytest
@@ -11,8 +9,6 @@ from comfyui_fuse.analysis.identity import (
     MAX_REFERENCES,
     assign_identities,
     characters_from_embeddings,
-    parse_track_spec,
-    select_tracks,
 )
 from comfyui_fuse.core.types import ABSENT
 
@@ -186,62 +182,10 @@ def test_tracks_without_embeddings_are_unknown_faces_of_their_own():
         ({"track_index": np.array([5]), "embedding": np.ones((1, DIM))}, r"track_index must hold indices in \[0, 1\)"),
         ({"track_index": np.array([0]), "embedding": np.ones((2, DIM))}, "one row per track_index entry"),
         ({"track_index": np.array([0]), "embedding": np.ones((1, 8))}, "must have the references' dimension 32"),
-        ({"track_index": np.array([0]), "embedding": np.ones((1, DIM)), "threshold": 2.0}, "threshold must be a cosine similarity"),
+        ({"track_index": np.array([0]), "embedding": np.ones((1, DIM)), "threshold": 2.0}, r"threshold must be a number in \[-1.0, 1.0\] \(a cosine similarity\)"),
     ],
 )
 def test_bad_inputs_are_named(kwargs, message):
     tracks = span_tracks(5, [(0, 5)])
     with pytest.raises(ValueError, match=message):
         assign_identities(tracks, characters=references("alice"), **kwargs)
-
-
-@pytest.fixture
-def named_tracks():
-    tracks = span_tracks(10, [(0, 10), (0, 10), (0, 10)])
-    index, vectors = frame_embeddings(tracks, ["alice", "bob", "carol"])
-    return assign_identities(tracks, index, vectors, references("alice", "bob")).tracks
-
-
-@pytest.mark.parametrize(
-    "spec, expected_ids",
-    [
-        ("-1", [1, 2, 3]),
-        ("all", [1, 2, 3]),
-        ("", [1, 2, 3]),
-        ("1,3", [1, 3]),
-        ("alice", [1]),
-        ("bob, face_1", [2, 3]),
-        ("alice; 2", [1, 2]),
-        ("4", []),  # a face absent from this clip is no error
-        ("zoe", []),
-    ],
-)
-def test_select_tracks_by_id_or_name(named_tracks, spec, expected_ids):
-    assert select_tracks(named_tracks, spec).track_id.tolist() == expected_ids
-
-
-def test_selecting_an_absent_face_is_logged(named_tracks, caplog):
-    with caplog.at_level(logging.WARNING):
-        select_tracks(named_tracks, "zoe, 9")
-    assert "no track is 9, zoe" in caplog.text and "1 (alice)" in caplog.text
-
-
-def test_selection_errors():
-    tracks = span_tracks(5, [(0, 5)])
-    with pytest.raises(ValueError, match="the tracks have none; run FUSE Analyze Faces"):
-        select_tracks(tracks, "alice")
-    with pytest.raises(ValueError, match="track ids >= 1"):
-        parse_track_spec("0, 2")
-    with pytest.raises(TypeError, match="must be a string"):
-        parse_track_spec(3)
-    assert parse_track_spec(" , ") is None
-
-
-def test_selecting_names_on_a_clip_without_faces_is_not_an_error():
-    from fractions import Fraction
-
-    from comfyui_fuse.analysis.identity import select_tracks
-    from comfyui_fuse.core.types import FaceTracks
-
-    empty = FaceTracks.empty(4, (32, 32), Fraction(25))
-    assert len(select_tracks(empty, "alice")) == 0, "no face is never an error (DESIGN.md invariant 3), even when the selection names people"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from comfyui_fuse.compositing.align import plan_aligned_crops, similarity_transforms, smooth_landmarks, template_points
-from comfyui_fuse.compositing.geometry import plan_crops
+from comfyui_fuse.compositing.geometry import CropSpec, plan_crops
 from comfyui_fuse.compositing.plan import fingerprint_frames
 from comfyui_fuse.compositing.warp import crop_faces, valid_mask
 from comfyui_fuse.media.synthetic import face_sprites
@@ -74,7 +74,7 @@ def test_plan_recovers_a_moving_similarity_exactly(face_size):
     count = 9
     truths = np.stack([similarity(20, face_size / 150, -40 - 3 * t, -30 + 2 * t) for t in range(count)])
     tracks = make_tracks(np.stack([landmarks_for(truth, face_size) for truth in truths]))
-    plan = plan_aligned_crops(tracks, np.zeros((count, 16, 16, 3), np.uint8), face_size=face_size, smooth_window=7)
+    plan = plan_aligned_crops(tracks, np.zeros((count, 16, 16, 3), np.uint8), CropSpec(face_size=face_size), smooth_window=7)
     (sequence,) = plan.sequences
     assert sequence.crop_size == (face_size, face_size) and sequence.frames.tolist() == list(range(count))
     error = np.abs(sequence.affine_src_to_crop - truths).max()
@@ -88,7 +88,7 @@ def test_aligned_crop_of_a_warped_face_gives_the_face_back():
     frame = cv2.warpAffine(face, invert(truth), (320, 240), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
     frames = torch.from_numpy(np.stack([frame, frame]))
     tracks = make_tracks(np.stack([landmarks_for(truth, face_size)] * 2))
-    plan = plan_aligned_crops(tracks, fingerprint_frames(frames), face_size=face_size)
+    plan = plan_aligned_crops(tracks, fingerprint_frames(frames), CropSpec(face_size=face_size))
     crops = crop_faces(frames, plan)
     inner = valid_mask(plan)[0].bool().numpy()
     inner[:8], inner[-8:], inner[:, :8], inner[:, -8:] = False, False, False, False  # edges sample the reflected border
@@ -148,8 +148,8 @@ def test_without_landmarks_the_box_crop_is_used():
     tracks = make_tracks(np.stack([landmarks_for(similarity(0, 2, -50, -50), 512)] * count))
     bare = FaceTracks(tracks.track_id, tracks.xyxy, tracks.state, tracks.score, tracks.frame_count, tracks.frame_size, tracks.fps)
     fingerprint = np.zeros((count, 16, 16, 3), np.uint8)
-    aligned = plan_aligned_crops(bare, fingerprint, face_size=256)
-    boxed = plan_crops(bare, fingerprint, face_size=256)
+    aligned = plan_aligned_crops(bare, fingerprint, CropSpec(face_size=256))
+    boxed = plan_crops(bare, fingerprint, CropSpec(face_size=256))
     assert np.array_equal(aligned.sequences[0].affine_src_to_crop, boxed.sequences[0].affine_src_to_crop), "no landmarks must mean the box crop"
 
 
@@ -165,5 +165,6 @@ def test_without_landmarks_the_box_crop_is_used():
 def test_bad_options_are_named(kwargs, message):
     tracks = make_tracks(np.stack([landmarks_for(similarity(0, 2, -50, -50), 512)] * 4))
     fingerprint = kwargs.pop("fingerprint", np.zeros((4, 16, 16, 3), np.uint8))
+    smooth_window = kwargs.pop("smooth_window", 7)
     with pytest.raises(ValueError, match=message):
-        plan_aligned_crops(tracks, fingerprint, **kwargs)
+        plan_aligned_crops(tracks, fingerprint, CropSpec(**kwargs), smooth_window=smooth_window)

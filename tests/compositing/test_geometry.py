@@ -1,4 +1,4 @@
-"""Crop geometry: affines from boxes, crop sizes, track selection, runs and plan order."""
+"""Crop geometry: CropSpec, affines from boxes, crop sizes, runs and plan order."""
 
 from contextlib import nullcontext as does_not_raise
 from fractions import Fraction
@@ -6,7 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from comfyui_fuse.compositing.geometry import box_affines, plan_crops, plan_rows, snap_to_multiple
+from comfyui_fuse.compositing.geometry import CropSpec, box_affines, plan_crops, plan_rows, snap_to_multiple
 from comfyui_fuse.core.types import ABSENT, DETECTED, FaceTracks
 
 FRAME_SIZE = (120, 200)
@@ -76,18 +76,17 @@ def test_snap_to_multiple(value, multiple, expected):
         (dict(face_size=500, size_multiple=32), does_not_raise()),
         (dict(face_size=8, size_multiple=16), pytest.raises(ValueError, match="face_size must be an int >= size_multiple")),
         (dict(size_multiple=0), pytest.raises(ValueError, match="size_multiple must be")),
-        (dict(face_padding=-1), pytest.raises(ValueError, match="face_padding must be >= 0")),
-        (dict(margin=-0.1), pytest.raises(ValueError, match="margin must be >= 0")),
+        (dict(face_padding=-1), pytest.raises(ValueError, match="face_padding must be a number >= 0 source pixels")),
+        (dict(face_padding=float("nan")), pytest.raises(ValueError, match="face_padding must be a number >= 0")),
+        (dict(margin=-0.1), pytest.raises(ValueError, match="margin must be a number >= 0")),
         (dict(min_run_length=0), pytest.raises(ValueError, match="min_run_length must be")),
-        (dict(largest_n=-1), pytest.raises(ValueError, match="largest_n must be")),
-        (dict(face_id=-2), pytest.raises(ValueError, match="face_id must be -1")),
-        (dict(face_id=7), pytest.raises(ValueError, match=r"face_id must be -1 \(all tracks\) or one of the track ids \[1, 2\], but got 7")),
+        (dict(align="eyes"), pytest.raises(ValueError, match=r"align must be one of \['box', 'ffhq_landmarks'\], but got 'eyes'")),
     ],
 )
-def test_plan_options_are_validated(options, expectation):
+def test_crop_spec_is_validated(options, expectation):
     tracks = make_tracks([{0: (10, 10, 50, 50)}, {1: (100, 10, 140, 50)}], 3)
     with expectation:
-        plan = plan_crops(tracks, fingerprint(3), **options)
+        plan = plan_crops(tracks, fingerprint(3), CropSpec(**options))
         assert plan.crop_size == (512, 512), f"face_size 500 must snap to 512 with size_multiple 32, but got {plan.crop_size}"
 
 
@@ -109,7 +108,7 @@ def test_runs_become_sequences_ordered_by_track_then_start():
         9,
         ids=[2, 1, 3],
     )
-    plan = plan_crops(tracks, fingerprint(9), face_size=64)
+    plan = plan_crops(tracks, fingerprint(9), CropSpec(face_size=64))
     order = [(s.track_id, s.frames.tolist()) for s in plan.sequences]
     assert order == [(1, [3, 4, 5]), (2, [0, 1]), (2, [5, 6, 7]), (3, [8])], f"sequences must be ordered by track id then start frame, but got {order}"
     assert plan.fps == Fraction(30000, 1001) and plan.frame_size == FRAME_SIZE and plan.frame_count == 9
@@ -118,38 +117,20 @@ def test_runs_become_sequences_ordered_by_track_then_start():
     identity = np.einsum("mij,mjk->mik", src_to_crop[:, :, :2], crop_to_src[:, :, :2])
     assert np.allclose(identity, np.eye(2)), "plan_rows must return inverse pairs"
 
-    short_runs_dropped = plan_crops(tracks, fingerprint(9), face_size=64, min_run_length=3)
+    short_runs_dropped = plan_crops(tracks, fingerprint(9), CropSpec(face_size=64, min_run_length=3))
     kept = [(s.track_id, s.frames.tolist()) for s in short_runs_dropped.sequences]
     assert kept == [(1, [3, 4, 5]), (2, [5, 6, 7])], f"runs shorter than 3 frames must be dropped, but got {kept}"
 
 
-@pytest.mark.parametrize(
-    "face_id, largest_n, expected_ids",
-    [
-        (-1, 0, [1, 2, 3]),
-        (2, 0, [2]),
-        (-1, 2, [1, 3]),  # tracks 1 and 3 have the larger faces; output stays in id order
-        (-1, 1, [3]),
-        (-1, 5, [1, 2, 3]),
-        (2, 1, [2]),
-    ],
-)
-def test_track_selection(face_id, largest_n, expected_ids):
-    tracks = make_tracks([{0: (0, 0, 40, 40)}, {0: (50, 0, 60, 10)}, {0: (100, 0, 160, 60)}], 1)
-    plan = plan_crops(tracks, fingerprint(1), face_size=32, face_id=face_id, largest_n=largest_n)
-    assert [s.track_id for s in plan.sequences] == expected_ids
-
-
-@pytest.mark.parametrize("face_id", [-1, 3])
-def test_no_tracks_give_an_empty_plan(face_id):
+def test_no_tracks_give_an_empty_plan():
     tracks = FaceTracks.empty(4, FRAME_SIZE)
-    plan = plan_crops(tracks, fingerprint(4), face_id=face_id)
+    plan = plan_crops(tracks, fingerprint(4))
     assert len(plan) == 0 and plan.total_rows == 0 and plan.frame_count == 4
 
 
 def test_aspect_keeping_crops_share_one_size_and_scale_uniformly():
     tracks = make_tracks([{0: (10, 10, 50, 70), 1: (12, 10, 52, 70)}, {0: (100, 20, 130, 60)}], 2)
-    plan = plan_crops(tracks, fingerprint(2), face_size=100, face_padding=0, force_square=False, size_multiple=16)
+    plan = plan_crops(tracks, fingerprint(2), CropSpec(face_size=100, face_padding=0, force_square=False, size_multiple=16))
     height, width = plan.crop_size
     assert width == 96 and height % 16 == 0 and height > width, f"tall faces must give a tall crop of multiples of 16, but got {plan.crop_size}"
     for sequence in plan.sequences:
@@ -162,7 +143,7 @@ def test_aspect_keeping_crops_share_one_size_and_scale_uniformly():
 
 def test_smoothed_trajectory_is_followed_frame_by_frame():
     boxes = {frame: (10 + 3 * frame, 20, 50 + 3 * frame, 60) for frame in range(5)}
-    plan = plan_crops(make_tracks([boxes], 5), fingerprint(5), face_size=64, face_padding=0)
+    plan = plan_crops(make_tracks([boxes], 5), fingerprint(5), CropSpec(face_size=64, face_padding=0))
     for frame, affine in zip(plan.sequences[0].frames, plan.sequences[0].affine_src_to_crop):
         x1, y1, x2, y2 = boxes[int(frame)]
         centre = apply(affine, (x1 + x2) / 2 - 0.5, (y1 + y2) / 2 - 0.5)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from comfyui_fuse.compositing.align import MEAN_LANDMARKS_IN_BOX
-from comfyui_fuse.compositing.geometry import plan_crops
+from comfyui_fuse.compositing.geometry import CropSpec, plan_crops
 from comfyui_fuse.compositing.masks import blend_mask, box_mask, crop_landmarks, ellipse_mask, hull_mask, hull_polygon, sequence_fades
 from comfyui_fuse.compositing.plan import CropPlan, FaceSequence
 from comfyui_fuse.media.synthetic import linear_path
@@ -130,7 +130,7 @@ def landmark_tracks(frame_count=6, landmarks=True, present=slice(None)) -> FaceT
 
 
 def box_plan(tracks: FaceTracks, face_size=64) -> CropPlan:
-    return plan_crops(tracks, np.zeros((tracks.frame_count, 16, 16, 3), np.uint8), face_size=face_size, face_padding=4)
+    return plan_crops(tracks, np.zeros((tracks.frame_count, 16, 16, 3), np.uint8), CropSpec(face_size=face_size, face_padding=4))
 
 
 def test_crop_landmarks_are_the_track_landmarks_mapped_into_each_crop():

@@ -115,8 +115,8 @@ def test_progress_counts_every_frame():
     [
         (make_frames(3), make_tracks([[DETECTED, DETECTED]], [[0, 0, 5, 5]]), 2, "images must be the video the tracks came from"),
         (make_frames(2, (64, 64)), make_tracks([[DETECTED, DETECTED]], [[0, 0, 5, 5]]), 2, "images must be the video the tracks came from"),
-        (torch.rand(2, 96, 128), make_tracks([[DETECTED, DETECTED]], [[0, 0, 5, 5]]), 2, "images must be an IMAGE tensor"),
-        (make_frames(2), make_tracks([[DETECTED, DETECTED]], [[0, 0, 5, 5]]), 0, "thickness must be a positive int"),
+        (torch.rand(2, 96, 128), make_tracks([[DETECTED, DETECTED]], [[0, 0, 5, 5]]), 2, r"images must be an IMAGE batch \[B,H,W,C\] with C 3 or 4"),
+        (make_frames(2), make_tracks([[DETECTED, DETECTED]], [[0, 0, 5, 5]]), 0, "thickness must be an int >= 1"),
     ],
     ids=["frame-count", "frame-size", "not-4d", "thickness"],
 )

@@ -5,6 +5,7 @@ Every call goes through paste() / cut(), which assert that the inputs come out u
 also keeps the clips and crops cached across tests safe.
 """
 
+import dataclasses
 import functools
 from fractions import Fraction
 
@@ -13,7 +14,9 @@ import pytest
 import torch
 
 from comfyui_fuse.compositing.align import MEAN_LANDMARKS_IN_BOX
-from comfyui_fuse.compositing.paste import paste_faces
+from comfyui_fuse.analysis.selection import FaceSelection, select_faces
+from comfyui_fuse.compositing.geometry import CropSpec
+from comfyui_fuse.compositing.paste import PasteSpec, paste_faces
 from comfyui_fuse.compositing.plan import CropPlan, FaceSequence, fingerprint_frames
 from comfyui_fuse.compositing.warp import crop_face_sequences, crop_faces
 from comfyui_fuse.media.synthetic import Scene, linear_path, render
@@ -26,23 +29,29 @@ ACCURATE = dict(face_size=512, face_padding=8)  # 40 px faces -> a 9x crop scale
 FAST = dict(face_size=128, face_padding=8)  # for every other test
 
 
+PASTE_SETTINGS = {field.name for field in dataclasses.fields(PasteSpec)}
+
+
 def _tensors(*values):
     return [v for v in values if isinstance(v, torch.Tensor)]
 
 
 def paste(frames, crops, plan, **options):
-    """paste_faces, asserting that it left every tensor input as it was."""
+    """paste_faces with the PasteSpec of the settings among options, asserting that it left every
+    tensor input as it was."""
+    spec = PasteSpec(**{name: value for name, value in options.items() if name in PASTE_SETTINGS})
+    options = {name: value for name, value in options.items() if name not in PASTE_SETTINGS}
     inputs = _tensors(frames, crops, *options.values())
     copies = [t.clone() for t in inputs]
-    result = paste_faces(frames, crops, plan, **options)
+    result = paste_faces(frames, crops, plan, spec, **options)
     assert all(torch.equal(a, b) for a, b in zip(inputs, copies)), "paste_faces must not modify its inputs"
     return result
 
 
-def cut(frames, tracks, **options):
-    """crop_face_sequences, asserting that it left the frames as they were."""
+def cut(frames, tracks, **settings):
+    """crop_face_sequences with CropSpec(**settings), asserting that it left the frames as they were."""
     copy = frames.clone()
-    result = crop_face_sequences(frames, tracks, **options)
+    result = crop_face_sequences(frames, tracks, CropSpec(**settings))
     assert torch.equal(frames, copy), "crop_face_sequences must not modify its input"
     return result
 
@@ -174,8 +183,8 @@ def test_tracks_pasted_one_by_one_in_either_order_equal_pasting_all(two_faces_cu
 
 def test_cropping_one_track_gives_the_rows_of_that_track(two_faces_cut):
     frames, tracks, crops, plan = two_faces_cut
-    crops_2, plan_2, _ = cut(frames, tracks, face_id=2, **FAST)
-    assert torch.equal(crops_2, crops[rows_of(plan, 2)]), "face_id=2 must cut the same crops as the rows of track 2 in a full plan"
+    crops_2, plan_2, _ = cut(frames, select_faces(tracks, FaceSelection.parse("2")), **FAST)
+    assert torch.equal(crops_2, crops[rows_of(plan, 2)]), "selecting track 2 must cut the same crops as the rows of track 2 in a full plan"
     assert [s.track_id for s in plan_2.sequences] == [2]
 
 
@@ -316,8 +325,8 @@ def _bad_inputs():
     rows = plan.total_rows
     other_video = torch.rand(frames.shape, generator=torch.Generator().manual_seed(9))
     return [
-        ("fewer crops", dict(crops=crops[:-1]), rf"crops must have {rows} rows for this plan \(2 sequences\), but got {rows - 1} — did a node in between drop or add frames\?"),
-        ("more crops", dict(crops=torch.cat([crops, crops[:1]])), rf"crops must have {rows} rows for this plan \(2 sequences\), but got {rows + 1}"),
+        ("fewer crops", dict(crops=crops[:-1]), rf"crops must have {rows} rows, one per crop of the crop plan \(2 sequences\), but got {rows - 1}; .*did a node in between drop or add frames\?"),
+        ("more crops", dict(crops=torch.cat([crops, crops[:1]])), rf"crops must have {rows} rows, one per crop of the crop plan \(2 sequences\), but got {rows + 1}"),
         ("resized crops", dict(crops=crops[:, :64, :64]), r"crops must be 128x128 \(the crop plan's size\), but got 64x64"),
         ("rgba crops", dict(crops=torch.cat([crops, crops[..., :1]], -1)), r"crops must have 3 channels \(RGB\), but got 4"),
         ("nan crops", dict(crops=torch.where(crops > 0.5, float("nan"), crops)), r"crops must hold finite pixel values, but got NaN or inf"),
@@ -332,7 +341,7 @@ def _bad_inputs():
         ("seam", dict(seam="clone"), r"seam must be one of \['feather', 'poisson'\], but got 'clone'"),
         ("colour match", dict(color_match="hist"), r"color_match must be one of \['none', 'lab_mean_std'\], but got 'hist'"),
         ("fade frames", dict(fade_frames=-2), r"fade_frames must be an int >= 0 \(0 = no fades\), but got -2"),
-        ("feather", dict(feather_pixels=-1.0), r"feather_pixels must be >= 0 source pixels, but got -1.0"),
+        ("feather", dict(feather_pixels=-1.0), r"feather_pixels must be a number >= 0 source pixels, but got -1.0"),
     ], frames, crops, plan
 
 
@@ -345,7 +354,7 @@ def test_bad_input_is_refused_with_a_message_naming_it(label, change, message):
     arguments.update(change)
     options = {k: v for k, v in arguments.items() if k not in ("images", "crops")}
     with pytest.raises(ValueError, match=message):
-        paste_faces(arguments["images"], arguments["crops"], BAD_PLAN, **options)
+        paste(arguments["images"], arguments["crops"], BAD_PLAN, **options)
 
 
 def test_a_plan_from_another_video_is_refused(two_faces_cut):
@@ -470,7 +479,7 @@ def test_hull_feather_is_measured_in_source_pixels(two_faces, face_size):
 def test_landmark_masks_without_landmarks_are_refused(two_faces_cut, make_tracks, message):
     frames, tracks, crops, plan = two_faces_cut
     with pytest.raises(ValueError, match=message):
-        paste_faces(frames, crops, plan, blend_mode="lower_face", tracks=make_tracks(tracks))
+        paste_faces(frames, crops, plan, PasteSpec(blend_mode="lower_face"), tracks=make_tracks(tracks))
 
 
 def test_edit_mask_limits_the_change_and_the_pasted_mask(two_faces_cut):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from comfyui_fuse.compositing.geometry import CropSpec
 from comfyui_fuse.compositing.plan import CropPlan, FaceSequence, fingerprint_frames
 from comfyui_fuse.compositing.warp import crop_face_sequences, crop_faces, crop_one, sample_catmull_rom, source_positions, valid_mask, warp_profiles, warp_region
 from comfyui_fuse.core.types import DETECTED, FaceTracks
@@ -95,7 +96,7 @@ def test_four_channel_frames_give_rgb_crops_and_inputs_stay_untouched():
         (lambda f: f[:2], r"images must be the video the crop plan was made from \(3 frames of 60x40\), but got 2 frames of 60x40; crop and paste the same video"),
         (lambda f: f[:, :30], r"but got 3 frames of 60x30"),
         (lambda f: make_frames(seed=5), r"images must be the video the crop plan was made from, but its pixels differ"),
-        (lambda f: f[0], r"images must be an IMAGE batch \[B,H,W,3\]"),
+        (lambda f: f[0], r"images must be an IMAGE batch \[B,H,W,C\] with C 3 or 4"),
         (lambda f: (f * 255).to(torch.uint8), r"images must hold float pixels"),
         (lambda f: f.numpy(), r"images must be an IMAGE torch.Tensor"),
     ],
@@ -135,7 +136,7 @@ def test_crop_face_sequences_plans_cuts_and_reports_every_face_frame():
     frames = make_frames(count=4)
     tracks = make_tracks(4, (40, 60), {0: (10, 10, 30, 30), 1: (11, 10, 31, 30), 3: (12, 10, 32, 30)})
     steps = []
-    crops, plan, valid = crop_face_sequences(frames, tracks, face_size=32, face_padding=2, min_run_length=2, on_progress=steps.append)
+    crops, plan, valid = crop_face_sequences(frames, tracks, CropSpec(face_size=32, face_padding=2, min_run_length=2), on_progress=steps.append)
     assert [s.frames.tolist() for s in plan.sequences] == [[0, 1]], "the 1-frame run is below min_run_length"
     assert crops.shape == (2, 32, 32, 3) and valid.shape == (2, 32, 32)
     assert sum(steps) == 3, f"progress must count every face-frame of the tracks (3), got {steps}"
@@ -143,13 +144,13 @@ def test_crop_face_sequences_plans_cuts_and_reports_every_face_frame():
 
 def test_crop_face_sequences_without_faces_gives_empty_batches_of_the_face_size():
     frames = make_frames(count=2)
-    crops, plan, valid = crop_face_sequences(frames, FaceTracks.empty(2, (40, 60)), face_size=100, size_multiple=32)
+    crops, plan, valid = crop_face_sequences(frames, FaceTracks.empty(2, (40, 60)), CropSpec(face_size=100, size_multiple=32))
     assert len(plan) == 0 and crops.shape == (0, 96, 96, 3) and valid.shape == (0, 96, 96)
 
 
 def test_empty_video_gives_an_empty_plan():
     frames = torch.zeros((0, 40, 60, 3))
-    crops, plan, valid = crop_face_sequences(frames, FaceTracks.empty(0, (40, 60)), face_size=64)
+    crops, plan, valid = crop_face_sequences(frames, FaceTracks.empty(0, (40, 60)), CropSpec(face_size=64))
     assert plan.frame_count == 0 and crops.shape == (0, 64, 64, 3)
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from comfyui_fuse.compositing.geometry import plan_crops
+from comfyui_fuse.compositing.geometry import CropSpec, plan_crops
 from comfyui_fuse.compositing.plan import CropPlan, fingerprint_frames
 from comfyui_fuse.compositing.warp import crop_faces
 from comfyui_fuse.lipsync.adapter import REFERENCE_LANDMARKS_112, REFERENCE_REGION_112
@@ -66,7 +66,7 @@ def make_clip(
         fps=fps,
         landmarks=reference_landmarks(xyxy).astype(np.float32) if landmarks else None,
     )
-    plan = plan_crops(tracks, fingerprint_frames(frames), face_size=face_size)
+    plan = plan_crops(tracks, fingerprint_frames(frames), CropSpec(face_size=face_size))
     return Clip(frames, tracks, plan, crop_faces(frames, plan))
 
 

@@ -141,7 +141,7 @@ def test_head_pose_from_the_tracks_landmarks_enforces_the_yaw_limit(yaw, syncabl
 
     from fuse_analysis_builders import FRAME_SIZE, project_face
 
-    from comfyui_fuse.compositing.geometry import plan_crops
+    from comfyui_fuse.compositing.geometry import CropSpec, plan_crops
     from comfyui_fuse.compositing.plan import fingerprint_frames
     from comfyui_fuse.lipsync.selection import syncable_rows
     from comfyui_fuse.analysis.syncability import SyncRules
@@ -153,7 +153,7 @@ def test_head_pose_from_the_tracks_landmarks_enforces_the_yaw_limit(yaw, syncabl
         track_id=np.array([1]), xyxy=box[None, None], state=np.full((1, 1), DETECTED, np.uint8), score=np.full((1, 1), 0.9, np.float32),
         frame_count=1, frame_size=FRAME_SIZE, fps=Fraction(25), landmarks=landmarks[None, None].astype(np.float32),
     )
-    plan = plan_crops(tracks, fingerprint_frames(np.zeros((1, *FRAME_SIZE, 3), np.uint8)), face_size=96)
+    plan = plan_crops(tracks, fingerprint_frames(np.zeros((1, *FRAME_SIZE, 3), np.uint8)), CropSpec(face_size=96))
     geometry = tracks_geometry(plan, tracks)
     assert abs(abs(geometry.yaw_deg[0]) - abs(yaw)) < 5, f"yaw {yaw} must be recovered from the landmarks, got {geometry.yaw_deg[0]:.1f}"
     assert bool(syncable_rows(geometry, SyncRules())[0]) is syncable, f"a face at yaw {yaw} must {'' if syncable else 'not '}be syncable"

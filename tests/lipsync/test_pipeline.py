@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from comfyui_fuse.analysis.selection import FaceSelection
 from comfyui_fuse.compositing.paste import paste_faces
 from comfyui_fuse.lipsync.backends import LipsyncArchitecture, LipsyncModel
 from comfyui_fuse.lipsync.mel import mel_chunks
@@ -57,7 +58,7 @@ def test_unselected_faces_and_small_faces_pass_through_bit_identical(build):
     everyone = lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), tracks=clip.tracks)
     assert everyone.weights.tolist() == [1, 1, 1, 0, 0, 0], "a 50 px face is too small for Wav2Lip"
     assert torch.equal(everyone.crops[3:], clip.crops[3:]) and (everyone.edit_mask[3:] == 0).all()
-    only_two = lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), tracks=clip.tracks, track_ids="2", rules=SyncRules(min_face_px=32))
+    only_two = lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), tracks=clip.tracks, faces=FaceSelection.parse("2"), rules=SyncRules(min_face_px=32))
     assert only_two.weights.tolist() == [0, 0, 0, 1, 1, 1]
     assert torch.equal(only_two.crops[:3], clip.crops[:3]), "track 1 was not selected"
 
@@ -196,10 +197,10 @@ def test_interrupt_stops_the_loop(build):
         (dict(batch_size=0), ValueError, "batch_size must be an int >= 1"),
         (dict(ranges="{oops"), ValueError, "ranges must be JSON"),
         (dict(fade_frames=-1), ValueError, "fade_frames must be an int >= 0"),
-        (dict(track_ids="0"), ValueError, "track ids >= 1"),
-        (dict(track_ids="alice"), ValueError, "the crop plan has none"),
+        (dict(faces=FaceSelection.parse("7", input_name="track_ids")), ValueError, "track_ids must select faces in the crop plan (1), but got 7, which is not there"),
+        (dict(faces=FaceSelection.parse("alice", input_name="track_ids")), ValueError, "but no face in the crop plan has a character name"),
     ],
-    ids=["rows", "size", "numpy", "no-audio", "zero-length", "rate-0", "policy", "batch", "ranges", "fade", "track-id-0", "name-without-identity"],
+    ids=["rows", "size", "numpy", "no-audio", "zero-length", "rate-0", "policy", "batch", "ranges", "fade", "unknown-id", "name-without-identity"],
 )
 def test_bad_inputs_get_clear_errors(build, change, error, fragment):
     clip = build.clip(frame_count=3)

@@ -7,6 +7,7 @@ import pytest
 
 from comfyui_fuse.compositing.plan import CropPlan, FaceSequence
 from comfyui_fuse.lipsync.adapter import RowGeometry
+from comfyui_fuse.analysis.selection import FaceSelection
 from comfyui_fuse.lipsync.selection import fade_weights, parse_ranges, selected_rows, selected_sequences, syncable_rows
 from comfyui_fuse.analysis.syncability import SyncRules
 
@@ -24,6 +25,11 @@ def make_plan(sequences, fps=Fraction(25), frame_count=20) -> CropPlan:
 NAMED = [(1, 0, 3, "alice"), (2, 0, 3, "bob"), (3, 0, 2, "")]
 
 
+def track_ids(text: str) -> FaceSelection:
+    """The selection FUSE Lipsync reads from its track_ids input."""
+    return FaceSelection.parse(text, input_name="track_ids")
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
@@ -35,29 +41,27 @@ NAMED = [(1, 0, 3, "alice"), (2, 0, 3, "bob"), (3, 0, 2, "")]
         ("1, 3", [True, False, True]),
         ("bob, 3", [False, True, True]),
         ("1;bob", [True, True, False]),
-        ("carol, 7", [False, False, False]),  # absent faces are skipped, not an error
     ],
 )
 def test_selected_sequences_by_id_and_identity(text, expected):
-    assert selected_sequences(make_plan(NAMED), text).tolist() == expected
+    assert selected_sequences(make_plan(NAMED), track_ids(text)).tolist() == expected
 
 
 @pytest.mark.parametrize(
     "sequences, text, error",
     [
-        (NAMED, "0", "track ids >= 1"),
-        (NAMED, "2, -1", "track ids >= 1"),
-        ([(1, 0, 3, ""), (2, 0, 3, "")], "alice", "the crop plan has none; crop the tracks of FUSE Analyze Faces"),
+        (NAMED, "carol, 7", r"track_ids must select faces in the crop plan \(1 \(alice\), 2 \(bob\), 3\), but got 7, carol, which are not there"),
+        ([(1, 0, 3, ""), (2, 0, 3, "")], "alice", "no face in the crop plan has a character name; connect the tracks of FUSE Analyze Faces"),
     ],
-    ids=["zero", "minus-one-in-a-list", "names-without-identities"],
+    ids=["absent-faces", "names-without-identities"],
 )
-def test_selected_sequences_rejects_bad_selections(sequences, text, error):
+def test_selected_sequences_rejects_faces_the_plan_does_not_have(sequences, text, error):
     with pytest.raises(ValueError, match=error):
-        selected_sequences(make_plan(sequences), text)
+        selected_sequences(make_plan(sequences), track_ids(text))
 
 
 def test_names_on_an_empty_plan_select_nothing_without_error():
-    assert selected_sequences(make_plan([]), "alice").tolist() == []
+    assert selected_sequences(make_plan([]), track_ids("alice")).tolist() == []
 
 
 @pytest.mark.parametrize(
@@ -90,11 +94,11 @@ def test_parse_ranges_rejects_bad_input(text, fragment):
 
 def test_every_face_over_the_whole_video_by_default():
     plan = make_plan([(1, 0, 5, ""), (2, 3, 8, "")])
-    assert selected_rows(plan, "all", {}).all()
+    assert selected_rows(plan, track_ids("all"), {}).all()
 
 
 def test_track_selection_by_id_and_identity():
-    rows = selected_rows(make_plan(NAMED), "bob, 3", {})
+    rows = selected_rows(make_plan(NAMED), track_ids("bob, 3"), {})
     assert rows.tolist() == [False] * 3 + [True] * 3 + [True] * 2
 
 
@@ -110,13 +114,13 @@ def test_track_selection_by_id_and_identity():
 )
 def test_ranges_select_frames_by_exact_time(ranges, expected):
     plan = make_plan([(1, 0, 20, "")])
-    rows = selected_rows(plan, "all", parse_ranges(ranges))
+    rows = selected_rows(plan, track_ids("all"), parse_ranges(ranges))
     assert np.flatnonzero(rows).tolist() == expected
 
 
 def test_ranges_by_identity_and_at_ntsc_rate():
     plan = make_plan([(1, 0, 20, "alice")], fps=Fraction(30000, 1001))
-    rows = selected_rows(plan, "all", parse_ranges('{"alice": [[100, 200]]}'))
+    rows = selected_rows(plan, track_ids("all"), parse_ranges('{"alice": [[100, 200]]}'))
     # frame 3 is at 100.1 ms, frame 5 at 166.8 ms, frame 6 at 200.2 ms
     assert np.flatnonzero(rows).tolist() == [3, 4, 5]
 

@@ -80,7 +80,7 @@ def test_paste_node_takes_optional_masks():
 def test_paste_node_reports_crops_of_the_wrong_count():
     images, tracks = make_clip()
     crops, plan, _ = crop.FUSECropFaceSequences().crop(images, tracks, face_size=64)
-    with pytest.raises(ValueError, match=r"crops must have 3 rows for this plan \(1 sequences\), but got 2"):
+    with pytest.raises(ValueError, match=r"crops must have 3 rows, one per crop of the crop plan \(1 sequences\), but got 2"):
         composite.FUSEPasteFaces().paste(images, crops[:2], plan)
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from comfyui_fuse.compositing.align import template_points
-from comfyui_fuse.compositing.paste import paste_faces
+from comfyui_fuse.compositing.paste import PasteSpec, paste_faces
 from comfyui_fuse.nodes import crop
 from comfyui_fuse.media.synthetic import Scene, render
 from comfyui_fuse.core.types import DETECTED, FaceTracks
@@ -74,7 +74,8 @@ def test_crop_node_cuts_the_selected_tracks(monkeypatch, options, expected_ids, 
     assert [s.track_id for s in plan.sequences] == expected_ids
     assert crops.shape == (4 * len(expected_ids), *expected_size, 3) and crops.dtype == torch.float32
     assert valid.shape == crops.shape[:3] and 0 <= crops.min() and crops.max() <= 1
-    assert totals == [8] and sum(steps) == 8, f"progress must run over every face-frame, got {totals} {steps}"
+    face_frames = 4 * len(expected_ids)
+    assert totals == [face_frames] and sum(steps) == face_frames, f"progress must run over every selected face-frame, got {totals} {steps}"
 
 
 def test_crop_node_with_no_faces_returns_empty_batches():
@@ -121,7 +122,7 @@ def test_ffhq_alignment_turns_tilted_faces_upright_and_round_trips(angle_deg):
     assert abs(np.hypot(*affine[:, 0]) - 1 / 0.15) < 0.01, "and scale the face to the template"
     assert crops.shape == (3, 128, 128, 3)
     assert torch.equal(paste_faces(images, crops, plan), images), "an unchanged aligned crop pasted back (difference) must change nothing"
-    pasted, mask = paste_faces(images, crops, plan, paste_mode="replace", return_mask=True)
+    pasted, mask = paste_faces(images, crops, plan, PasteSpec(paste_mode="replace"), return_mask=True)
     solid = mask >= 1 - 1e-6
     error = float((pasted - images).abs()[solid].max())
     assert solid.sum() > 300 and error <= 2 / 255, f"replace paste through the inverse rotation must round-trip within 2/255, got {error * 255:.2f}/255"
@@ -149,7 +150,6 @@ def test_unknown_align_mode_is_named():
         ("2", None, [2]),
         ("bob", ["alice", "bob"], [2]),
         ("alice, 2", ["alice", "bob"], [1, 2]),
-        ("carol", ["alice", "bob"], []),  # a character absent from this clip crops nothing, never an error
     ],
 )
 def test_faces_selects_tracks_by_id_or_character(faces, identity, expected_ids):
@@ -163,3 +163,17 @@ def test_faces_selects_tracks_by_id_or_character(faces, identity, expected_ids):
 def test_faces_and_face_id_together_is_a_clear_error():
     with pytest.raises(ValueError, match="face_id must be -1 when faces selects faces"):
         crop.FUSECropFaceSequences().crop(make_images(), make_tracks(), face_size=32, face_id=1, faces="2")
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(faces="carol"), r"faces must select faces in the tracks \(1 \(alice\), 2 \(bob\)\), but got carol, which is not there"),
+        (dict(face_id=3), r"face_id must select faces in the tracks \(1 \(alice\), 2 \(bob\)\), but got 3"),  # as face_id always did
+    ],
+)
+def test_a_face_the_clip_does_not_have_is_an_error_naming_the_faces_there(settings, message):
+    tracks = make_tracks()
+    tracks = FaceTracks(tracks.track_id, tracks.xyxy, tracks.state, tracks.score, tracks.frame_count, tracks.frame_size, tracks.fps, identity=np.array(["alice", "bob"]))
+    with pytest.raises(ValueError, match=message):
+        crop.FUSECropFaceSequences().crop(make_images(), tracks, face_size=32, **settings)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from comfyui_fuse.compositing.geometry import plan_crops
+from comfyui_fuse.compositing.geometry import CropSpec, plan_crops
 from comfyui_fuse.compositing.plan import fingerprint_frames
 from comfyui_fuse.compositing.warp import crop_faces
 from comfyui_fuse.lipsync.backends import LipsyncArchitecture, LipsyncModel
@@ -28,7 +28,7 @@ def make_clip(frame_count=4, boxes=((30, 20, 110, 100),), identity=None):
         fps=Fraction(30000, 1001),
         identity=identity,
     )
-    plan = plan_crops(tracks, fingerprint_frames(frames), face_size=96)
+    plan = plan_crops(tracks, fingerprint_frames(frames), CropSpec(face_size=96))
     return frames, tracks, plan, crop_faces(frames, plan)
 
 
@@ -91,7 +91,7 @@ def test_lipsync_node_runs_with_a_fake_host(monkeypatch):
 
 @pytest.mark.parametrize(
     "track_ids, edited",
-    [("all", [1, 2]), ("-1", [1, 2]), ("", [1, 2]), ("bob", [2]), ("alice", [1]), ("2", [2]), ("1, bob", [1, 2]), ("carol", [])],
+    [("all", [1, 2]), ("-1", [1, 2]), ("", [1, 2]), ("bob", [2]), ("alice", [1]), ("2", [2]), ("1, bob", [1, 2])],
 )
 def test_lipsync_node_selects_faces_by_track_id_or_identity(monkeypatch, track_ids, edited):
     frames, tracks, plan, crops = make_clip(boxes=((30, 20, 110, 100), (190, 20, 270, 100)), identity=["alice", "bob"])
@@ -103,12 +103,20 @@ def test_lipsync_node_selects_faces_by_track_id_or_identity(monkeypatch, track_i
     assert synced == edited, f"track_ids {track_ids!r} must sync faces {edited} (1 = alice, 2 = bob), but synced {synced}"
 
 
-def test_lipsync_node_by_name_needs_analysed_tracks(monkeypatch):
-    frames, tracks, plan, crops = make_clip()
+@pytest.mark.parametrize(
+    "identity, track_ids, message",
+    [
+        (None, "alice", "track_ids names characters \\['alice'\\], but no face in the crop plan has a character name; connect the tracks of FUSE Analyze Faces"),
+        (["alice"], "carol, 4", "track_ids must select faces in the crop plan \\(1 \\(alice\\)\\), but got 4, carol, which are not there"),
+    ],
+    ids=["name-without-analysis", "absent-faces"],
+)
+def test_lipsync_node_selection_errors_name_the_input_and_the_faces_there(monkeypatch, identity, track_ids, message):
+    frames, tracks, plan, crops = make_clip(identity=identity)
     monkeypatch.setattr(lipsync.host, "model_path", lambda folder, name: f"/models/{folder}/{name}")
     monkeypatch.setattr(lipsync, "load_lipsync_model", lambda path, device=None: grey_model())
-    with pytest.raises(ValueError, match="crop the tracks of FUSE Analyze Faces, or select by track id"):
-        lipsync.FUSELipsync().lipsync(crops, plan, audio(), "wav2lip.pth", "pad_silence", 0, "alice", "", 2, tracks=tracks)
+    with pytest.raises(ValueError, match=message):
+        lipsync.FUSELipsync().lipsync(crops, plan, audio(), "wav2lip.pth", "pad_silence", 0, track_ids, "", 2, tracks=tracks)
 
 
 def test_face_sequence_audio_node_slices_exactly():

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from comfyui_fuse.media import synthetic
+from comfyui_fuse.compositing.geometry import CropSpec
 from comfyui_fuse.compositing.paste import paste_faces
 from comfyui_fuse.compositing.warp import crop_face_sequences
 from comfyui_fuse.models.face_detectors import HAAR_OPTION
@@ -106,7 +107,7 @@ def scene_and_tracks(frame_count=9, frame_size=(144, 256), identity=None):
 
 def pasted_alpha(frames, tracks, face_size, size_multiple):
     """Where the node may change pixels: the paste alpha of the same crop plan."""
-    crops, plan, _ = crop_face_sequences(frames, tracks, face_size=face_size, face_padding=8, size_multiple=size_multiple)
+    crops, plan, _ = crop_face_sequences(frames, tracks, CropSpec(face_size=face_size, face_padding=8, size_multiple=size_multiple))
     _, alpha = paste_faces(frames, crops, plan, return_mask=True)
     return alpha
 
@@ -205,9 +206,8 @@ def run_whole_video(node, monkeypatch, frames, tracks=None, **settings):
         (dict(faces="-1"), [5, 6]),
         (dict(face_id=2), [6]),  # a saved workflow's face_id keeps working
         (dict(face_id=2, faces=""), [6]),
-        (dict(faces="carol"), []),  # a character absent from this clip: nothing to process
     ],
-    ids=["all", "bob", "alice", "id-and-name", "minus-one", "face-id", "face-id-empty-faces", "absent"],
+    ids=["all", "bob", "alice", "id-and-name", "minus-one", "face-id", "face-id-empty-faces"],
 )
 def test_whole_video_samplers_process_the_faces_selected_by_id_or_name(monkeypatch, node, settings, expected_seeds):
     frames, tracks = scene_and_tracks(identity=["alice", "bob"])
@@ -225,10 +225,12 @@ def test_whole_video_samplers_process_the_faces_selected_by_id_or_name(monkeypat
     "settings, tracks_given, match",
     [
         (dict(face_id=1, faces="bob"), True, "face_id must be -1 when faces selects faces"),
-        (dict(faces="alice"), False, "faces names identities \\['alice'\\], but faces detected here have none"),
+        (dict(faces="alice"), False, "faces names characters \\['alice'\\], but no face in the detections has a character name"),
+        (dict(faces="carol"), True, "faces must select faces in the tracks \\(1 \\(alice\\), 2 \\(bob\\)\\), but got carol"),
+        (dict(face_id=3), True, "face_id must select faces in the tracks"),
         (dict(faces="0"), True, "track ids >= 1"),
     ],
-    ids=["face-id-and-faces", "name-without-analysis", "bad-id"],
+    ids=["face-id-and-faces", "name-without-analysis", "absent-name", "absent-face-id", "bad-id"],
 )
 def test_face_selection_errors_name_the_fix(monkeypatch, settings, tracks_given, match):
     frames, tracks = scene_and_tracks(frame_count=3, identity=["alice", "bob"])

@@ -212,14 +212,14 @@ def test_batches_progress_interrupt_and_alpha():
 @pytest.mark.parametrize(
     "crops, kwargs, message",
     [
-        (torch.rand(2, 64, 64), {}, r"crops must be an IMAGE tensor \[B,H,W,3\]"),
-        (np.zeros((2, 64, 64, 3), np.float32), {}, "crops must be an IMAGE tensor"),
+        (torch.rand(2, 64, 64), {}, r"crops must be an IMAGE batch \[B,H,W,C\] with C 3 or 4"),
+        (np.zeros((2, 64, 64, 3), np.float32), {}, r"crops must be an IMAGE torch.Tensor \[B,H,W,C\], but got ndarray"),
         (torch.rand(2, 64, 64, 3), {"fidelity": 1.5}, r"fidelity must be in \[0, 1\]"),
         (torch.rand(2, 64, 64, 3), {"batch_size": 0}, "batch_size must be at least 1"),
     ],
 )
 def test_restore_faces_rejects_bad_input(crops, kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         restore_faces(stand_in(lambda net, x, f: x), crops, **kwargs)
 
 
@@ -280,7 +280,7 @@ def test_restore_face_sequences_blends_by_strength_and_checks_the_plan():
     assert (crops - full)[inside].mean() == pytest.approx(0.2, abs=0.02), "strength 1 must give the restored crop"
     assert (crops - half)[inside].mean() == pytest.approx(0.1, abs=0.01), "strength 0.5 must go halfway"
     assert torch.equal(untouched, crops), "strength 0 must give the input back exactly"
-    with pytest.raises(ValueError, match="crops must hold the 5 rows of crop_plan"):
+    with pytest.raises(ValueError, match=r"crops must have 5 rows, one per crop of the crop plan \(2 sequences\), but got 4"):
         restore_face_sequences(darker, crops[:4], plan)
-    with pytest.raises(ValueError, match="crops must be 64x64 as crop_plan says"):
+    with pytest.raises(ValueError, match=r"crops must be 64x64 \(the crop plan's size\)"):
         restore_face_sequences(darker, face_crops(5, 32), plan)

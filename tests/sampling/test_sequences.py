@@ -243,7 +243,7 @@ def test_a_vae_of_another_model_is_a_clear_error():
 
 @pytest.mark.parametrize(
     "crops, match",
-    [(torch.zeros(4, 64, 64, 3), "crops must have one row per planned crop \\(5\\)"), (torch.zeros(5, 32, 64, 3), "crops must be 64x64"), (torch.zeros(5, 64, 64), "IMAGE tensor")],
+    [(torch.zeros(4, 64, 64, 3), "crops must have 5 rows, one per crop of the crop plan"), (torch.zeros(5, 32, 64, 3), "crops must be 64x64"), (torch.zeros(5, 64, 64), r"crops must be an IMAGE batch \[B,H,W,C\]")],
 )
 def test_crops_that_do_not_match_the_plan_are_clear_errors(crops, match):
     with pytest.raises(ValueError, match=match):
