@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..core.checks import check_number
 from ..core.types import FaceTracks, check_frame_size
 from .align import FFHQ_TEMPLATE_512, MEAN_LANDMARKS_IN_BOX, similarity_transforms, smooth_landmarks
 from .plan import CropPlan
@@ -49,10 +50,7 @@ LANDMARK_DETECTORS = "YOLO pose (a face model with keypoints), InsightFace or MT
 
 
 def _check_blend_amount(blend_amount: float) -> float:
-    blend_amount = float(blend_amount)
-    if not 0.0 <= blend_amount <= 1.0:
-        raise ValueError(f"blend_amount must be in 0..1 (the feather width as a fraction of half the crop side), but got {blend_amount}")
-    return blend_amount
+    return float(check_number("blend_amount", blend_amount, 0, 1, note=" (the feather width as a fraction of half the crop side)"))
 
 
 def _smoothstep(t: torch.Tensor) -> torch.Tensor:
@@ -219,8 +217,7 @@ def sequence_fades(plan: CropPlan, fade_frames: int) -> np.ndarray:
     so a face never pops in or out. A sequence that starts at the clip's first frame is not faded
     in, one that ends at the clip's last frame is not faded out: the face was there all along.
     A sequence shorter than 2 F frames peaks below 1. fade_frames 0 = every weight 1."""
-    if not isinstance(fade_frames, (int, np.integer)) or fade_frames < 0:
-        raise ValueError(f"fade_frames must be an int >= 0 (0 = no fades), but got {fade_frames!r}")
+    check_number("fade_frames", fade_frames, 0, integer=True, note=" (0 = no fades)")
     parts = []
     for sequence in plan.sequences:
         position = np.arange(len(sequence), dtype=np.float64)

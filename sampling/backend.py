@@ -12,6 +12,7 @@ from typing import Any, Callable
 import torch
 
 from ..compositing.geometry import snap_to_multiple
+from ..core.checks import check_number
 
 SEED_RANGE = 2**64  # ComfyUI seeds are 0 .. 0xffffffffffffffff
 # Face-only denoising: the ellipse inscribed in the crop, feathered over this fraction of its radius.
@@ -65,12 +66,10 @@ def plan_sampler_passes(model, steps: int, model_low_noise=None, switch_step: in
     with no new noise, fully denoised. switch_step <= 0 runs only the low-noise model,
     switch_step >= steps only the high-noise one (each as a full single pass).
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an int >= 1, but got {steps!r}")
+    check_number("steps", steps, 1, integer=True)
     if model_low_noise is None:
         return (SamplerPass(model, None, None, True, False),)
-    if isinstance(switch_step, bool) or not isinstance(switch_step, int):
-        raise ValueError(f"switch_step must be an int, but got {switch_step!r}")
+    check_number("switch_step", switch_step, integer=True)
     if switch_step <= 0:
         return (SamplerPass(model_low_noise, None, None, True, False),)
     if switch_step >= steps:

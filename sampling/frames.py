@@ -16,6 +16,7 @@ import torch
 
 from ..compositing.masks import ellipse_mask
 from ..compositing.plan import CropPlan, check_crops_match_plan
+from ..core.checks import check_number
 from .backend import NOISE_MASK_FEATHER, LatentSampler, VaeCodec, noise_seed, resize_frames, snapped_size
 from .sequences import progress_for_rows
 
@@ -54,8 +55,7 @@ def sample_face_frames(
     """
     check_crops_match_plan(crops_bhwc, plan)
     _check_image_vae(vae)
-    if isinstance(frames_per_batch, bool) or not isinstance(frames_per_batch, int) or frames_per_batch < 1:
-        raise ValueError(f"frames_per_batch must be an int >= 1, but got {frames_per_batch!r}")
+    check_number("frames_per_batch", frames_per_batch, 1, integer=True)
     output = torch.zeros(tuple(crops_bhwc.shape[:3]) + (3,), dtype=torch.float32)
     if len(plan) == 0:
         return output

@@ -17,6 +17,7 @@ import torch
 
 from ..compositing.masks import ellipse_mask
 from ..compositing.plan import CropPlan, check_crops_match_plan
+from ..core.checks import check_number
 from .windows import Window, blend_windows, plan_windows
 from .backend import NOISE_MASK_FEATHER, LatentSampler, VaeCodec, noise_seed, resize_frames, snapped_size
 
@@ -49,8 +50,7 @@ def batch_jobs(jobs: list[ClipJob], batch_size: int) -> list[list[ClipJob]]:
     batch_size 1 keeps plan order, one clip at a time. Otherwise batches follow the first
     appearance of each clip size, so equal-length sequences are sampled together.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, but got {batch_size!r}")
+    check_number("batch_size", batch_size, 1, integer=True)
     if batch_size == 1:
         return [[job] for job in jobs]
     groups: dict[int, list[ClipJob]] = {}

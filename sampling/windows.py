@@ -17,6 +17,8 @@ from typing import Iterable
 
 import numpy as np
 
+from ..core.checks import check_number
+
 PAD_MODES = ("reflect", "repeat")
 
 
@@ -87,12 +89,6 @@ def _ramp(count: int) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(np.pi * t)
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, but got {value!r}")
-    return int(value)
-
-
 def plan_windows(
     length: int,
     window_frames: int = 81,
@@ -112,12 +108,12 @@ def plan_windows(
     shorter, down to overlap + 1 frames, so a sequence one frame too long costs a short extra
     clip, not a full one). Windows are ordered by start.
     """
-    length = _check_int("length", length, 1)
-    window_frames = _check_int("window_frames", window_frames, 1)
-    overlap = _check_int("overlap", overlap, 0)
-    temporal_multiple = _check_int("temporal_multiple", temporal_multiple, 1)
-    context_before = _check_int("context_before", context_before, 0)
-    context_after = _check_int("context_after", context_after, 0)
+    length = int(check_number("length", length, 1, integer=True))
+    window_frames = int(check_number("window_frames", window_frames, 1, integer=True))
+    overlap = int(check_number("overlap", overlap, 0, integer=True))
+    temporal_multiple = int(check_number("temporal_multiple", temporal_multiple, 1, integer=True))
+    context_before = int(check_number("context_before", context_before, 0, integer=True))
+    context_after = int(check_number("context_after", context_after, 0, integer=True))
     if pad_mode not in PAD_MODES:
         raise ValueError(f"pad_mode must be one of {PAD_MODES}, but got {pad_mode!r}")
     limit = window_frames if temporal_multiple == 1 else (window_frames - 1) // temporal_multiple * temporal_multiple + 1

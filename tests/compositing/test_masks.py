@@ -52,8 +52,8 @@ def test_ellipse_is_solid_in_the_middle_and_empty_in_the_corners():
     "mode, amount, message",
     [
         ("circle", 0.3, r"blend_mode must be one of \['box', 'ellipse'\], but got 'circle'"),
-        ("box", 1.5, "blend_amount must be in 0..1"),
-        ("ellipse", -0.1, "blend_amount must be in 0..1"),
+        ("box", 1.5, r"blend_amount must be a number in \[0, 1\] \(the feather width"),
+        ("ellipse", -0.1, r"blend_amount must be a number in \[0, 1\] \(the feather width"),
     ],
 )
 def test_bad_blend_options_are_named(mode, amount, message):
