@@ -84,12 +84,14 @@ class FaceSelection:
         return cls(frozenset(ids), frozenset(names), largest_n, input_name)
 
 
-def describe_faces(track_ids: Sequence[int], identities: Sequence[str] | None) -> str:
-    """"1 (alice), 2 (face_1)" or "1, 2": faces by id and identity, each once, for messages."""
+def describe_faces(track_ids: Sequence[int], identities: Sequence[str] | None, most: int = 20) -> str:
+    """"1 (alice), 2 (face_1)" or "1, 2": faces by id and identity, each once, the first `most`
+    of them, for messages."""
     if identities is None:
         identities = [""] * len(track_ids)
-    pairs = dict.fromkeys((int(t), str(name)) for t, name in zip(track_ids, identities))
-    return ", ".join(f"{t} ({name})" if name else str(t) for t, name in pairs) or "none"
+    pairs = list(dict.fromkeys((int(t), str(name)) for t, name in zip(track_ids, identities)))
+    text = ", ".join(f"{t} ({name})" if name else str(t) for t, name in pairs[:most]) or "none"
+    return text + (f", ... ({len(pairs)} faces)" if len(pairs) > most else "")
 
 
 def check_names_usable(selection: FaceSelection, has_identities: bool, within: str) -> None:

@@ -57,6 +57,8 @@ class CropSpec:
         check_number("face_padding", self.face_padding, 0, note=" source pixels")
         check_number("margin", self.margin, 0, note=" (a fraction of the face size added on each side)")
         check_number("min_run_length", self.min_run_length, 1, integer=True, note=" frame")
+        if not isinstance(self.force_square, (bool, np.bool_)):
+            raise ValueError(f"force_square must be True or False, but got {self.force_square!r}")
         check_choice("align", self.align, ALIGN_MODES)
 
     @property

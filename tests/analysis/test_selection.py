@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from fuse_analysis_builders import span_tracks
 
-from comfyui_fuse.analysis.selection import FaceSelection, face_mask, select_faces
+from comfyui_fuse.analysis.selection import FaceSelection, describe_faces, face_mask, select_faces
 from comfyui_fuse.core.types import FaceTracks
 
 
@@ -115,6 +115,11 @@ def test_face_mask_works_on_any_faces_such_as_crop_plan_sequences():
     assert face_mask(FaceSelection.parse("alice, 3"), ids, identities, "the crop plan").tolist() == [True, True, False, True]
     with pytest.raises(ValueError, match=r"must select faces in the crop plan \(1 \(alice\), 2, 3\), but got bob"):
         face_mask(FaceSelection.parse("bob"), ids, identities, "the crop plan")
+
+
+def test_a_long_list_of_faces_is_cut_short_in_messages():
+    assert describe_faces(range(1, 31), None).endswith("19, 20, ... (30 faces)")
+    assert describe_faces([1, 1, 2], ["a", "a", ""]) == "1 (a), 2"
 
 
 def test_a_selection_prints_as_it_reads():

@@ -80,6 +80,7 @@ def test_snap_to_multiple(value, multiple, expected):
         (dict(face_padding=float("nan")), pytest.raises(ValueError, match="face_padding must be a number >= 0")),
         (dict(margin=-0.1), pytest.raises(ValueError, match="margin must be a number >= 0")),
         (dict(min_run_length=0), pytest.raises(ValueError, match="min_run_length must be")),
+        (dict(force_square="no"), pytest.raises(ValueError, match="force_square must be True or False, but got 'no'")),
         (dict(align="eyes"), pytest.raises(ValueError, match=r"align must be one of \['box', 'ffhq_landmarks'\], but got 'eyes'")),
     ],
 )
