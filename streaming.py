@@ -33,10 +33,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .compositing.geometry import plan_crops
+from .compositing.geometry import CropSpec, plan_crops
 from .compositing.masks import sequence_fades
 from .compositing.overlay import draw_tracks
-from .compositing.paste import paste_faces
+from .compositing.paste import PasteSpec, paste_faces
 from .compositing.plan import FINGERPRINT_GRID, CropPlan
 from .compositing.warp import crop_faces
 from .core.threads import one_torch_thread
@@ -287,8 +287,8 @@ def process_video(
 
     tracks: FaceTracks of this file (track_video). process_crops: see CropProcessor; None pastes
     the crops back unprocessed (outside the faces the output is the source, bit for bit with
-    codec "h264_lossless"). crop_options go to compositing.geometry.plan_crops (face_size,
-    face_padding, ...), paste_options to compositing.paste.paste_faces (blend_mode,
+    codec "h264_lossless"). crop_options are compositing.geometry.CropSpec fields (face_size,
+    face_padding, ...; align box), paste_options compositing.paste.PasteSpec fields (blend_mode,
     blend_amount, fade_frames, ...; color_match is not available here). job_key: what else
     identifies the job for resume (e.g. the processor's settings). on_progress(n) counts frames
     written. max_frames: only the first frames (and their audio). audio_source: the file whose
@@ -308,7 +308,8 @@ def process_video(
         raise ValueError("color_match is not available on the streaming video path (it measures whole sequences); use it on the IMAGE path")
     fade_frames = int(paste_options.pop("fade_frames", 3))
     paste_options.pop("tracks", None)  # the tracks are given; each chunk gets its part
-    plan = plan_crops(tracks, np.zeros((info.frame_count, 1, 1, 3), np.uint8), **(crop_options or {}))
+    paste = PasteSpec(**paste_options, fade_frames=fade_frames)
+    plan = plan_crops(tracks, np.zeros((info.frame_count, 1, 1, 3), np.uint8), CropSpec(**(crop_options or {})))
     fades = torch.from_numpy(sequence_fades(plan, fade_frames))
     windows = plan_windows(info.frame_count, window_frames, overlap_frames)
     stat = os.stat(source)
@@ -351,7 +352,7 @@ def process_video(
                 pasted = chunk
                 if chunk_plan.total_rows:
                     with one_torch_thread():
-                        pasted = paste_chunk(chunk, processed, edit_mask, chunk_plan, chunk_rows, fades[rows[chunk_rows]], paste_options, check_interrupt, tracks=tracks, start=chunk_start, measure=measure)
+                        pasted = paste_chunk(chunk, processed, edit_mask, chunk_plan, chunk_rows, fades[rows[chunk_rows]], paste, check_interrupt, tracks=tracks, start=chunk_start, measure=measure)
                 writer.write(pasted)
                 if on_progress is not None:
                     on_progress(chunk_stop - chunk_start)
@@ -373,19 +374,19 @@ def tracks_window(tracks: FaceTracks, start: int, stop: int) -> FaceTracks:
     )
 
 
-def paste_chunk(frames_uint8, processed, edit_mask, plan: CropPlan, rows: np.ndarray, weights: torch.Tensor, paste_options: dict, check_interrupt, *, tracks=None, start=0, measure=None) -> np.ndarray:
-    """Paste processed crops (rows of `processed`) onto a chunk of uint8 frames; returns uint8.
+def paste_chunk(frames_uint8, processed, edit_mask, plan: CropPlan, rows: np.ndarray, weights: torch.Tensor, paste: PasteSpec, check_interrupt, *, tracks=None, start=0, measure=None) -> np.ndarray:
+    """Paste processed crops (rows of `processed`) onto a chunk of uint8 frames as `paste` says; returns uint8.
 
     weights: the rows' fade weights in the whole video (given as a crop mask, so the plan's own
-    fades, which would see a chunk edge as a face's start, are off). tracks (of the whole video,
+    fades, which would see a chunk edge as a face's start, are off: paste.fade_frames is not read). tracks (of the whole video,
     the chunk starting at frame `start`) place the landmark blend masks. measure: see process_video.
     """
     height, width = plan.crop_size
     index = torch.from_numpy(rows)
     pasted = paste_faces(
-        image_from_uint8(frames_uint8), processed[index], plan, fade_frames=0, crop_mask=weights[:, None, None].expand(len(weights), height, width),
+        image_from_uint8(frames_uint8), processed[index], plan, dataclasses.replace(paste, fade_frames=0), crop_mask=weights[:, None, None].expand(len(weights), height, width),
         edit_mask=None if edit_mask is None else edit_mask[index], check_interrupt=check_interrupt,
-        tracks=None if tracks is None else tracks_window(tracks, start, start + plan.frame_count), return_mask=measure is not None, **paste_options,
+        tracks=None if tracks is None else tracks_window(tracks, start, start + plan.frame_count), return_mask=measure is not None,
     )
     if measure is None:
         return uint8_from_image(pasted)

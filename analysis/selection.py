@@ -55,6 +55,18 @@ class FaceSelection:
         """No id or name given: every face (before largest_n)."""
         return not self.track_ids and not self.names
 
+    def present_in(self, track_ids: Sequence[int], identities: Sequence[str] | None) -> "FaceSelection | None":
+        """The part of this selection among these faces (ids (k,), identities (k,) or None), for a
+        part of a clip such as one window of a long video, which holds only the faces on screen
+        in it: self when it selects every face, None when none of its faces is here."""
+        if self.everything:
+            return self
+        ids = self.track_ids & {int(t) for t in track_ids}
+        names = self.names & {str(name) for name in (identities if identities is not None else ()) if name}
+        if not ids and not names:
+            return None
+        return FaceSelection(frozenset(ids), frozenset(names), self.largest_n, self.input_name)
+
     def __str__(self) -> str:
         chosen = ", ".join([str(i) for i in sorted(self.track_ids)] + sorted(self.names)) or "all"
         return chosen + (f" (largest {self.largest_n})" if self.largest_n else "")

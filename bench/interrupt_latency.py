@@ -56,6 +56,7 @@ def face_sequence(frames: int, face_size: int):
     import numpy as np
     import torch
 
+    from comfyui_fuse.compositing.geometry import CropSpec
     from comfyui_fuse.compositing.warp import crop_face_sequences
     from comfyui_fuse.core.types import DETECTED, FaceTracks
     from comfyui_fuse.media.synthetic import Scene, linear_path, render
@@ -67,7 +68,7 @@ def face_sequence(frames: int, face_size: int):
         track_id=np.array([1]), xyxy=path[None], state=np.full((1, frames), DETECTED, np.uint8), score=np.ones((1, frames), np.float32),
         frame_count=frames, frame_size=(side, side), fps=Fraction(25),
     )
-    crops, plan, _ = crop_face_sequences(pixels, tracks, face_size=face_size, face_padding=0.1 * face_size, size_multiple=16)
+    crops, plan, _ = crop_face_sequences(pixels, tracks, CropSpec(face_size=face_size, face_padding=0.1 * face_size, size_multiple=16))
     return crops, plan
 
 

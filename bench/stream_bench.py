@@ -99,12 +99,13 @@ def run_floor(source: str, out: str, window: int) -> dict:
 
 def run_image(source: str, out: str, face_size: int) -> dict:
     from comfyui_fuse.media.video import frames_to_image, read_video, write_video
+    from comfyui_fuse.compositing.geometry import CropSpec
     from comfyui_fuse.pipeline import run_track_pipeline
 
     video = read_video(source)
     frames = frames_to_image(video.frames)
     del video
-    result = run_track_pipeline(frames, FPS, detector="haar (built-in, low quality)", face_size=face_size)
+    result = run_track_pipeline(frames, FPS, detector="haar (built-in, low quality)", crop=CropSpec(face_size=face_size))
     write_video(out, result.output, FPS)
     return {"tracks": len(result.tracks)}
 

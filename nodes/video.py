@@ -18,8 +18,9 @@ from fractions import Fraction
 import numpy as np
 import torch
 
-from ..compositing.geometry import plan_crops
-from ..compositing.paste import PASTE_BLEND_MODES
+from ..analysis.selection import FaceSelection
+from ..compositing.geometry import CropSpec, plan_crops
+from ..compositing.paste import PASTE_BLEND_MODES, PasteSpec
 from ..media.stream import CODECS, SegmentWriter, finish_video, probe_video
 from ..models.face_detectors import HAAR_OPTION, detector_options, load_face_detector
 from ..core.threads import one_torch_thread
@@ -250,11 +251,16 @@ class FUSELipsyncProcessor:
 
     def build(self, audio, ranges="", **settings):
         node = FUSELipsync()
+        faces = FaceSelection.parse(settings.get("track_ids", "all"), input_name="track_ids")  # a bad selection fails before the first window
 
         def run(crops, plan, offset, tracks):
+            # a window holds the faces on screen in it: sync the selected ones that are, none when none is
+            present = faces.present_in([s.track_id for s in plan.sequences], [s.identity for s in plan.sequences])
+            if present is None:
+                return crops, torch.zeros(tuple(crops.shape[:3]), dtype=torch.float32)
             shift = Fraction(offset) / plan.fps  # seconds of video before this window
             window_audio = audio_from(audio, shift)
-            crops_out, edit_mask = node.lipsync(crops, plan, window_audio, ranges=shift_ranges(ranges, shift), tracks=tracks, **settings)
+            crops_out, edit_mask = node.lipsync(crops, plan, window_audio, ranges=shift_ranges(ranges, shift), tracks=tracks, **{**settings, "track_ids": str(present)})
             return crops_out, edit_mask
 
         return (FaceProcessor("lipsync", run, {**settings, "audio": audio, "ranges": ranges}),)
@@ -309,7 +315,7 @@ class FUSEVideoCropWindow:
         windows = plan_windows(info.frame_count, int(window_frames), 0)
         index = _check_window(window_index, windows)
         start, stop = windows[index]
-        plan = plan_crops(tracks, np.zeros((info.frame_count, 1, 1, 3), np.uint8), face_size=int(face_size), face_padding=float(face_padding))
+        plan = plan_crops(tracks, np.zeros((info.frame_count, 1, 1, 3), np.uint8), CropSpec(face_size=int(face_size), face_padding=float(face_padding)))
         frames = WindowReader(source, info, host.check_interrupt).window(start, stop)
         window_plan, _ = plan.window(start, stop, fingerprint_uint8(frames))
         with one_torch_thread():
@@ -373,8 +379,8 @@ class FUSEVideoPasteWindow:
                 chunk = frames[chunk_start : chunk_start + PASTE_CHUNK]
                 chunk_plan, chunk_rows = crop_plan.window(chunk_start, chunk_start + len(chunk), fingerprint_uint8(chunk))
                 if chunk_plan.total_rows:
-                    paste_options = {"blend_mode": blend_mode, "blend_amount": float(blend_amount)}
-                    chunk = paste_chunk(chunk, crops, None, chunk_plan, chunk_rows, fades[torch.from_numpy(chunk_rows)], paste_options, host.check_interrupt, tracks=tracks, start=start + chunk_start)
+                    paste = PasteSpec(blend_mode=blend_mode, blend_amount=float(blend_amount))
+                    chunk = paste_chunk(chunk, crops, None, chunk_plan, chunk_rows, fades[torch.from_numpy(chunk_rows)], paste, host.check_interrupt, tracks=tracks, start=start + chunk_start)
                 writer.write(chunk)
         job.finish_window(index)
         missing = [k for k in range(len(windows)) if k not in job.done]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from comfyui_fuse import streaming
-from comfyui_fuse.compositing.geometry import plan_crops
+from comfyui_fuse.compositing.geometry import CropSpec, plan_crops
 from comfyui_fuse.compositing.masks import sequence_fades
 from comfyui_fuse.core.types import ABSENT, DETECTED, FaceTracks
 from comfyui_fuse.media import stream
@@ -85,7 +85,7 @@ def test_windows_give_the_one_batch_result_for_a_per_frame_processor(video, tmp_
 
 def test_fades_are_those_of_the_whole_video_not_of_a_window():
     tracks = moving_tracks()
-    plan = plan_crops(tracks, np.zeros((40, 1, 1, 3), np.uint8), face_size=32)
+    plan = plan_crops(tracks, np.zeros((40, 1, 1, 3), np.uint8), CropSpec(face_size=32))
     whole = sequence_fades(plan, 3)
     for start, stop in [(0, 16), (12, 28), (25, 40)]:
         window, rows = plan.window(start, stop, np.zeros((stop - start, 1, 1, 3), np.uint8))

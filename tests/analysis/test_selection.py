@@ -117,6 +117,16 @@ def test_face_mask_works_on_any_faces_such_as_crop_plan_sequences():
         face_mask(FaceSelection.parse("bob"), ids, identities, "the crop plan")
 
 
+def test_the_part_of_a_selection_present_in_a_window_of_a_long_video():
+    selection = FaceSelection.parse("2, alice, 9")
+    assert selection.present_in([1, 2], ["alice", "bob"]) == FaceSelection.parse("2, alice")
+    assert selection.present_in([1], ["alice"]) == FaceSelection.parse("alice")
+    assert selection.present_in([3], ["carol"]) is None, "none of its faces on screen: nothing to do, not every face"
+    assert selection.present_in([], None) is None
+    assert FaceSelection().present_in([5], None) == FaceSelection(), "every face stays every face"
+    assert FaceSelection.parse(str(FaceSelection.parse("2, alice"))) == FaceSelection.parse("2, alice"), "a selection reads back as written"
+
+
 def test_a_long_list_of_faces_is_cut_short_in_messages():
     assert describe_faces(range(1, 31), None).endswith("19, 20, ... (30 faces)")
     assert describe_faces([1, 1, 2], ["a", "a", ""]) == "1 (a), 2"

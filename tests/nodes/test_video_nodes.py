@@ -121,3 +121,30 @@ def test_track_video_node_tracks_the_demo_clip(tmp_path, monkeypatch):
     tracks, faces, fps, count = video.FUSEVideoTrackFaces().track(FakeVideo(str(tmp_path / "demo.mp4")), HAAR_OPTION, 0.5, 16, 1, 320)
     assert count == 12 and abs(fps - 29.97) < 0.01 and tracks.fps == scene.fps
     assert len(tracks) >= 1 and len(faces) > 0
+
+
+def test_lipsync_processor_syncs_the_selected_faces_on_screen_in_each_window(monkeypatch):
+    from comfyui_fuse.compositing.plan import CropPlan, FaceSequence
+
+    calls = []
+
+    def recording_lipsync(self, crops, plan, audio, *args, track_ids="all", **kwargs):
+        calls.append(track_ids)
+        return crops, torch.ones(tuple(crops.shape[:3]))
+
+    monkeypatch.setattr(video.FUSELipsync, "lipsync", recording_lipsync)
+    audio = {"waveform": torch.zeros(1, 1, 16000), "sample_rate": 16000}
+    (processor,) = video.FUSELipsyncProcessor().build(audio, track_ids="2, alice", lipsync_model="wav2lip.pth")
+    affine = np.tile(np.array([[1.0, 0, 0], [0, 1.0, 0]]), (4, 1, 1))
+
+    def window(*faces):
+        sequences = tuple(FaceSequence(track_id, np.arange(4), affine, (8, 8), identity) for track_id, identity in faces)
+        return CropPlan(sequences, (32, 32), 4, FPS, np.zeros((4, 16, 16, 3), np.uint8))
+
+    crops = torch.rand(4, 8, 8, 3)
+    out, mask = processor(crops, window((1, "bob")), frame_offset=0)
+    assert torch.equal(out, crops) and not mask.any() and calls == [], "a window without a selected face passes through, without error"
+    processor(torch.rand(8, 8, 8, 3), window((1, "bob"), (2, "carol")), frame_offset=4)
+    assert calls == ["2"], f"the window's part of the selection is synced (track 2; alice is not on screen), but got {calls}"
+    with pytest.raises(ValueError, match="track_ids must hold track ids >= 1"):
+        video.FUSELipsyncProcessor().build(audio, track_ids="0")
