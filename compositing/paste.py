@@ -51,6 +51,7 @@ import numpy as np
 import torch
 
 from ..core.checks import check_choice, check_number
+from ..core.threads import single_threaded
 from .color import apply_transfer, color_transfer, rgb_to_lab, seam_ring, smooth_over_time
 from .geometry import plan_rows
 from .masks import BLEND_MODES, LANDMARK_BLEND_MODES, blend_mask, box_profiles, crop_landmarks, hull_mask, hull_polygon, sequence_fades
@@ -226,6 +227,7 @@ class _RowPaster:
         _paste_row(output, pasted, frame, crop, alpha_crop, window, self.src_to_crop[row], box, self.occlusion_mask, self.spec.paste_mode, self.spec.seam)
 
 
+@single_threaded
 def paste_faces(
     frames_bhwc: torch.Tensor,
     crops_bhwc: torch.Tensor,

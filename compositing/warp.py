@@ -32,6 +32,7 @@ import torch
 
 from ..core.images import check_video_frames
 from ..core.types import FaceTracks
+from ..core.threads import single_threaded
 from .align import plan_aligned_crops
 from .geometry import CropSpec, plan_crops, plan_rows
 from .plan import CropPlan, fingerprint_frames, same_video
@@ -261,6 +262,7 @@ def crop_one(frame_hwc: torch.Tensor, crop_to_src: np.ndarray, crop_size: tuple[
     return warp_region(region, crop_to_src, crop_box, origin=(x0, y0)).clamp_(0.0, 1.0)  # IMAGEs stay in 0..1
 
 
+@single_threaded
 def crop_faces(
     frames_bhwc: torch.Tensor,
     plan: CropPlan,
@@ -333,6 +335,7 @@ def plan_face_crops(frames_bhwc: torch.Tensor, tracks: FaceTracks, spec: CropSpe
     return plan_crops(tracks, fingerprint_frames(frames_bhwc), spec)
 
 
+@single_threaded
 def crop_face_sequences(
     frames_bhwc: torch.Tensor,
     tracks: FaceTracks,
