@@ -25,6 +25,7 @@ from .compositing.paste import PasteSpec, paste_faces
 from .compositing.plan import CropPlan
 from .compositing.warp import crop_face_sequences, crop_faces, plan_face_crops
 from .models.face_detectors import detect_faces, load_face_detector
+from .models.store import ModelFolders, ModelStore
 from .tracking.report import tracks_to_dict
 from .tracking.track import track_faces
 from .core.progress import StageProgress
@@ -84,9 +85,7 @@ def run_track_pipeline(
     fps,
     *,
     detector: str = "auto",
-    yolo_files=(),
-    insightface_files=(),
-    resolve_path: Callable[[str, str], str] | None = None,
+    models: ModelFolders | None = None,
     score_threshold: float = 0.5,
     min_face_size: int = 16,
     detect_every: int = 1,
@@ -100,16 +99,16 @@ def run_track_pipeline(
 
     frames_bhwc: IMAGE float32 [N,H,W,3] 0..1 (see video_io.frames_to_image); fps: the exact
     frame rate (Fraction, int or "30000/1001"). detector: an option of
-    models.face_detectors.detector_options(yolo_files, insightface_files), "auto" picks the best
-    one found (Haar, built in, when no model file is there); resolve_path(folder, name) -> the
-    absolute path of a model file (nodes.host.model_path). crop / paste: how faces are cut and
-    pasted back (every face; see CropSpec, PasteSpec). composite False skips crop and paste
+    models.face_detectors.detector_options(models), "auto" picks the best one found (Haar, built
+    in, when no model file is there); models: the model folders (default: a models.store.ModelStore
+    below FUSE_MODELS_DIR, else ./models). crop / paste: how faces are cut and pasted back (every
+    face; see CropSpec, PasteSpec). composite False skips crop and paste
     (output None), which saves the crops' memory when only tracks are wanted.
     progress(stage, total) gives the on_progress of each stage ("detect", "track", "crop",
     "paste", "preview"). The input is never changed.
     """
     fps = check_fps(fps)
-    loaded = load_face_detector(detector, resolve_path, yolo_files=yolo_files, insightface_files=insightface_files)
+    loaded = load_face_detector(detector, models if models is not None else ModelStore())
     count = int(frames_bhwc.shape[0])
 
     def stage(name: str, total: int):

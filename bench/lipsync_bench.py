@@ -24,7 +24,7 @@ from comfyui_fuse.compositing.geometry import CropSpec, plan_crops
 from comfyui_fuse.compositing.plan import fingerprint_frames
 from comfyui_fuse.compositing.warp import crop_faces
 from comfyui_fuse.lipsync.adapter import REFERENCE_LANDMARKS_112, REFERENCE_REGION_112
-from comfyui_fuse.lipsync.backends import REGISTRY, LipsyncModel
+from comfyui_fuse.lipsync.backends import LipsyncModel, detect_architecture
 from comfyui_fuse.lipsync.pipeline import lipsync_crops
 from comfyui_fuse.lipsync.wav2lip import Wav2Lip
 from comfyui_fuse.media.synthetic import Scene, linear_path, render
@@ -67,7 +67,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     net = Wav2Lip().eval()
-    model = LipsyncModel(REGISTRY.detect(net.state_dict()), net, "random wav2lip")
+    model = LipsyncModel(detect_architecture(net.state_dict()), net, "random wav2lip")
     tracks, plan, crops, audio = make_inputs(args.frames, args.face_size)
     with torch.inference_mode():  # warm-up: first calls allocate
         net(torch.zeros(1, 1, 80, 16), torch.zeros(1, 6, 96, 96))

@@ -59,11 +59,12 @@ def run_processing(args: argparse.Namespace, processor, job_key: dict, audio_sou
 
 
 def run_restore(args: argparse.Namespace) -> int:
+    from ..models.restorers import load_face_restorer
     from ..nodes import host
-    from ..restoration.restore import load_restorer, restore_face_sequences
+    from ..restoration.restore import restore_face_sequences
 
     with models_dir(args):
-        restorer = load_restorer(host.model_path("facerestore_models", args.model))
+        restorer = load_face_restorer(args.model, host.model_store())
 
     def restore(crops, plan, **_):
         return restore_face_sequences(restorer, crops, plan, fidelity=args.fidelity, strength=args.strength, temporal_smoothing=args.temporal_smoothing, device=host.torch_device())

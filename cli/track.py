@@ -35,28 +35,24 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def detector_arguments(args: argparse.Namespace) -> dict:
-    """run_track_pipeline keyword arguments for the detector: option, model files, path resolver.
+    """run_track_pipeline keyword arguments for the detector: the option and the model folders.
 
     The option is checked here, so a typo fails before a long video is read."""
     from ..models.face_detectors import resolve_detector_option
+    from ..models.store import check_model_name
     from ..nodes import host
 
-    arguments = {
-        "detector": args.detector,
-        "yolo_files": host.model_files("ultralytics_bbox"),
-        "insightface_files": host.model_files("insightface"),
-        "resolve_path": host.model_path,
-    }
-    backend, file = resolve_detector_option(arguments["detector"], arguments["yolo_files"], arguments["insightface_files"])
+    arguments = {"detector": args.detector, "models": host.model_store()}
+    backend, file = resolve_detector_option(arguments["detector"], arguments["models"])
     if file is not None:
-        host.checked_model_name(backend.folder, file)
+        check_model_name(backend.folder, file)
     return arguments
 
 
 def list_detectors(arguments: dict) -> int:
     from ..models.face_detectors import detector_options
 
-    for option in detector_options(arguments["yolo_files"], arguments["insightface_files"]):
+    for option in detector_options(arguments["models"]):
         print(option)
     return 0
 
@@ -115,7 +111,7 @@ def check_video_path(option: str, path: str | None) -> None:
 def load_detector(arguments: dict):
     from ..models.face_detectors import load_face_detector
 
-    return load_face_detector(arguments["detector"], arguments["resolve_path"], yolo_files=arguments["yolo_files"], insightface_files=arguments["insightface_files"])
+    return load_face_detector(arguments["detector"], arguments["models"])
 
 
 def write_rendered(path: str, scene, progress) -> None:
@@ -247,13 +243,12 @@ def load_analysis_models(args: argparse.Namespace, arguments: dict) -> tuple:
     """(reference images, their character names, face embedder, 3D landmarker) for detect."""
     from ..models.face_embedders import load_face_embedder
     from ..models.face_landmarks import load_face_landmarker
-    from ..nodes import host
 
     images, names = read_references(args.refs) if args.refs else ([], [])
-    embedder = load_face_embedder(args.embedder, host.model_path, {"insightface": arguments["insightface_files"]})
+    embedder = load_face_embedder(args.embedder, arguments["models"])
     if images and embedder is None:
         raise ValueError("--refs needs a face embedder: put InsightFace's buffalo_l/w600k_r50.onnx in models/insightface (comfyui-fuse models download) or name one with --embedder")
-    landmarker = load_face_landmarker(args.landmarks_3d, host.model_path, arguments["insightface_files"])
+    landmarker = load_face_landmarker(args.landmarks_3d, arguments["models"])
     return images, names, embedder, landmarker
 
 
@@ -274,7 +269,7 @@ def analyse_video(args: argparse.Namespace, arguments: dict, images, names, embe
     video = read_video(args.video, max_frames=args.max_frames)
     timing["decode_ms"] = (time.perf_counter() - start) * 1000
     start = time.perf_counter()
-    detector = load_face_detector(arguments["detector"], arguments["resolve_path"], arguments["yolo_files"], arguments["insightface_files"])
+    detector = load_face_detector(arguments["detector"], arguments["models"])
     detections = detect_faces(detector, video.frames, score_threshold=args.score_threshold, detect_every=args.detect_every, on_progress=progress("detect", video.frame_count))
     timing["detection_ms"] = (time.perf_counter() - start) * 1000
     start = time.perf_counter()

@@ -1,11 +1,11 @@
 """The lipsync model registry: which architecture a checkpoint is, and loading it safely.
 
-Like spandrel: each architecture registers an id and a `detect(state_dict)` condition; the
-registry rejects duplicate ids, tries entries in order and raises UnsupportedLipsyncModel when
-nothing matches. Loading is safe: models/safe_load.py (plain data and tensors, no code from the
-file runs) or safetensors.
-A loaded model is kept (models/model_cache.py) while its file is unchanged, so re-running a
-workflow does not read the ~435 MB Wav2Lip checkpoint again.
+Like spandrel: each architecture registers an id and a `detect(state_dict)` condition in REGISTRY
+(models/registry.py); it rejects duplicate ids, tries entries in order and raises
+UnsupportedLipsyncModel when nothing matches. Loading is safe: models/safe_load.py (plain data
+and tensors, no code from the file runs) or safetensors. A loaded model is kept (models/cache.py)
+while its file is unchanged, so re-running a workflow does not read the ~435 MB Wav2Lip
+checkpoint again.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Callable
 
 from ..models.cache import ModelCache
 from ..models.safe_load import ModelFileError, load_weights
+from ..models.registry import Registry, UnsupportedModelError
+from ..models.store import ModelFolders
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,10 @@ LICENSE_NOTE = (
 )
 
 
-class UnsupportedLipsyncModel(ValueError):
+MODEL_FOLDER = "lipsync"
+
+
+class UnsupportedLipsyncModel(UnsupportedModelError):
     """The file is not a lipsync checkpoint FUSE knows."""
 
 
@@ -65,30 +70,6 @@ class LipsyncModel:
         return self.architecture.mel_step
 
 
-class LipsyncRegistry:
-    def __init__(self) -> None:
-        self._entries: list[LipsyncArchitecture] = []
-
-    def add(self, architecture: LipsyncArchitecture) -> None:
-        if any(entry.id == architecture.id for entry in self._entries):
-            raise ValueError(f"architecture id must be unique, but {architecture.id!r} is already registered")
-        self._entries.append(architecture)
-
-    @property
-    def ids(self) -> list[str]:
-        return [entry.id for entry in self._entries]
-
-    def detect(self, state_dict: dict, source: str = "state_dict") -> LipsyncArchitecture:
-        for entry in self._entries:
-            if entry.detect(state_dict):
-                return entry
-        sample = ", ".join(list(state_dict)[:4])
-        raise UnsupportedLipsyncModel(
-            f"{source} must be a lipsync checkpoint of a known architecture ({', '.join(self.ids)}), "
-            f"but its {len(state_dict)} tensors (first keys: {sample}) match none; put wav2lip.pth or wav2lip_gan.pth in models/lipsync"
-        )
-
-
 def _shape(state_dict: dict, key: str) -> tuple[int, ...] | None:
     value = state_dict.get(key)
     return tuple(value.shape) if hasattr(value, "shape") else None
@@ -110,8 +91,8 @@ def _build_wav2lip(state_dict: dict):
     return net.eval()
 
 
-REGISTRY = LipsyncRegistry()
-REGISTRY.add(LipsyncArchitecture("wav2lip", _is_wav2lip, _build_wav2lip, face_size=96, mel_step=16, channel_order="BGR", license_note=LICENSE_NOTE))
+REGISTRY: Registry[LipsyncArchitecture] = Registry("lipsync architecture", error=UnsupportedLipsyncModel)
+REGISTRY.register(LipsyncArchitecture("wav2lip", _is_wav2lip, _build_wav2lip, face_size=96, mel_step=16, channel_order="BGR", license_note=LICENSE_NOTE))
 
 _PREFIX = "module."  # checkpoints saved from nn.DataParallel
 
@@ -133,6 +114,22 @@ def read_state_dict(path: str) -> dict:
     return {(key[len(_PREFIX):] if key.startswith(_PREFIX) else key): value for key, value in state_dict.items()}
 
 
+def detect_architecture(state_dict: dict, source: str = "state_dict") -> LipsyncArchitecture:
+    """The first registered architecture whose detect(state_dict) holds; UnsupportedLipsyncModel
+    naming `source` (a file name) when none does."""
+    sample = ", ".join(list(state_dict)[:4])
+    return REGISTRY.find(
+        lambda architecture: architecture.detect(state_dict),
+        f"{source} must be a lipsync checkpoint of a known architecture ({', '.join(REGISTRY)}), "
+        f"but its {len(state_dict)} tensors (first keys: {sample}) match none; put wav2lip.pth or wav2lip_gan.pth in models/lipsync",
+    )
+
+
+def lipsync_options(models: ModelFolders) -> list[str]:
+    """Dropdown entries: the checkpoint files of the lipsync model folder."""
+    return models.files(MODEL_FOLDER)
+
+
 _cache = ModelCache(size=1)  # one Wav2Lip is ~435 MB; a workflow uses one lipsync model
 
 
@@ -140,7 +137,7 @@ def load_lipsync_model(path: str, device=None) -> LipsyncModel:
     """The lipsync model of a checkpoint on `device`, cached per (path, modification time, size,
     device): the same unchanged file returns the same LipsyncModel without reading it again; a
     replaced file is read anew. Raises as read_lipsync_model (errors are not cached)."""
-    return _cache.load(str(device), path, lambda _device, file: read_lipsync_model(file, device))
+    return _cache.load("lipsync", path, lambda: read_lipsync_model(path, device), device)
 
 
 def read_lipsync_model(path: str, device=None) -> LipsyncModel:
@@ -151,7 +148,7 @@ def read_lipsync_model(path: str, device=None) -> LipsyncModel:
     """
     name = os.path.basename(path)
     state_dict = read_state_dict(path)
-    architecture = REGISTRY.detect(state_dict, source=name)
+    architecture = detect_architecture(state_dict, source=name)
     try:
         net = architecture.build(state_dict)
     except RuntimeError as error:  # missing / unexpected keys or wrong shapes

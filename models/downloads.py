@@ -58,7 +58,7 @@ class _WrongData(Exception):
 class ModelDownload:
     """A known model file.
 
-    name: catalogue key; folder: FUSE model folder name (as nodes/host.MODEL_FOLDERS, e.g.
+    name: catalogue key; folder: FUSE model folder name (as models/store.MODEL_FOLDERS, e.g.
     "ultralytics_bbox"); filename: the file written into that folder, or for an archive the
     sub-folder its members are extracted into; url: a pinned download address; sha256 / size:
     of the downloaded bytes (sha256 None = no verified checksum, never downloaded); licence:

@@ -1,36 +1,33 @@
-"""Face detector registry: the detector combo's options, loading (cached) and the detection loop.
+"""Face detector registry: the detector dropdown's options, loading (cached) and the detection loop.
 
-Each backend registers an id. Backends with model files offer "<id>/<file>" entries (files from
-their model folder); the others offer one fixed entry. "auto" takes the first backend in
-registration order that has something to run: a YOLO face model, then an InsightFace SCRFD
-detector, then MTCNN (if facenet_pytorch is installed), then OpenCV's Haar cascade, which ships
-with opencv-python and so always works (low quality).
+Each backend registers an id in DETECTORS (models/registry.py). Backends with model files offer
+"<id>/<file>" entries (files from their model folder); the others offer one fixed entry. "auto"
+takes the first backend in registration order that has something to run: a YOLO face model,
+then an InsightFace SCRFD detector, then MTCNN (if facenet_pytorch is installed), then OpenCV's
+Haar cascade, which ships with opencv-python and so always works (low quality).
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable
 
 import numpy as np
 
 from ..core.checks import check_number
 from ..core.images import image_to_uint8
 from ..core.types import FaceDetections
+from . import detector_mtcnn
 from .detector_common import DetectorLoadError, FaceDetector, FrameFaces
 from .detector_haar import load_haar_detector
-from .detector_mtcnn import load_mtcnn_detector, mtcnn_available
+from .detector_mtcnn import load_mtcnn_detector
 from .detector_scrfd import load_scrfd_detector
 from .detector_yolo import load_yolo_detector
+from .registry import AUTO_OPTION, FileModelRegistry, ModelBackend, ModelChoice
+from .store import ModelFolders
 
 __all__ = [
     "AUTO_OPTION",
-    "DETECTOR_BACKENDS",
-    "DetectorBackend",
+    "DETECTORS",
     "DetectorLoadError",
     "FaceDetector",
     "FrameFaces",
@@ -39,52 +36,12 @@ __all__ = [
     "detect_faces",
     "detector_options",
     "load_face_detector",
-    "register_detector_backend",
     "resolve_detector_option",
     "sampled_frame_indices",
 ]
 
-log = logging.getLogger(__name__)
-
-AUTO_OPTION = "auto"
 MTCNN_OPTION = "mtcnn"
 HAAR_OPTION = "haar (built-in, low quality)"
-CACHE_SIZE = 3  # loaded detectors kept in memory, most recently used first
-
-
-@dataclass(frozen=True)
-class DetectorBackend:
-    """One family of face detectors.
-
-    id: prefix of its combo entries ("yolo/<file>"). folder: the model folder its files come from
-    (a nodes/host.py MODEL_FOLDERS name), or None for a backend without files, whose single combo
-    entry is option. load(name, absolute path or None, torch device or None) -> FaceDetector.
-    offers(file): which files of the folder are its models. auto_picks(file): which of those
-    "auto" may choose. available(): whether it can run here at all.
-    """
-
-    id: str
-    load: Callable[[str, "str | None", object], FaceDetector]
-    folder: str | None = None
-    option: str | None = None
-    offers: Callable[[str], bool] = lambda file: True
-    auto_picks: Callable[[str], bool] = lambda file: True
-    available: Callable[[], bool] = lambda: True
-
-    def entry(self, file: str | None = None) -> str:
-        return self.option if self.folder is None else f"{self.id}/{file}"
-
-
-DETECTOR_BACKENDS: "OrderedDict[str, DetectorBackend]" = OrderedDict()
-
-
-def register_detector_backend(backend: DetectorBackend) -> None:
-    """Add a backend after the registered ones ("auto" tries them in this order)."""
-    if backend.id in DETECTOR_BACKENDS:
-        raise ValueError(f"detector backend id must be unique, but {backend.id!r} is already registered")
-    if (backend.folder is None) == (backend.option is None):
-        raise ValueError(f"detector backend {backend.id!r} must have either a model folder or a fixed option, not both or neither")
-    DETECTOR_BACKENDS[backend.id] = backend
 
 
 def _basename(file: str) -> str:
@@ -97,100 +54,53 @@ def _is_scrfd_file(file: str) -> bool:
     return name.endswith(".onnx") and (name.startswith("det_") or "scrfd" in name)
 
 
-register_detector_backend(DetectorBackend(
+DETECTORS = FileModelRegistry("detector", example="yolo/face_yolov8n.pt", with_none=False, cache_size=3)  # 3 loaded detectors kept
+DETECTORS.register(ModelBackend(
     id="yolo",
     load=load_yolo_detector,
     folder="ultralytics_bbox",
     offers=lambda file: _basename(file).endswith((".pt", ".onnx")),
     auto_picks=lambda file: "face" in _basename(file),  # the bbox folder also holds hand / person models
 ))
-register_detector_backend(DetectorBackend(id="insightface", load=load_scrfd_detector, folder="insightface", offers=_is_scrfd_file))
-register_detector_backend(DetectorBackend(id="mtcnn", load=load_mtcnn_detector, option=MTCNN_OPTION, available=mtcnn_available))
-register_detector_backend(DetectorBackend(id="haar", load=load_haar_detector, option=HAAR_OPTION))
+DETECTORS.register(ModelBackend(id="insightface", load=load_scrfd_detector, folder="insightface", offers=_is_scrfd_file))
+DETECTORS.register(ModelBackend(id="mtcnn", load=load_mtcnn_detector, option=MTCNN_OPTION, available=lambda: detector_mtcnn.mtcnn_available()))
+DETECTORS.register(ModelBackend(id="haar", load=load_haar_detector, option=HAAR_OPTION))
 
 
-def _files_by_folder(yolo_files: Iterable[str], insightface_files: Iterable[str]) -> dict[str, list[str]]:
-    return {"ultralytics_bbox": list(yolo_files), "insightface": list(insightface_files)}
+def _nothing_runs() -> DetectorLoadError:
+    return DetectorLoadError("no face detector can run here; reinstall opencv-python 4.x (it ships the Haar cascade)")
 
 
-def detector_options(yolo_files: list[str], insightface_files: list[str]) -> list[str]:
-    """Combo entries: "auto", then "yolo/<file>", "insightface/<file>", "mtcnn" (if installed), Haar.
-
-    yolo_files / insightface_files: file names relative to the ultralytics_bbox / insightface
-    model folders (host.model_files). Only SCRFD detectors of the insightface folder are listed.
-    """
-    files = _files_by_folder(yolo_files, insightface_files)
-    options = [AUTO_OPTION]
-    for backend in DETECTOR_BACKENDS.values():
-        if backend.folder is None:
-            if backend.available():
-                options.append(backend.option)
-        else:
-            options.extend(backend.entry(file) for file in files.get(backend.folder, []) if backend.offers(file))
-    return options
+def detector_options(models: ModelFolders) -> list[str]:
+    """Dropdown entries: "auto", then "yolo/<file>", "insightface/<file>" (SCRFD detectors only),
+    "mtcnn" (if installed), Haar. models: the model folders (a store.ModelStore or the host's)."""
+    return DETECTORS.options(models)
 
 
-def resolve_detector_option(option: str, yolo_files: Sequence[str] = (), insightface_files: Sequence[str] = ()) -> tuple[DetectorBackend, str | None]:
+def resolve_detector_option(option: str, models: ModelFolders | None = None) -> ModelChoice:
     """The backend and model file (relative to its folder; None for file-less backends) of an option.
 
-    "auto" picks the first backend in registration order that has a model to run.
+    "auto" picks the first backend in registration order that has a model to run (models is
+    needed for "auto" only). ValueError (UnsupportedModelError) for an unknown option.
     """
-    if not isinstance(option, str):
-        raise TypeError(f"detector must be a str such as {AUTO_OPTION!r}, but got {type(option).__name__}")
-    if option == AUTO_OPTION:
-        files = _files_by_folder(yolo_files, insightface_files)
-        for backend in DETECTOR_BACKENDS.values():
-            if backend.folder is None:
-                if backend.available():
-                    return backend, None
-                continue
-            picks = [file for file in files.get(backend.folder, []) if backend.offers(file) and backend.auto_picks(file)]
-            if picks:
-                return backend, picks[0]
-        raise DetectorLoadError("no face detector can run here; reinstall opencv-python 4.x (it ships the Haar cascade)")
-    for backend in DETECTOR_BACKENDS.values():
-        if backend.folder is None and option == backend.option:
-            return backend, None
-        if backend.folder is not None and option.startswith(backend.id + "/") and len(option) > len(backend.id) + 1:
-            return backend, option[len(backend.id) + 1 :]
-    examples = ", ".join(repr(o) for o in [AUTO_OPTION, "yolo/face_yolov8n.pt", "insightface/buffalo_l/det_10g.onnx", HAAR_OPTION])
-    raise ValueError(f"detector must be one of the listed options ({examples}, ...), but got {option!r}")
+    choice = DETECTORS.resolve(option, models)
+    if choice is None:
+        raise _nothing_runs()
+    return choice
 
 
-_loaded: "OrderedDict[tuple, FaceDetector]" = OrderedDict()
-_loaded_lock = threading.Lock()
+def load_face_detector(option: str, models: ModelFolders, device=None) -> FaceDetector:
+    """Load the detector an option names; cached per (file, modification time, size, device).
 
-
-def load_face_detector(option: str, resolve_path: Callable[[str, str], str], yolo_files: Sequence[str] = (), insightface_files: Sequence[str] = (), device=None) -> FaceDetector:
-    """Load the detector an option names; cached per (file, modification time, device).
-
-    resolve_path(folder_name, file_name) -> absolute path (host.model_path). yolo_files and
-    insightface_files are what "auto" chooses from. device: torch device for torch backends
-    (ONNX backends run on the CPU). A re-run with the same unchanged file reuses the loaded model.
-    Raises FileNotFoundError for a missing file, DetectorLoadError for a corrupt or unsupported one.
+    models: the model folders "auto" chooses from and files are found in. device: torch device
+    for torch backends (ONNX backends run on the CPU). A re-run with the same unchanged file
+    reuses the loaded model. Raises FileNotFoundError for a missing file, DetectorLoadError for a
+    corrupt or unsupported one.
     """
-    backend, file = resolve_detector_option(option, yolo_files, insightface_files)
-    name = backend.entry(file)
-    path, stamp = None, None
-    if file is not None:
-        path = resolve_path(backend.folder, file)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"detector model {name!r} was not found at {path}; put the file in the {backend.folder} model folder or choose another detector")
-        status = os.stat(path)
-        stamp = (status.st_mtime_ns, status.st_size)
-    key = (name, path, stamp, str(device))
-    with _loaded_lock:
-        if key in _loaded:
-            _loaded.move_to_end(key, last=False)
-            return _loaded[key]
-        if option == AUTO_OPTION:
-            log.info("detector 'auto' chose %s", name)
-        detector = backend.load(name, path, device)
-        _loaded[key] = detector
-        _loaded.move_to_end(key, last=False)
-        while len(_loaded) > CACHE_SIZE:
-            _loaded.popitem(last=True)
-        return detector
+    detector = DETECTORS.load(option, models, device)
+    if detector is None:
+        raise _nothing_runs()
+    return detector
 
 
 def sampled_frame_indices(frame_count: int, detect_every: int) -> np.ndarray:

@@ -1,8 +1,9 @@
 """Face embedder registry and InsightFace ArcFace on onnxruntime (without the insightface package).
 
 A face embedder maps a face to a vector; faces of one person have a high cosine similarity.
-Backends register an id and the model folder their files come from; combo entries are
-"<id>/<file>", plus "auto" (the first file any backend offers, else none) and "none".
+Backends register an id and the model folder their files come from in EMBEDDERS
+(models/registry.py); dropdown entries are "<id>/<file>", plus "auto" (the first file any backend
+offers, else none) and "none".
 
 ArcFace as InsightFace runs it (buffalo_l/w600k_r50.onnx, antelopev2/glintr100.onnx):
 - the face is aligned first: a similarity transform (rotation, uniform scale, shift; least
@@ -19,20 +20,17 @@ ArcFace as InsightFace runs it (buffalo_l/w600k_r50.onnx, antelopev2/glintr100.o
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Callable, Protocol
 
 import numpy as np
 
 from ..compositing.align import MEAN_LANDMARKS_IN_BOX, similarity_transforms
 from .detector_common import DetectorLoadError, onnx_session
-from .cache import ModelCache
+from .registry import AUTO_OPTION, FileModelRegistry, ModelBackend, ModelChoice
+from .store import ModelFolders
 
 log = logging.getLogger(__name__)
 
-AUTO_OPTION = "auto"
-NONE_OPTION = "none"
 ARCFACE_SIDE = 112
 INPUT_MEAN = 127.5
 INPUT_STD = 127.5
@@ -62,30 +60,6 @@ class FaceEmbedder(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class EmbedderBackend:
-    """One family of face embedders: load(name, absolute path) -> FaceEmbedder; folder: the model
-    folder (nodes/host.py MODEL_FOLDERS name) its files come from; offers(file): which files are its models."""
-
-    id: str
-    load: Callable[[str, str], FaceEmbedder]
-    folder: str
-    offers: Callable[[str], bool]
-
-    def entry(self, file: str) -> str:
-        return f"{self.id}/{file}"
-
-
-EMBEDDER_BACKENDS: "OrderedDict[str, EmbedderBackend]" = OrderedDict()
-
-
-def register_embedder_backend(backend: EmbedderBackend) -> None:
-    """Add a backend after the registered ones ("auto" tries them in this order)."""
-    if backend.id in EMBEDDER_BACKENDS:
-        raise ValueError(f"embedder backend id must be unique, but {backend.id!r} is already registered")
-    EMBEDDER_BACKENDS[backend.id] = backend
-
-
 def _basename(file: str) -> str:
     return file.replace("\\", "/").rsplit("/", 1)[-1].lower()
 
@@ -96,49 +70,27 @@ def is_arcface_file(file: str) -> bool:
     return name.endswith(".onnx") and not any(name.startswith(p) or p in name for p in _NOT_RECOGNISERS)
 
 
-def embedder_options(files_by_folder: Mapping[str, Sequence[str]]) -> list[str]:
-    """Combo entries: "auto", "none", then "<backend id>/<file>" for each file a backend offers.
+def embedder_options(models: ModelFolders) -> list[str]:
+    """Dropdown entries: "auto", "none", then "<backend id>/<file>" for each file a backend offers.
 
-    files_by_folder: model folder name -> file names relative to it (host.model_files).
+    models: the model folders (a store.ModelStore or the host's).
     """
-    options = [AUTO_OPTION, NONE_OPTION]
-    for backend in EMBEDDER_BACKENDS.values():
-        options.extend(backend.entry(file) for file in files_by_folder.get(backend.folder, ()) if backend.offers(file))
-    return options
+    return EMBEDDERS.options(models)
 
 
-def resolve_embedder_option(option: str, files_by_folder: Mapping[str, Sequence[str]]) -> tuple[EmbedderBackend, str] | None:
+def resolve_embedder_option(option: str, models: ModelFolders | None = None) -> ModelChoice | None:
     """The backend and file (relative to its folder) an option names; None for "none" and for
-    "auto" when no backend offers a file."""
-    if not isinstance(option, str):
-        raise TypeError(f"embedder must be a str such as {AUTO_OPTION!r}, but got {type(option).__name__}")
-    if option == NONE_OPTION:
-        return None
-    if option == AUTO_OPTION:
-        for backend in EMBEDDER_BACKENDS.values():
-            files = [file for file in files_by_folder.get(backend.folder, ()) if backend.offers(file)]
-            if files:
-                return backend, files[0]
-        return None
-    for backend in EMBEDDER_BACKENDS.values():
-        if option.startswith(backend.id + "/") and len(option) > len(backend.id) + 1:
-            return backend, option[len(backend.id) + 1 :]
-    raise ValueError(f"embedder must be {AUTO_OPTION!r}, {NONE_OPTION!r} or a listed model such as 'insightface/buffalo_l/w600k_r50.onnx', but got {option!r}")
+    "auto" when no backend offers a file (models is needed for "auto" only)."""
+    return EMBEDDERS.resolve(option, models)
 
 
-_cache = ModelCache(size=2)
-
-
-def load_face_embedder(option: str, resolve_path: Callable[[str, str], str], files_by_folder: Mapping[str, Sequence[str]]) -> FaceEmbedder | None:
+def load_face_embedder(option: str, models: ModelFolders) -> FaceEmbedder | None:
     """Load the embedder an option names (cached while the file is unchanged); None for "none"
-    and for "auto" without a model file. resolve_path(folder, file) -> absolute path (host.model_path)."""
-    resolved = resolve_embedder_option(option, files_by_folder)
-    if resolved is None:
-        if option == AUTO_OPTION:
-            log.info("embedder 'auto' found no face recogniser; faces are named face_1, face_2, ... per track")
-        return None
-    backend, file = resolved
-    return _cache.load(backend.entry(file), resolve_path(backend.folder, file), backend.load)
+    and for "auto" without a model file."""
+    embedder = EMBEDDERS.load(option, models)
+    if embedder is None and option == AUTO_OPTION:
+        log.info("embedder 'auto' found no face recogniser; faces are named face_1, face_2, ... per track")
+    return embedder
 
 
 def box_landmarks(xyxy: np.ndarray) -> np.ndarray:
@@ -233,4 +185,5 @@ def load_arcface_embedder(name: str, path: str) -> ArcFaceEmbedder:
     return ArcFaceEmbedder(name, infer, batched=not isinstance(batch, int), dimension=int(outputs[0].shape[1]))
 
 
-register_embedder_backend(EmbedderBackend(id="insightface", load=load_arcface_embedder, folder="insightface", offers=is_arcface_file))
+EMBEDDERS = FileModelRegistry("embedder", example="insightface/buffalo_l/w600k_r50.onnx", with_none=True, cache_size=2)
+EMBEDDERS.register(ModelBackend(id="insightface", load=lambda name, path, device: load_arcface_embedder(name, path), folder="insightface", offers=is_arcface_file))

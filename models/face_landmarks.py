@@ -9,22 +9,20 @@ As insightface runs it (model_zoo/landmark.py), without the insightface package:
 - output: (B, 3309), 1103 points of (x, y, z); the last 68 are the iBUG landmarks in units of
   half the crop: x, y -> (v + 1) * side / 2 crop pixels, z -> v * side / 2; mapped back to the
   source by the inverse crop (z divided by s, so it is in source pixels too).
-Combo entries: "auto" (the first 1k3d68 file found, else none), "none" (head pose from the five
-detector landmarks), "insightface/<file>".
+Dropdown entries (LANDMARKERS, models/registry.py): "auto" (the first 1k3d68 file found, else
+none), "none" (head pose from the five detector landmarks), "insightface/<file>".
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
 from .detector_common import DetectorLoadError, onnx_session
-from .cache import ModelCache
+from .registry import FileModelRegistry, ModelBackend
+from .store import ModelFolders
 
-AUTO_OPTION = "auto"
-NONE_OPTION = "none"
-FOLDER = "insightface"
 CROP_SCALE = 1.5  # crop side / longer box side
 POINTS = 68
 
@@ -38,9 +36,9 @@ def is_landmark_3d_file(file: str) -> bool:
     return name.endswith(".onnx") and name.startswith("1k3d68")
 
 
-def landmarker_options(insightface_files: Sequence[str]) -> list[str]:
-    """Combo entries: "auto", "none", then "insightface/<file>" for each 1k3d68 file."""
-    return [AUTO_OPTION, NONE_OPTION] + [f"{FOLDER}/{file}" for file in insightface_files if is_landmark_3d_file(file)]
+def landmarker_options(models: ModelFolders) -> list[str]:
+    """Dropdown entries: "auto", "none", then "insightface/<file>" for each 1k3d68 file."""
+    return LANDMARKERS.options(models)
 
 
 class Landmarker3D:
@@ -115,22 +113,11 @@ def load_landmarker_3d(name: str, path: str) -> Landmarker3D:
     return Landmarker3D(name, infer, int(shape[2]), batched=not isinstance(shape[0], int))
 
 
-_cache = ModelCache(size=1)
-
-
-def load_face_landmarker(option: str, resolve_path: Callable[[str, str], str], insightface_files: Sequence[str]) -> Landmarker3D | None:
+def load_face_landmarker(option: str, models: ModelFolders) -> Landmarker3D | None:
     """The landmarker an option names (cached while the file is unchanged); None for "none" and
-    for "auto" without a 1k3d68 file. resolve_path(folder, file) -> absolute path (host.model_path)."""
-    if not isinstance(option, str):
-        raise TypeError(f"landmarks_3d must be a str such as {AUTO_OPTION!r}, but got {type(option).__name__}")
-    if option == NONE_OPTION:
-        return None
-    if option == AUTO_OPTION:
-        files = [file for file in insightface_files if is_landmark_3d_file(file)]
-        if not files:
-            return None
-        option = f"{FOLDER}/{files[0]}"
-    if not option.startswith(FOLDER + "/") or len(option) == len(FOLDER) + 1:
-        raise ValueError(f"landmarks_3d must be {AUTO_OPTION!r}, {NONE_OPTION!r} or a listed model such as 'insightface/buffalo_l/1k3d68.onnx', but got {option!r}")
-    file = option[len(FOLDER) + 1 :]
-    return _cache.load(option, resolve_path(FOLDER, file), load_landmarker_3d)
+    for "auto" without a 1k3d68 file. models: the model folders (a store.ModelStore or the host's)."""
+    return LANDMARKERS.load(option, models)
+
+
+LANDMARKERS = FileModelRegistry("landmarks_3d", example="insightface/buffalo_l/1k3d68.onnx", with_none=True, cache_size=1)
+LANDMARKERS.register(ModelBackend(id="insightface", load=lambda name, path, device: load_landmarker_3d(name, path), folder="insightface", offers=is_landmark_3d_file))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from ..models.face_detectors import load_face_detector
-from ..models.face_embedders import embedder_options, load_face_embedder
-from ..models.face_landmarks import landmarker_options, load_face_landmarker
+from ..models.face_detectors import AUTO_OPTION, DETECTORS, load_face_detector
+from ..models.face_embedders import EMBEDDERS, embedder_options, load_face_embedder
+from ..models.face_landmarks import LANDMARKERS, landmarker_options, load_face_landmarker
 from ..analysis.analyze import DEFAULT_SAMPLE_FPS, analyze_faces, parse_reference_names
 from ..core.images import frame_to_uint8
 from ..analysis.syncability import SyncRules
@@ -16,16 +16,16 @@ from . import host
 class FUSEAnalyzeFaces:
     @classmethod
     def INPUT_TYPES(cls):
-        insightface_files = host.model_files("insightface")
+        models = host.model_store()
         return {
             "required": {
                 "images": ("IMAGE", {"tooltip": "The video the faces were found in, as a batch of frames [B,H,W,3]."}),
-                "embedder": (embedder_options({"insightface": insightface_files}), {"default": "auto", "tooltip": (
+                "embedder": (embedder_options(models), {"default": "auto", "tooltip": (
                     "Face recogniser that tells people apart: InsightFace ArcFace from models/insightface (e.g. "
                     "buffalo_l/w600k_r50.onnx). auto: the first one found. none: no identities; every track is its own "
                     "face_1, face_2, ... and reference images cannot be used."
                 )}),
-                "landmarks_3d": (landmarker_options(insightface_files), {"default": "auto", "tooltip": (
+                "landmarks_3d": (landmarker_options(models), {"default": "auto", "tooltip": (
                     "Head pose source. InsightFace's 3D landmark model (buffalo_l/1k3d68.onnx) gives the best pose, also "
                     "near profile. auto: use it when it is in models/insightface. none: solve the pose from the detector's "
                     "five landmarks (no pose when the detector gives none, e.g. Haar)."
@@ -84,18 +84,28 @@ class FUSEAnalyzeFaces:
         "report and the tracks named by character."
     )
 
+    @classmethod
+    def IS_CHANGED(cls, embedder=None, landmarks_3d=None, **inputs):
+        # run again when an "auto" choice would pick another model or a chosen file changed;
+        # connected reference images (present, as None, among the inputs) are detected with "auto"
+        models = host.model_store()
+        fingerprints = [EMBEDDERS.fingerprint(embedder, models), LANDMARKERS.fingerprint(landmarks_3d, models)]
+        if "reference_images" in inputs:
+            fingerprints.append(DETECTORS.fingerprint(AUTO_OPTION, models))
+        return host.is_changed(*fingerprints)
+
     def analyze(self, images, embedder, landmarks_3d, sample_fps, similarity_threshold, merge_identities, max_yaw, min_face_px, min_confidence,
                 tracks=None, faces=None, fps=25.0, reference_images=None, reference_names=""):
         if tracks is None and faces is None:
             raise ValueError("tracks or faces must be connected: FUSE Track Faces' tracks, or FUSE Face Detector's faces")
-        insightface_files = host.model_files("insightface")
-        face_embedder = load_face_embedder(embedder, host.model_path, {"insightface": insightface_files})
-        landmarker = load_face_landmarker(landmarks_3d, host.model_path, insightface_files)
+        models = host.model_store()
+        face_embedder = load_face_embedder(embedder, models)
+        landmarker = load_face_landmarker(landmarks_3d, models)
         references, names, reference_detector = [], [], None
         if reference_images is not None:
             references = [frame_to_uint8(image) for image in reference_images]
             names = parse_reference_names(reference_names, len(references))
-            reference_detector = load_face_detector("auto", host.model_path, host.model_files("ultralytics_bbox"), insightface_files, device=host.torch_device())
+            reference_detector = load_face_detector(AUTO_OPTION, models, device=host.torch_device())
         analysis = analyze_faces(
             images,
             tracks if tracks is not None else faces,

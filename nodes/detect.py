@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from ..models.face_detectors import HAAR_OPTION, detect_faces, detector_options, load_face_detector
+from ..models.face_detectors import DETECTORS, HAAR_OPTION, detect_faces, detector_options, load_face_detector
 from . import host
 
 
 class FUSEFaceDetector:
     @classmethod
     def INPUT_TYPES(cls):
-        options = detector_options(host.model_files("ultralytics_bbox"), host.model_files("insightface"))
+        options = detector_options(host.model_store())
         return {
             "required": {
                 "images": ("IMAGE", {"tooltip": "The video as a batch of frames [B,H,W,3]."}),
@@ -36,14 +36,13 @@ class FUSEFaceDetector:
     CATEGORY = "FUSE/detect"
     DESCRIPTION = "Detects faces in every frame of a video. Connect the faces to FUSE Track Faces."
 
+    @classmethod
+    def IS_CHANGED(cls, detector=None, **_):
+        # run again when "auto" would pick another model (one was added) or the chosen file changed
+        return host.is_changed(DETECTORS.fingerprint(detector, host.model_store()))
+
     def detect(self, images, detector, score_threshold, min_face_size, detect_every, batch_size):
-        face_detector = load_face_detector(
-            detector,
-            host.model_path,
-            yolo_files=host.model_files("ultralytics_bbox"),
-            insightface_files=host.model_files("insightface"),
-            device=host.torch_device(),
-        )
+        face_detector = load_face_detector(detector, host.model_store(), device=host.torch_device())
         faces = detect_faces(
             face_detector,
             images,

@@ -3,7 +3,8 @@
 Every import of the host (folder_paths, comfy.utils, comfy.model_management, comfy.sample) is
 made lazily inside a function, so every node module imports and runs in tests and on the command
 line without ComfyUI. Outside ComfyUI, progress is silent, interrupts never fire, the device is
-the CPU and model folders come from FUSE_MODELS_DIR (default ./models).
+the CPU and the model folders are a models/store.py ModelStore below FUSE_MODELS_DIR (default
+./models).
 
 Tests replace functions of this module (monkeypatch) to act as a fake host.
 """
@@ -16,23 +17,10 @@ import os
 from contextlib import contextmanager
 from typing import Callable
 
-log = logging.getLogger(__name__)
+from ..models import store
+from ..models.store import MODEL_FOLDERS, MODEL_SUBDIRS
 
-# ComfyUI model folder name -> the file extensions FUSE loads from it. Shared with the packs users
-# already have (Impact Pack: ultralytics/bbox; ReActor: insightface, facerestore_models).
-MODEL_FOLDERS: dict[str, tuple[str, ...]] = {
-    "ultralytics_bbox": (".pt", ".onnx"),
-    "insightface": (".onnx",),
-    "facerestore_models": (".pth", ".pt", ".safetensors"),
-    "lipsync": (".pth", ".pt", ".safetensors"),
-}
-# folder name -> path below ComfyUI's models directory
-MODEL_SUBDIRS: dict[str, str] = {
-    "ultralytics_bbox": os.path.join("ultralytics", "bbox"),
-    "insightface": "insightface",
-    "facerestore_models": "facerestore_models",
-    "lipsync": "lipsync",
-}
+log = logging.getLogger(__name__)
 
 
 def in_comfyui() -> bool:
@@ -41,7 +29,7 @@ def in_comfyui() -> bool:
 
 
 def register_model_folders() -> None:
-    """Register FUSE's model folders with ComfyUI, with explicit extensions.
+    """Register FUSE's model folders (models/store.py) with ComfyUI, with explicit extensions.
 
     A folder another pack already registered keeps its paths; we add ours and the extensions we
     need. add_model_folder_path on a new name sets NO extension filter, so we set the pair ourselves.
@@ -59,85 +47,62 @@ def register_model_folders() -> None:
         folder_paths.folder_names_and_paths[name] = (paths, set(known_extensions) | set(extensions))
 
 
-def _standalone_dir(folder: str) -> str:
-    root = os.environ.get("FUSE_MODELS_DIR", os.path.join(os.getcwd(), "models"))
-    return os.path.join(root, MODEL_SUBDIRS.get(folder, folder))
+class ComfyModelFolders:
+    """The model folders as ComfyUI sees them (folder_paths): the store.ModelFolders interface."""
 
+    def dirs(self, folder: str) -> list[str]:
+        import folder_paths
 
-def model_files(folder: str) -> list[str]:
-    """Relative file names in a model folder (ComfyUI's list when inside ComfyUI)."""
-    if in_comfyui():
+        return list(folder_paths.folder_names_and_paths.get(folder, ([],))[0])
+
+    def files(self, folder: str) -> list[str]:
         import folder_paths
 
         try:
             return list(folder_paths.get_filename_list(folder))
         except KeyError:
             return []
-    directory = _standalone_dir(folder)
-    extensions = MODEL_FOLDERS.get(folder, ())
-    found = []
-    for root, _, files in os.walk(directory):
-        for name in files:
-            if not extensions or name.lower().endswith(extensions):
-                found.append(os.path.relpath(os.path.join(root, name), directory).replace(os.sep, "/"))
-    return sorted(found)
+
+    def path(self, folder: str, name: str) -> str:
+        import folder_paths
+
+        store.check_model_name(folder, name)  # a name that could leave the folder never reaches folder_paths
+        path = folder_paths.get_full_path(folder, name)
+        if path is None:
+            raise FileNotFoundError(f"model file {name!r} was not found in {folder} ({', '.join(self.dirs(folder))}); put it there and refresh the node")
+        return path
 
 
-def checked_model_name(folder: str, name: str) -> list[str]:
-    """The "/"-separated parts of a model file name, or ValueError when the name could leave its folder.
-
-    Names come from workflows and the command line, so they are untrusted: an absolute path, a
-    drive, or a ".", ".." or empty part ("yolo//etc/passwd" gives "/etc/passwd") is refused.
-    model_path also checks that the joined path lies inside the folder. Symlinks a user put inside
-    the folder are followed, as ComfyUI does.
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"model must be a file name (str) from the {folder} model folder, but got {type(name).__name__}")
-    parts = name.replace("\\", "/").split("/") if os.name == "nt" else name.split("/")
-    if os.path.isabs(name) or os.path.splitdrive(name)[0] or any(part in ("", ".", "..") for part in parts):
-        raise ValueError(
-            f"model must be a file name inside the {folder} model folder (no absolute path, no '..', '.' or empty parts), "
-            f"but got {name!r}; pick one of the listed models"
-        )
-    return parts
+def model_store():
+    """The model folders every model family reads (store.ModelFolders): ComfyUI's inside ComfyUI,
+    else a store.ModelStore below FUSE_MODELS_DIR (default ./models), read when called."""
+    return ComfyModelFolders() if in_comfyui() else store.ModelStore()
 
 
-def _inside(directory: str, parts: list[str]) -> str:
-    root = os.path.abspath(directory)
-    path = os.path.abspath(os.path.join(root, *parts))
-    if os.path.commonpath([root, path]) != root:
-        raise ValueError(f"model {'/'.join(parts)!r} resolves to {path}, outside its model folder {root}; pick one of the listed models")
-    return path
+def model_files(folder: str) -> list[str]:
+    """Relative file names in a model folder."""
+    return model_store().files(folder)
 
 
 def model_path(folder: str, name: str) -> str:
-    """Absolute path of a model file inside its folder.
-
-    ValueError for a name that would leave the folder (see checked_model_name), FileNotFoundError
-    naming the folder when the file is missing.
-    """
-    parts = checked_model_name(folder, name)
-    if in_comfyui():
-        import folder_paths
-
-        path = folder_paths.get_full_path(folder, name)
-        if path is None:
-            dirs = folder_paths.folder_names_and_paths.get(folder, ([],))[0]
-            raise FileNotFoundError(f"model file {name!r} was not found in {folder} ({', '.join(dirs)}); put it there and refresh the node")
-        return path
-    path = _inside(_standalone_dir(folder), parts)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file {name!r} was not found in {_standalone_dir(folder)}; put it there or set FUSE_MODELS_DIR")
-    return path
+    """Absolute path of a model file; ValueError for a name that leaves the folder,
+    FileNotFoundError naming the folder when it is missing."""
+    return model_store().path(folder, name)
 
 
 def model_folder_dirs(folder: str) -> list[str]:
     """The directories a model folder reads from."""
-    if in_comfyui():
-        import folder_paths
+    return model_store().dirs(folder)
 
-        return list(folder_paths.folder_names_and_paths.get(folder, ([],))[0])
-    return [_standalone_dir(folder)]
+
+def is_changed(*fingerprints):
+    """An IS_CHANGED value from fingerprints of what a node's inputs resolve to (text that changes
+    when they do, e.g. registry.FileModelRegistry.fingerprint). ComfyUI calls IS_CHANGED with the
+    widget values and None for linked inputs; a None fingerprint (a value it cannot see) gives
+    NaN, which never equals itself, so the node runs every time."""
+    if any(fingerprint is None for fingerprint in fingerprints):
+        return float("nan")
+    return "\n".join(fingerprints)
 
 
 class _SilentProgress:

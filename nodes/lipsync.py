@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 
 from ..lipsync.audio import AUDIO_POLICIES, fit_clip_to_audio
-from ..lipsync.backends import LICENSE_NOTE, load_lipsync_model
+from ..lipsync.backends import LICENSE_NOTE, MODEL_FOLDER, lipsync_options, load_lipsync_model
 from ..lipsync.pipeline import LIPSYNC_AUDIO_POLICIES, face_sequence_audio, lipsync_crops
 from ..analysis.selection import FaceSelection
 from ..analysis.syncability import SyncRules
+from ..models.store import file_fingerprint
 from . import host
 
 OFFSET_MS = {"default": 0, "min": -600000, "max": 600000, "step": 1}
@@ -39,7 +40,7 @@ class FUSELipsync:
                 "crops": ("IMAGE", {"tooltip": "Face crops from FUSE Crop Face Sequences (all sequences, in plan order)."}),
                 "crop_plan": ("FUSE_CROPS", {"tooltip": "The crop plan of those crops; its fps times the frames against the audio."}),
                 "audio": ("AUDIO", {"tooltip": "The speech to sync to (any sample rate, mono or stereo; mixed to mono and resampled to 16 kHz)."}),
-                "lipsync_model": (host.model_files("lipsync"), {"tooltip": "A Wav2Lip checkpoint in models/lipsync (wav2lip.pth, wav2lip_gan.pth). " + LICENSE_NOTE}),
+                "lipsync_model": (lipsync_options(host.model_store()), {"tooltip": "A Wav2Lip checkpoint in models/lipsync (wav2lip.pth, wav2lip_gan.pth). " + LICENSE_NOTE}),
                 "audio_policy": (list(LIPSYNC_AUDIO_POLICIES), {"default": "pad_silence", "tooltip": "Frames the audio does not reach: pad_silence syncs them to silence (mouth closed); trim leaves them as they are. To loop or ping-pong the video to a longer audio, use FUSE Fit Video To Audio before detection."}),
                 "audio_offset_ms": ("INT", dict(OFFSET_MS, tooltip="When the audio starts, in ms of video time: positive delays it, negative skips its beginning.")),
                 "track_ids": ("STRING", {"default": "all", "tooltip": "Faces to sync (the `faces` selection of the other FUSE nodes, under its first name): all (or -1 or empty) = every face; track ids such as 1, 3; character names from FUSE Analyze Faces such as alice, bob (crop the tracks it outputs); or a mix such as 2, alice. An id or name that no face sequence of the crop plan has is an error naming the faces there."}),
@@ -54,9 +55,13 @@ class FUSELipsync:
             },
         }
 
+    @classmethod
+    def IS_CHANGED(cls, lipsync_model=None, **_):
+        return host.is_changed(file_fingerprint(host.model_store(), MODEL_FOLDER, lipsync_model))  # run again when the checkpoint is replaced
+
     def lipsync(self, crops, crop_plan, audio, lipsync_model, audio_policy="pad_silence", audio_offset_ms=0, track_ids="all", ranges="", batch_size=16, tracks=None, min_face_px=64, min_score=0.5, fade_frames=3):
         device = host.torch_device()
-        model = load_lipsync_model(host.model_path("lipsync", lipsync_model), device=device)
+        model = load_lipsync_model(host.model_path(MODEL_FOLDER, lipsync_model), device=device)
         result = lipsync_crops(
             crops,
             crop_plan,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from ..restoration.restore import load_restorer, restore_face_sequences, restorer_from_descriptor
+from ..models.restorers import MODEL_FOLDER, NO_MODEL, load_face_restorer, restorer_from_descriptor, restorer_options
+from ..models.store import file_fingerprint
+from ..restoration.restore import restore_face_sequences
 from . import host
-
-MODEL_FOLDER = "facerestore_models"
-NO_MODEL = "none"
 
 
 class FUSERestoreFaces:
@@ -31,7 +30,7 @@ class FUSERestoreFaces:
                 "crops": ("IMAGE", {"tooltip": "Face crops from FUSE Crop Face Sequences (or a node that processed them)."}),
                 "crop_plan": ("FUSE_CROPS", {"tooltip": "The crop plan that came with the crops: it tells which rows form one face sequence over time."}),
                 "model": (
-                    host.model_files(MODEL_FOLDER) or [NO_MODEL],
+                    restorer_options(host.model_store()),
                     {"tooltip": "Face restorer in models/facerestore_models (.pth / .safetensors): GFPGAN v1.2-1.4, RestoreFormer, or CodeFormer (non-commercial licence). Ignored when upscale_model is connected."},
                 ),
                 "fidelity": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": "CodeFormer only: 0 = strongest restoration, 1 = closest to the input face. Other models ignore it."}),
@@ -44,13 +43,19 @@ class FUSERestoreFaces:
             },
         }
 
+    @classmethod
+    def IS_CHANGED(cls, model=None, **inputs):
+        # run again when the model file is replaced; a connected upscale_model (present, as None,
+        # among the inputs) is used instead of the file
+        if "upscale_model" in inputs:
+            return ""
+        return host.is_changed(file_fingerprint(host.model_store(), MODEL_FOLDER, model))
+
     def restore(self, crops, crop_plan, model=NO_MODEL, fidelity=0.5, strength=1.0, temporal_smoothing=0.5, batch_size=4, upscale_model=None):
         if upscale_model is not None:
             restorer = restorer_from_descriptor(upscale_model)
-        elif model == NO_MODEL:
-            raise ValueError(f"model must name a face restorer in models/{MODEL_FOLDER}, but the folder has none; put GFPGANv1.4.pth (or another) there and refresh, or connect upscale_model")
         else:
-            restorer = load_restorer(host.model_path(MODEL_FOLDER, model))
+            restorer = load_face_restorer(model, host.model_store())
         restored = restore_face_sequences(
             restorer,
             crops,

@@ -13,7 +13,7 @@ from ..analysis.selection import FaceSelection
 from ..compositing.geometry import CropSpec
 from ..compositing.masks import BLEND_MODES
 from ..compositing.paste import PasteSpec
-from ..models.face_detectors import HAAR_OPTION, detector_options, load_face_detector
+from ..models.face_detectors import DETECTORS, HAAR_OPTION, detector_options, load_face_detector
 from ..sampling.backend import LatentSampler, VaeCodec
 from ..sampling.frames import sample_face_frames
 from ..sampling.sequences import sample_face_sequences
@@ -109,7 +109,7 @@ def conditioning_inputs() -> dict:
 
 def face_inputs() -> dict:
     """Detection, tracking, cropping and blending inputs with the seed's defaults."""
-    options = detector_options(host.model_files("ultralytics_bbox"), host.model_files("insightface"))
+    options = detector_options(host.model_store())
     return {
         "detector": (options, {"default": "auto", "tooltip": (
             "Face detector (used when no tracks are connected). auto: a YOLO face model from models/ultralytics/bbox, "
@@ -146,9 +146,7 @@ def face_choice_inputs() -> dict:
 
 
 def load_detector(detector: str):
-    return load_face_detector(
-        detector, host.model_path, yolo_files=host.model_files("ultralytics_bbox"), insightface_files=host.model_files("insightface"), device=host.torch_device(),
-    )
+    return load_face_detector(detector, host.model_store(), device=host.torch_device())
 
 
 def sequence_processor(codec: VaeCodec, sampler: LatentSampler, window_frames, overlap, temporal_padding, batch_tracks, face_only_mask):
@@ -208,6 +206,14 @@ class WholeVideoSampler:
     RETURN_TYPES = ("IMAGE",)
     RETURN_NAMES = ("images",)
     OUTPUT_TOOLTIPS = ("The video with every processed face pasted back; frames without faces are unchanged.",)
+
+    @classmethod
+    def IS_CHANGED(cls, detector=None, **inputs):
+        # run again when "auto" would pick another detector (one was added) or the chosen file
+        # changed; connected tracks (present, as None, among the inputs) mean no detection runs here
+        if "tracks" in inputs:
+            return ""
+        return host.is_changed(DETECTORS.fingerprint(detector, host.model_store()))
 
     @staticmethod
     def video_inputs(models: dict, processing: dict) -> dict:

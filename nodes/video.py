@@ -22,7 +22,7 @@ from ..analysis.selection import FaceSelection
 from ..compositing.geometry import CropSpec, plan_crops
 from ..compositing.paste import PASTE_BLEND_MODES, PasteSpec
 from ..media.stream import CODECS, SegmentWriter, finish_video, probe_video
-from ..models.face_detectors import HAAR_OPTION, detector_options, load_face_detector
+from ..models.face_detectors import DETECTORS, HAAR_OPTION, detector_options, load_face_detector
 from ..core.threads import one_torch_thread
 from ..streaming import (
     PASTE_CHUNK, VideoJob, WindowReader, check_tracks_match, cut_crops, fingerprint_uint8, paste_chunk, plan_windows, process_video, row_fades,
@@ -80,7 +80,7 @@ class FUSEVideoTrackFaces:
 
     @classmethod
     def INPUT_TYPES(cls):
-        options = detector_options(host.model_files("ultralytics_bbox"), host.model_files("insightface"))
+        options = detector_options(host.model_store())
         return {
             "required": {
                 "video": ("VIDEO", {"tooltip": VIDEO_TOOLTIP}),
@@ -95,10 +95,15 @@ class FUSEVideoTrackFaces:
             }
         }
 
+    @classmethod
+    def IS_CHANGED(cls, detector=None, **_):
+        # run again when "auto" would pick another model (one was added) or the chosen file changed
+        return host.is_changed(DETECTORS.fingerprint(detector, host.model_store()))
+
     def track(self, video, detector, score_threshold, min_face_size, detect_every, detect_size):
         path = host.video_file(video)
         info = probe_video(path)
-        loaded = load_face_detector(detector, host.model_path, yolo_files=host.model_files("ultralytics_bbox"), insightface_files=host.model_files("insightface"), device=host.torch_device())
+        loaded = load_face_detector(detector, host.model_store(), device=host.torch_device())
         result = track_video(
             path, loaded, detect_size=int(detect_size), score_threshold=float(score_threshold), min_face_size=float(min_face_size),
             detect_every=int(detect_every), on_progress=host.progress_callback(info.frame_count), check_interrupt=host.check_interrupt,
@@ -207,6 +212,10 @@ class FUSERestoreProcessor:
     def INPUT_TYPES(cls):
         return _processor_inputs(FUSERestoreFaces)
 
+    @classmethod
+    def IS_CHANGED(cls, **inputs):
+        return FUSERestoreFaces.IS_CHANGED(**inputs)  # a replaced model file makes a new processor
+
     def build(self, **settings):
         node = FUSERestoreFaces()
         return (FaceProcessor("restore", lambda crops, plan, offset, tracks: node.restore(crops, plan, **settings)[0], settings),)
@@ -248,6 +257,10 @@ class FUSELipsyncProcessor:
         spec = _processor_inputs(FUSELipsync)
         spec["optional"].pop("tracks", None)  # each window gets its part of the video node's tracks
         return spec
+
+    @classmethod
+    def IS_CHANGED(cls, **inputs):
+        return FUSELipsync.IS_CHANGED(**inputs)  # a replaced checkpoint makes a new processor
 
     def build(self, audio, ranges="", **settings):
         node = FUSELipsync()

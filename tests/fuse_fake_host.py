@@ -17,12 +17,18 @@ The fake VAEs are lossless for crops that are constant over each ratio x ratio b
 latent frame stores its (up to 4) pixel frames as channel groups of block means. Like ComfyUI's,
 the fake video VAE holds its torch network in `first_stage_model` and, like the Wan VAE, runs it
 once per temporal chunk (encode: 1, 4, 4, ... frames; decode: one latent frame at a time), each
-chunk through a few layers; `chunks_run` counts the chunks. Tests import
-this module by name (tests/conftest.py puts tests/ on sys.path).
+chunk through a few layers; `chunks_run` counts the chunks.
+
+Model folders: FakeModelFolders lists given names without files; install_models_dir points the
+host at a real directory (FUSE_MODELS_DIR, as outside ComfyUI) and put_model_file drops a file
+into one of its folders, as a user would. Tests import this module by name (tests/conftest.py
+puts tests/ on sys.path).
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import torch
@@ -207,6 +213,45 @@ def install_fake_host(monkeypatch, strength: float = 0.0) -> FakeSampler:
     sampler = FakeSampler(strength)
     monkeypatch.setattr(host, "sample_latent", sampler)
     return sampler
+
+
+# Model folders as the host gives them (models/store.py ModelFolders), without ComfyUI.
+
+
+class FakeModelFolders:
+    """Model folders listing the given file names (the files need not exist): files(folder) lists
+    files_by_folder[folder]; path(folder, name) is <directory>/<name> for every folder, and each
+    request is recorded in `resolved`."""
+
+    def __init__(self, files_by_folder: dict | None = None, directory: str | os.PathLike = "/nowhere") -> None:
+        self.files_by_folder = {folder: list(files) for folder, files in (files_by_folder or {}).items()}
+        self.directory = str(directory)
+        self.resolved: list[tuple[str, str]] = []
+
+    def files(self, folder: str) -> list[str]:
+        return list(self.files_by_folder.get(folder, []))
+
+    def path(self, folder: str, name: str) -> str:
+        self.resolved.append((folder, name))
+        return os.path.join(self.directory, name)
+
+
+def install_models_dir(monkeypatch, root: os.PathLike):
+    """Make `root` the host's models directory (FUSE_MODELS_DIR, as outside ComfyUI); returns its ModelStore."""
+    from comfyui_fuse.models.store import ModelStore
+
+    monkeypatch.setenv("FUSE_MODELS_DIR", str(root))
+    return ModelStore(str(root))
+
+
+def put_model_file(root: os.PathLike, folder: str, name: str, data: bytes = b"weights") -> Path:
+    """Write a file into a model folder below root (as a user would drop it there); returns its path."""
+    from comfyui_fuse.models.store import MODEL_SUBDIRS
+
+    path = Path(root, MODEL_SUBDIRS[folder], name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
 
 
 # Builders for hand-made crop batches and plans (the sampling core without the backbone).

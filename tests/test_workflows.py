@@ -364,10 +364,10 @@ def test_v1_api_workflow_runs_on_the_fake_host(path, runnable_models, monkeypatc
     from fuse_workflow_runner import demo_video, run_prompt
 
     from comfyui_fuse.nodes import restore
-    from comfyui_fuse.restoration.restore import RESTORERS, FaceRestorer
+    from comfyui_fuse.models.restorers import RESTORERS, FaceRestorer
 
     monkeypatch.setenv("FUSE_MODELS_DIR", str(runnable_models))
-    monkeypatch.setattr(restore, "load_restorer", lambda path: FaceRestorer(RESTORERS["RestoreFormer"], ToneRestorer(), path))
+    monkeypatch.setattr(restore, "load_face_restorer", lambda name, models: FaceRestorer(RESTORERS["RestoreFormer"], ToneRestorer(), name))
     install_fake_host(monkeypatch)
     video = demo_video()
     prompt = load(path)

@@ -153,3 +153,28 @@ def test_fuse_model_folders_are_registered_with_extensions(comfyui):
         text.unlink()
     options = detector["input"]["required"]["detector"][0]
     assert "yolo/hand_yolov8n.pt" in options and not any("notes.txt" in option for option in options), options
+
+
+def cached_nodes(entry: dict) -> set[str]:
+    """The nodes ComfyUI answered from its cache in a prompt (its execution_cached message)."""
+    return {node for event, data in entry["status"]["messages"] if event == "execution_cached" for node in data["nodes"]}
+
+
+def test_a_face_model_added_later_runs_the_detector_again(comfyui):
+    """Run with no model (Haar), put face_yolov8n.pt in ultralytics/bbox, run again: the detector
+    must run again (its IS_CHANGED follows what "auto" loads), not hand back the cached Haar result.
+    The file is not a valid model, so the run fails naming it: proof it was loaded."""
+    prompt = json.loads((WORKFLOWS / "api" / "track_preview.json").read_text())
+    demo_id = next(key for key, node in prompt.items() if node["class_type"] == "FUSEDemoClip")
+    detector_id = next(key for key, node in prompt.items() if node["class_type"] == "FUSEFaceDetector")
+    prompt[demo_id]["inputs"].update(frames=3, width=160, height=96)
+    comfyui.client.wait(comfyui.client.queue_prompt(prompt), timeout=600)
+    unchanged = comfyui.client.wait(comfyui.client.queue_prompt(prompt), timeout=600)
+    assert detector_id in cached_nodes(unchanged), "with the model folder unchanged, ComfyUI reuses the detector's result"
+    model = comfyui.model_dir("ultralytics_bbox") / "face_yolov8n.pt"
+    model.write_bytes(b"not a yolo model")
+    try:
+        with pytest.raises(ComfyServerError, match=rf"failed in node {detector_id} \(FUSEFaceDetector\).*face_yolov8n.pt"):
+            comfyui.client.wait(comfyui.client.queue_prompt(prompt), timeout=600)
+    finally:
+        model.unlink()

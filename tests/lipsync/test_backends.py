@@ -84,7 +84,7 @@ def test_unsafe_or_corrupt_files_are_refused(tmp_path, write, fragment):
 def test_registry_rejects_a_duplicate_id():
     duplicate = LipsyncArchitecture("wav2lip", lambda sd: False, lambda sd: None, 96, 16, "BGR", "")
     with pytest.raises(ValueError, match="'wav2lip' is already registered"):
-        REGISTRY.add(duplicate)
+        REGISTRY.register(duplicate)
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ import functools
 import numpy as np
 import pytest
 
+from fuse_fake_host import FakeModelFolders
+
 from comfyui_fuse.media import synthetic
 from comfyui_fuse.models.detector_haar import HAAR_SCORE
 from comfyui_fuse.models.face_detectors import HAAR_OPTION, detect_faces, load_face_detector
@@ -41,7 +43,7 @@ def visible_faces(scene: synthetic.Scene, frame: int) -> np.ndarray:
 def haar_counts(name: str) -> tuple[int, int, int, int]:
     """(visible faces found at IoU >= 0.5, visible faces, detections matching a face, detections)."""
     scene = SCENES[name]
-    faces = detect_faces(load_face_detector(HAAR_OPTION, lambda folder, name: ""), synthetic.render(scene))
+    faces = detect_faces(load_face_detector(HAAR_OPTION, FakeModelFolders()), synthetic.render(scene))
     found = truth = matched_detections = detections = 0
     for frame in range(scene.frame_count):
         ground_truth, detected = visible_faces(scene, frame), faces.in_frame(frame).xyxy
@@ -83,18 +85,18 @@ def test_haar_detections_are_faces():
 
 
 def test_haar_scores_are_the_documented_constant_and_there_are_no_landmarks():
-    faces = detect_faces(load_face_detector(HAAR_OPTION, lambda folder, name: ""), synthetic.render(SCENES["astronaut"]))
+    faces = detect_faces(load_face_detector(HAAR_OPTION, FakeModelFolders()), synthetic.render(SCENES["astronaut"]))
     assert len(faces) > 0
     assert (faces.score == np.float32(HAAR_SCORE)).all()
     assert faces.landmarks is None
 
 
 def test_a_threshold_above_the_haar_score_drops_every_face():
-    faces = detect_faces(load_face_detector(HAAR_OPTION, lambda folder, name: ""), synthetic.render(SCENES["astronaut"]), score_threshold=0.7)
+    faces = detect_faces(load_face_detector(HAAR_OPTION, FakeModelFolders()), synthetic.render(SCENES["astronaut"]), score_threshold=0.7)
     assert len(faces) == 0
 
 
 def test_a_faceless_clip_gives_no_detections():
     background = np.stack([synthetic.textured_background(240, 320, seed) for seed in range(4)])
-    faces = detect_faces(load_face_detector(HAAR_OPTION, lambda folder, name: ""), background)
+    faces = detect_faces(load_face_detector(HAAR_OPTION, FakeModelFolders()), background)
     assert len(faces) == 0, f"Haar found {len(faces)} faces on faceless backgrounds"

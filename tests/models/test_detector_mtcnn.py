@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from fuse_fake_host import FakeModelFolders
+
 from comfyui_fuse.media import synthetic
 from comfyui_fuse.models.face_detectors import MTCNN_OPTION, detect_faces, detector_options, load_face_detector
 
@@ -10,13 +12,13 @@ pytest.importorskip("facenet_pytorch", reason="facenet-pytorch is optional (it p
 
 
 def test_mtcnn_is_offered_when_installed():
-    assert MTCNN_OPTION in detector_options([], [])
+    assert MTCNN_OPTION in detector_options(FakeModelFolders())
 
 
 def test_mtcnn_finds_real_faces_with_landmarks():
     frames_count = 4
     scene = synthetic.Scene(frames_count, (200, 280), [synthetic.linear_path(frames_count, (20, 30, 120, 130), (150, 50, 260, 160))], [0])
-    detector = load_face_detector(MTCNN_OPTION, lambda folder, name: "")
+    detector = load_face_detector(MTCNN_OPTION, FakeModelFolders())
     faces = detect_faces(detector, synthetic.render(scene), batch_size=4)
     assert faces.landmarks is not None and faces.landmarks.shape == (len(faces), 5, 2)
     for frame in range(frames_count):

@@ -1,9 +1,9 @@
 """SCRFD (insightface det_10g layout) on onnxruntime: decoding, letterbox mapping, NMS, loading."""
 
-import os
-
 import numpy as np
 import pytest
+
+from fuse_fake_host import FakeModelFolders
 
 from comfyui_fuse.media import synthetic
 from comfyui_fuse.models.detector_scrfd import ScrfdFaceDetector, anchor_centers, decode_scrfd_outputs
@@ -104,7 +104,7 @@ def insightface_folder(tmp_path_factory, build_scrfd_onnx) -> str:
 
 
 def load(folder: str, file: str):
-    return load_face_detector(f"insightface/{file}", lambda folder_name, name: os.path.join(folder, name))
+    return load_face_detector(f"insightface/{file}", FakeModelFolders(directory=folder))
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from fuse_fake_host import FakeModelFolders
+
 from comfyui_fuse.media import synthetic
 from comfyui_fuse.models.detector_yolo import YoloLayout, decode_yolo_output, face_class_indices, load_ultralytics_checkpoint
 from comfyui_fuse.models.face_detectors import DetectorLoadError, detect_faces, load_face_detector
@@ -27,7 +29,7 @@ def frames() -> np.ndarray:
 def load(path) -> object:
     """Load through the public entry point, from the temporary ultralytics_bbox folder."""
     folder, file = os.path.split(path)
-    return load_face_detector(f"yolo/{file}", lambda folder_name, name: os.path.join(folder, name))
+    return load_face_detector(f"yolo/{file}", FakeModelFolders(directory=folder))
 
 
 def layout(**changes) -> YoloLayout:

@@ -1,42 +1,51 @@
 """The detector registry (options, auto order, loading, cache) and the detect_faces loop."""
 
-import dataclasses
 import os
 
 import numpy as np
 import pytest
 import torch
 
+from fuse_fake_host import FakeModelFolders
+
 from comfyui_fuse.models import face_detectors
 from comfyui_fuse.models.face_detectors import (
-    DETECTOR_BACKENDS,
+    DETECTORS,
     HAAR_OPTION,
     MTCNN_OPTION,
-    DetectorBackend,
     DetectorLoadError,
     detect_faces,
     detector_options,
     load_face_detector,
-    register_detector_backend,
     resolve_detector_option,
     sampled_frame_indices,
 )
+from comfyui_fuse.models.registry import ModelBackend
+from comfyui_fuse.models.store import ModelStore
 from comfyui_fuse.core.types import FaceDetections
 
 YOLO_FILES = ["face_yolov8n.pt", "hand_yolov8s.pt", "sub/face_yolov8m.onnx"]
 INSIGHTFACE_FILES = ["antelopev2/scrfd_10g_bnkps.onnx", "buffalo_l/1k3d68.onnx", "buffalo_l/det_10g.onnx", "buffalo_l/w600k_r50.onnx", "inswapper_128.onnx"]
+NO_FILES = FakeModelFolders()
+
+
+def folders(yolo_files=(), insightface_files=()) -> FakeModelFolders:
+    return FakeModelFolders({"ultralytics_bbox": yolo_files, "insightface": insightface_files})
+
+
+def pretend_mtcnn(monkeypatch, installed: bool) -> None:
+    """Pretend facenet_pytorch is (not) installed."""
+    monkeypatch.setattr("comfyui_fuse.models.detector_mtcnn.mtcnn_available", lambda: installed)
 
 
 @pytest.fixture(params=[False, True], ids=["without_mtcnn", "with_mtcnn"])
 def mtcnn_installed(request, monkeypatch) -> bool:
-    """Pretend facenet_pytorch is (not) installed."""
-    backend = DETECTOR_BACKENDS["mtcnn"]
-    monkeypatch.setitem(DETECTOR_BACKENDS, "mtcnn", dataclasses.replace(backend, available=lambda: request.param))
+    pretend_mtcnn(monkeypatch, request.param)
     return request.param
 
 
 def test_options_list_auto_files_then_builtins(mtcnn_installed):
-    options = detector_options(YOLO_FILES, INSIGHTFACE_FILES)
+    options = detector_options(folders(YOLO_FILES, INSIGHTFACE_FILES))
     expected = (
         ["auto", "yolo/face_yolov8n.pt", "yolo/hand_yolov8s.pt", "yolo/sub/face_yolov8m.onnx"]
         + ["insightface/antelopev2/scrfd_10g_bnkps.onnx", "insightface/buffalo_l/det_10g.onnx"]  # detectors only
@@ -47,7 +56,7 @@ def test_options_list_auto_files_then_builtins(mtcnn_installed):
 
 
 def test_options_without_model_files(mtcnn_installed):
-    assert detector_options([], []) == ["auto"] + ([MTCNN_OPTION] if mtcnn_installed else []) + [HAAR_OPTION]
+    assert detector_options(NO_FILES) == ["auto"] + ([MTCNN_OPTION] if mtcnn_installed else []) + [HAAR_OPTION]
 
 
 @pytest.mark.parametrize(
@@ -61,8 +70,8 @@ def test_options_without_model_files(mtcnn_installed):
     ],
 )
 def test_auto_prefers_yolo_face_then_insightface_then_mtcnn_then_haar(monkeypatch, yolo_files, insightface_files, mtcnn, expected):
-    monkeypatch.setitem(DETECTOR_BACKENDS, "mtcnn", dataclasses.replace(DETECTOR_BACKENDS["mtcnn"], available=lambda: mtcnn))
-    backend, file = resolve_detector_option("auto", yolo_files, insightface_files)
+    pretend_mtcnn(monkeypatch, mtcnn)
+    backend, file = resolve_detector_option("auto", folders(yolo_files, insightface_files))
     assert (backend.id, file) == expected
 
 
@@ -89,46 +98,66 @@ def test_unknown_options_are_refused(option, error):
 
 def test_backend_ids_are_unique():
     with pytest.raises(ValueError, match="must be unique"):
-        register_detector_backend(DetectorBackend(id="haar", load=lambda *a: None, option="another haar"))
+        DETECTORS.register(ModelBackend(id="haar", load=lambda *a: None, option="another haar"))
 
 
 def test_missing_model_file_names_the_file_and_the_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"'face_yolov8n.pt' was not found in .*ultralytics/bbox"):
+        load_face_detector("yolo/face_yolov8n.pt", ModelStore(str(tmp_path)))
     with pytest.raises(FileNotFoundError, match=r"'yolo/face_yolov8n.pt' was not found .* ultralytics_bbox model folder"):
-        load_face_detector("yolo/face_yolov8n.pt", lambda folder, name: str(tmp_path / name))
+        load_face_detector("yolo/face_yolov8n.pt", FakeModelFolders(directory=tmp_path))
 
 
-def test_resolve_path_gets_the_folder_name_and_file(tmp_path):
-    seen = []
-
-    def resolve_path(folder, name):
-        seen.append((folder, name))
-        raise FileNotFoundError(f"model file {name!r} was not found in {folder}")
-
+def test_model_folders_get_the_folder_name_and_file():
+    models = folders(["face_yolov8n.pt"], ["buffalo_l/det_10g.onnx"])
     with pytest.raises(FileNotFoundError):
-        load_face_detector("auto", resolve_path, yolo_files=["face_yolov8n.pt"], insightface_files=["buffalo_l/det_10g.onnx"])
-    assert seen == [("ultralytics_bbox", "face_yolov8n.pt")]
+        load_face_detector("auto", models)
+    assert models.resolved == [("ultralytics_bbox", "face_yolov8n.pt")]
 
 
 def test_loaded_detectors_are_cached_until_the_file_changes(tmp_path, build_scrfd_onnx):
     path = build_scrfd_onnx(tmp_path / "det_10g.onnx")
-    resolve = lambda folder, name: str(tmp_path / name)  # noqa: E731
-    first = load_face_detector("insightface/det_10g.onnx", resolve)
-    assert load_face_detector("insightface/det_10g.onnx", resolve) is first, "a re-run must not reload the model"
+    models = FakeModelFolders(directory=tmp_path)
+    first = load_face_detector("insightface/det_10g.onnx", models)
+    assert load_face_detector("insightface/det_10g.onnx", models) is first, "a re-run must not reload the model"
     status = os.stat(path)
     os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns + 10**9))
-    assert load_face_detector("insightface/det_10g.onnx", resolve) is not first, "a changed file must be reloaded"
+    assert load_face_detector("insightface/det_10g.onnx", models) is not first, "a changed file must be reloaded"
 
 
-def test_haar_is_cached_and_named():
-    detector = load_face_detector(HAAR_OPTION, lambda folder, name: "")
+def test_haar_is_cached_and_named(monkeypatch):
+    pretend_mtcnn(monkeypatch, False)
+    detector = load_face_detector(HAAR_OPTION, NO_FILES)
     assert detector.name == HAAR_OPTION
-    assert load_face_detector(HAAR_OPTION, lambda folder, name: "") is detector
+    assert load_face_detector(HAAR_OPTION, NO_FILES) is detector
+    assert load_face_detector("auto", NO_FILES) is detector, "auto without model files is the same cached Haar cascade"
 
 
 def test_mtcnn_without_facenet_pytorch_says_how_to_get_it(monkeypatch):
-    monkeypatch.setattr("comfyui_fuse.models.detector_mtcnn.mtcnn_available", lambda: False)
+    pretend_mtcnn(monkeypatch, False)
     with pytest.raises(DetectorLoadError, match="pip install facenet-pytorch"):
-        face_detectors.load_face_detector(MTCNN_OPTION, lambda folder, name: "")
+        face_detectors.load_face_detector(MTCNN_OPTION, NO_FILES)
+
+
+@pytest.mark.parametrize(
+    "before, after, changed",
+    [
+        ({}, {"ultralytics_bbox": ["face_yolov8n.pt"]}, True),  # a face model put in the folder later
+        ({}, {"ultralytics_bbox": ["hand_yolov8s.pt"]}, False),  # auto never picks a hand model
+        ({"ultralytics_bbox": ["face_yolov8n.pt"]}, {"ultralytics_bbox": ["face_yolov8n.pt"], "insightface": ["buffalo_l/det_10g.onnx"]}, False),  # YOLO still first
+        ({}, {"insightface": ["buffalo_l/w600k_r50.onnx"]}, False),  # a recogniser is no detector
+    ],
+)
+def test_the_auto_fingerprint_changes_with_what_auto_would_load(tmp_path, monkeypatch, before, after, changed):
+    pretend_mtcnn(monkeypatch, False)
+    for files in before.get("ultralytics_bbox", []) + before.get("insightface", []):
+        (tmp_path / files.rsplit("/", 1)[-1]).write_bytes(b"weights")
+    for files in after.get("ultralytics_bbox", []) + after.get("insightface", []):
+        (tmp_path / files.rsplit("/", 1)[-1]).write_bytes(b"weights")
+    first = DETECTORS.fingerprint("auto", FakeModelFolders(before, directory=tmp_path))
+    second = DETECTORS.fingerprint("auto", FakeModelFolders(after, directory=tmp_path))
+    assert (first != second) == changed, f"auto fingerprint before {first!r}, after {second!r}"
+    assert DETECTORS.fingerprint("auto", FakeModelFolders(after, directory=tmp_path)) == second, "an unchanged folder gives the same fingerprint"
 
 
 class ScriptedDetector:

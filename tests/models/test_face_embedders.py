@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from fuse_fake_host import FakeModelFolders
 from fuse_insightface_models import arcface_onnx, landmark_3d68_onnx
 
 from comfyui_fuse.media import synthetic
@@ -89,52 +90,54 @@ def buffalo_l(tmp_path_factory, build_scrfd_onnx):
     return folder, files
 
 
-def resolver(folder):
-    return lambda folder_name, name: os.path.join(folder, name)
+def insightface(folder, files) -> FakeModelFolders:
+    """The insightface model folder holding `files` in `folder`."""
+    return FakeModelFolders({"insightface": files}, directory=folder)
 
 
 def test_each_model_of_the_pack_is_offered_where_it_belongs(buffalo_l):
     folder, files = buffalo_l
-    assert embedder_options({"insightface": files}) == ["auto", "none", "insightface/arcface_batch1.onnx", "insightface/buffalo_l/w600k_r50.onnx"]
-    assert [o for o in detector_options([], files) if o.startswith("insightface/")] == ["insightface/buffalo_l/det_10g.onnx"]
-    assert landmarker_options(files) == ["auto", "none", "insightface/buffalo_l/1k3d68.onnx"]
-    assert resolve_embedder_option("auto", {"insightface": []}) is None, "auto without a recogniser means no embedder"
-    assert resolve_embedder_option("none", {"insightface": files}) is None
-    with pytest.raises(ValueError, match="embedder must be 'auto', 'none' or a listed model"):
-        resolve_embedder_option("w600k_r50.onnx", {"insightface": files})
+    models = insightface(folder, files)
+    assert embedder_options(models) == ["auto", "none", "insightface/arcface_batch1.onnx", "insightface/buffalo_l/w600k_r50.onnx"]
+    assert [o for o in detector_options(models) if o.startswith("insightface/")] == ["insightface/buffalo_l/det_10g.onnx"]
+    assert landmarker_options(models) == ["auto", "none", "insightface/buffalo_l/1k3d68.onnx"]
+    assert resolve_embedder_option("auto", insightface(folder, [])) is None, "auto without a recogniser means no embedder"
+    assert resolve_embedder_option("none", models) is None
+    with pytest.raises(ValueError, match="embedder must be one of 'auto', 'none' or a listed model"):
+        resolve_embedder_option("w600k_r50.onnx", models)
 
 
 def test_a_random_arcface_gives_unit_512_vectors_batched_or_not(buffalo_l):
     folder, files = buffalo_l
-    batched = load_face_embedder("insightface/buffalo_l/w600k_r50.onnx", resolver(folder), {"insightface": files})
-    single = load_face_embedder("insightface/arcface_batch1.onnx", resolver(folder), {"insightface": files})
+    batched = load_face_embedder("insightface/buffalo_l/w600k_r50.onnx", insightface(folder, files))
+    single = load_face_embedder("insightface/arcface_batch1.onnx", insightface(folder, files))
     assert (batched.batched, single.batched, batched.dimension) == (True, False, 512)
     faces = np.random.default_rng(0).integers(0, 256, (3, 112, 112, 3), dtype=np.uint8)
     a, b = batched.embed_aligned(faces), single.embed_aligned(faces)
     assert a.shape == (3, 512) and a.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(a, b, atol=1e-5, err_msg="the same weights must give the same embeddings one by one and in a batch")
-    assert load_face_embedder("auto", resolver(folder), {"insightface": files}) is single, "auto takes the first file and the cache returns the loaded model"
+    assert load_face_embedder("auto", insightface(folder, files)) is single, "auto takes the first file and the cache returns the loaded model"
 
 
 @pytest.mark.parametrize("file, message", [("buffalo_l/det_10g.onnx", "input has shape .1, 3, 'height', 'width'., not"), ("buffalo_l/1k3d68.onnx", "input has shape .'None', 3, 192, 192., not")])
 def test_other_models_of_the_pack_are_refused_as_embedders(buffalo_l, file, message):
     folder, files = buffalo_l
     with pytest.raises(FaceEmbedderLoadError, match=message):
-        load_face_embedder(f"insightface/{file}", resolver(folder), {"insightface": files})
+        load_face_embedder(f"insightface/{file}", insightface(folder, files))
 
 
 def test_a_corrupt_file_is_a_load_error(tmp_path):
     (tmp_path / "broken.onnx").write_bytes(b"not a model")
     with pytest.raises(FaceEmbedderLoadError, match="not a valid ONNX model"):
-        load_face_embedder("insightface/broken.onnx", resolver(tmp_path), {"insightface": ["broken.onnx"]})
+        load_face_embedder("insightface/broken.onnx", insightface(tmp_path, ["broken.onnx"]))
 
 
 def test_buffalo_l_detector_and_recogniser_run_together_on_real_faces(buffalo_l):
     """SCRFD finds (random) faces with landmarks, ArcFace embeds them, references become characters."""
     folder, files = buffalo_l
-    detector = load_face_detector("insightface/buffalo_l/det_10g.onnx", resolver(folder), insightface_files=files)
-    embedder = load_face_embedder("insightface/buffalo_l/w600k_r50.onnx", resolver(folder), {"insightface": files})
+    detector = load_face_detector("insightface/buffalo_l/det_10g.onnx", insightface(folder, files))
+    embedder = load_face_embedder("insightface/buffalo_l/w600k_r50.onnx", insightface(folder, files))
     frames = synthetic.render(synthetic.demo_scene(frame_count=2))
     faces = detect_faces(detector, frames, score_threshold=0.5)
     assert faces.landmarks is not None, "det_10g-shaped models give five landmarks"

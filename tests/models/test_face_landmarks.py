@@ -1,10 +1,9 @@
 """InsightFace 1k3d68 on onnxruntime: the crop, the mapping back to source pixels, loading and options."""
 
-import os
-
 import numpy as np
 import pytest
 
+from fuse_fake_host import FakeModelFolders
 from fuse_insightface_models import arcface_onnx, landmark_3d68_onnx
 
 from comfyui_fuse.models.face_landmarks import Landmarker3D, LandmarkerLoadError, landmarker_options, load_face_landmarker
@@ -67,7 +66,7 @@ def insightface_folder(tmp_path_factory):
 
 
 def load(folder, option, files):
-    return load_face_landmarker(option, lambda folder_name, name: os.path.join(folder, name), files)
+    return load_face_landmarker(option, FakeModelFolders({"insightface": files}, directory=folder))
 
 
 def test_a_random_1k3d68_gives_68_points_near_the_face(insightface_folder):
@@ -83,10 +82,10 @@ def test_a_random_1k3d68_gives_68_points_near_the_face(insightface_folder):
 
 def test_options_auto_and_none(insightface_folder):
     folder, files = insightface_folder
-    assert landmarker_options(files) == ["auto", "none", "insightface/buffalo_l/1k3d68.onnx"]
+    assert landmarker_options(FakeModelFolders({"insightface": files})) == ["auto", "none", "insightface/buffalo_l/1k3d68.onnx"]
     assert load(folder, "none", files) is None
     assert load(folder, "auto", ["buffalo_l/w600k_r50.onnx"]) is None, "auto without a 1k3d68 file: pose from the five landmarks"
-    with pytest.raises(ValueError, match="landmarks_3d must be 'auto', 'none' or a listed model"):
+    with pytest.raises(ValueError, match="landmarks_3d must be one of 'auto', 'none' or a listed model"):
         load(folder, "1k3d68.onnx", files)
 
 

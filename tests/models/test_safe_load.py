@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 import torch
 
+from fuse_fake_host import FakeModelFolders
+
 from comfyui_fuse.lipsync.backends import read_lipsync_model
 from comfyui_fuse.models.face_detectors import DetectorLoadError, load_face_detector
+from comfyui_fuse.models.restorers import load_restorer
 from comfyui_fuse.models.safe_load import ModelFileError, UnsafeModelFile, load_torch_file
-from comfyui_fuse.restoration.restore import load_restorer
 
 
 class Pickled:
@@ -144,7 +146,7 @@ def write_torch_file(path, payload) -> None:
 
 
 def load_detector(path):
-    return load_face_detector(f"yolo/{path.name}", lambda folder, name: str(path.parent / name))
+    return load_face_detector(f"yolo/{path.name}", FakeModelFolders(directory=path.parent))
 
 
 # Every folder FUSE reads torch files from, with the loader it uses there.

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from fuse_insightface_models import arcface_onnx
+from fuse_fake_host import install_models_dir, put_model_file
+from fuse_insightface_models import arcface_onnx, landmark_3d68_onnx
 
 from comfyui_fuse.media import synthetic
 from comfyui_fuse.nodes import NODE_CLASS_MAPPINGS, analyze
@@ -118,3 +119,29 @@ def test_errors_name_the_input(clip, models_dir, kwargs, message):
         kwargs["tracks"] = tracks
     with pytest.raises(ValueError, match=message):
         analyze.FUSEAnalyzeFaces().analyze(images, "auto", "none", **kwargs, **DEFAULTS)
+
+
+# Every "auto" model choice must run the node again when what it resolves to changes.
+def analyze_is_changed(embedder="auto", landmarks_3d="auto", **links):
+    """IS_CHANGED as ComfyUI calls it: widget values, None for each linked input."""
+    return analyze.FUSEAnalyzeFaces.IS_CHANGED(images=None, embedder=embedder, landmarks_3d=landmarks_3d, tracks=None, **DEFAULTS, **links)
+
+
+def test_models_added_later_make_auto_choices_run_again(tmp_path, monkeypatch):
+    install_models_dir(monkeypatch, tmp_path)
+    empty = analyze_is_changed()
+    assert analyze_is_changed() == empty and empty == empty, "nothing changed: ComfyUI may reuse the result"
+    arcface_onnx(tmp_path / "insightface" / "buffalo_l" / "w600k_r50.onnx")
+    with_embedder = analyze_is_changed()
+    assert with_embedder != empty, "embedder auto now loads w600k_r50.onnx"
+    assert analyze_is_changed(embedder="none") == analyze_is_changed(embedder="none"), "none is none whatever the folder holds"
+    landmark_3d68_onnx(tmp_path / "insightface" / "buffalo_l" / "1k3d68.onnx")
+    assert analyze_is_changed() != with_embedder, "landmarks_3d auto now loads 1k3d68.onnx"
+
+
+def test_the_reference_detector_counts_only_when_references_are_connected(tmp_path, monkeypatch):
+    install_models_dir(monkeypatch, tmp_path)
+    without, with_references = analyze_is_changed(), analyze_is_changed(reference_images=None)
+    put_model_file(tmp_path, "ultralytics_bbox", "face_yolov8n.pt")
+    assert analyze_is_changed() == without, "no reference images: no detector runs here"
+    assert analyze_is_changed(reference_images=None) != with_references, "reference images are detected with auto, which now picks the YOLO model"

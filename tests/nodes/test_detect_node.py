@@ -1,8 +1,12 @@
 """FUSE Face Detector node, run against a fake host (no ComfyUI)."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
+
+from fuse_fake_host import FakeModelFolders, install_models_dir, put_model_file
 
 from comfyui_fuse.media import synthetic
 from comfyui_fuse.models.face_detectors import HAAR_OPTION
@@ -17,15 +21,8 @@ class FakeHost:
     """Stands in for nodes/host.py: model folders, a progress bar, interrupts, the device."""
 
     def __init__(self, files=None):
-        self.files = files or {}
-        self.progress_totals, self.progress_steps, self.interrupt_checks, self.resolved = [], [], 0, []
-
-    def model_files(self, folder):
-        return list(self.files.get(folder, []))
-
-    def model_path(self, folder, name):
-        self.resolved.append((folder, name))
-        raise FileNotFoundError(f"model file {name!r} was not found in {folder}; put it there and refresh the node")
+        self.models = FakeModelFolders(files)
+        self.progress_totals, self.progress_steps, self.interrupt_checks = [], [], 0
 
     def progress_callback(self, total):
         self.progress_totals.append(total)
@@ -35,8 +32,9 @@ class FakeHost:
         self.interrupt_checks += 1
 
     def install(self, monkeypatch):
-        for name in ("model_files", "model_path", "progress_callback", "check_interrupt"):
+        for name in ("progress_callback", "check_interrupt"):
             monkeypatch.setattr(host, name, getattr(self, name))
+        monkeypatch.setattr(host, "model_store", lambda: self.models)
         monkeypatch.setattr(host, "torch_device", lambda: torch.device("cpu"))
         return self
 
@@ -83,7 +81,7 @@ def test_node_detects_faces_with_haar_reporting_progress(fake_host):
 def test_auto_resolves_files_through_the_host(fake_host):
     with pytest.raises(FileNotFoundError, match="face_yolov8n.pt"):
         detect.FUSEFaceDetector().detect(torch.zeros(2, 32, 32, 3), "auto", 0.5, 16, 1, 8)
-    assert fake_host.resolved == [("ultralytics_bbox", "face_yolov8n.pt")], "auto picks the YOLO face model, not the hand model"
+    assert fake_host.models.resolved == [("ultralytics_bbox", "face_yolov8n.pt")], "auto picks the YOLO face model, not the hand model"
 
 
 def test_node_passes_its_inputs_to_the_core(fake_host, monkeypatch):
@@ -92,8 +90,8 @@ def test_node_passes_its_inputs_to_the_core(fake_host, monkeypatch):
     class Detector:
         name = "fake"
 
-    def fake_load(option, resolve_path, yolo_files=(), insightface_files=(), device=None):
-        calls["load"] = (option, resolve_path, list(yolo_files), list(insightface_files), device)
+    def fake_load(option, models, device=None):
+        calls["load"] = (option, models, device)
         return Detector()
 
     def fake_detect(detector, frames, **options):
@@ -104,7 +102,7 @@ def test_node_passes_its_inputs_to_the_core(fake_host, monkeypatch):
     monkeypatch.setattr(detect, "detect_faces", fake_detect)
     images = torch.zeros(3, 16, 24, 3)
     (faces,) = detect.FUSEFaceDetector().detect(images, "insightface/buffalo_l/det_10g.onnx", 0.7, 20, 4, 16)
-    assert calls["load"] == ("insightface/buffalo_l/det_10g.onnx", host.model_path, YOLO_FILES, INSIGHTFACE_FILES, torch.device("cpu"))
+    assert calls["load"] == ("insightface/buffalo_l/det_10g.onnx", fake_host.models, torch.device("cpu"))
     detector, frames, options = calls["detect"]
     assert frames is images
     assert {k: options[k] for k in ("score_threshold", "min_face_size", "detect_every", "batch_size")} == {"score_threshold": 0.7, "min_face_size": 20, "detect_every": 4, "batch_size": 16}
@@ -137,3 +135,46 @@ def test_a_cancel_stops_the_node(fake_host, monkeypatch):
     monkeypatch.setattr(host, "check_interrupt", interrupt)
     with pytest.raises(Interrupted):
         detect.FUSEFaceDetector().detect(torch.zeros(2, 32, 32, 3), HAAR_OPTION, 0.5, 16, 1, 8)
+
+
+# A model added later: run with no model (Haar), put face_yolov8n.pt in models/ultralytics/bbox, run again:
+# ComfyUI reuses its cached result unless IS_CHANGED says otherwise. IS_CHANGED gets the widget
+# values (None for a linked input) and must change exactly when what the detector choice loads does.
+WIDGETS = {"images": None, "score_threshold": 0.5, "min_face_size": 16, "detect_every": 1, "batch_size": 8}
+
+
+def is_changed(detector):
+    return detect.FUSEFaceDetector.IS_CHANGED(detector=detector, **WIDGETS)
+
+
+def test_a_face_model_added_later_makes_auto_run_again(tmp_path, monkeypatch):
+    monkeypatch.setattr("comfyui_fuse.models.detector_mtcnn.mtcnn_available", lambda: False)
+    install_models_dir(monkeypatch, tmp_path)
+    with_haar = is_changed("auto")
+    assert is_changed("auto") == with_haar, "nothing changed: ComfyUI may reuse the result"
+    assert with_haar == with_haar, "IS_CHANGED must equal itself (not NaN), or ComfyUI never reuses the result"
+    put_model_file(tmp_path, "ultralytics_bbox", "hand_yolov8s.pt")
+    assert is_changed("auto") == with_haar, "a hand model is never what auto picks"
+    model = put_model_file(tmp_path, "ultralytics_bbox", "face_yolov8n.pt")
+    with_yolo = is_changed("auto")
+    assert with_yolo != with_haar, "auto now loads face_yolov8n.pt, so the node must run again"
+    status = os.stat(model)
+    os.utime(model, ns=(status.st_atime_ns, status.st_mtime_ns + 10**9))
+    assert is_changed("auto") != with_yolo, "a replaced model file must run the node again"
+
+
+def test_a_chosen_file_runs_again_when_it_changes_and_builtins_never_do(tmp_path, monkeypatch):
+    install_models_dir(monkeypatch, tmp_path)
+    model = put_model_file(tmp_path, "ultralytics_bbox", "face_yolov8n.pt")
+    first = is_changed("yolo/face_yolov8n.pt")
+    assert is_changed("yolo/face_yolov8n.pt") == first
+    model.write_bytes(b"other weights of another size")
+    assert is_changed("yolo/face_yolov8n.pt") != first, "a model file of another size must run the node again"
+    assert is_changed(HAAR_OPTION) == is_changed(HAAR_OPTION), "the built-in Haar cascade never changes"
+    model.unlink()
+    assert isinstance(is_changed("yolo/face_yolov8n.pt"), str), "a missing file must not raise in IS_CHANGED (detect reports it)"
+
+
+def test_a_linked_detector_input_always_runs():
+    value = is_changed(None)  # ComfyUI passes None for a linked input
+    assert value != value, "NaN (never equal to itself) when the choice is not known"

@@ -7,6 +7,8 @@ import pytest
 import torch
 from torch import nn
 
+from fuse_fake_host import FakeModelFolders, install_models_dir, put_model_file
+
 from comfyui_fuse.compositing.geometry import CropSpec, plan_crops
 from comfyui_fuse.compositing.plan import fingerprint_frames
 from comfyui_fuse.compositing.warp import crop_faces
@@ -66,8 +68,17 @@ def test_lipsync_node_says_the_weights_are_non_commercial():
 
 
 def test_lipsync_node_lists_models_from_the_lipsync_folder(monkeypatch):
-    monkeypatch.setattr(lipsync.host, "model_files", lambda folder: {"lipsync": ["wav2lip.pth", "wav2lip_gan.pth"]}[folder])
+    monkeypatch.setattr(lipsync.host, "model_store", lambda: FakeModelFolders({"lipsync": ["wav2lip.pth", "wav2lip_gan.pth"]}))
     assert lipsync.FUSELipsync.INPUT_TYPES()["required"]["lipsync_model"][0] == ["wav2lip.pth", "wav2lip_gan.pth"]
+
+
+def test_lipsync_node_runs_again_when_the_checkpoint_is_replaced(tmp_path, monkeypatch):
+    install_models_dir(monkeypatch, tmp_path)
+    checkpoint = put_model_file(tmp_path, "lipsync", "wav2lip.pth")
+    first = lipsync.FUSELipsync.IS_CHANGED(crops=None, crop_plan=None, audio=None, lipsync_model="wav2lip.pth", batch_size=16)
+    assert lipsync.FUSELipsync.IS_CHANGED(lipsync_model="wav2lip.pth") == first, "an unchanged file: ComfyUI may reuse the result"
+    checkpoint.write_bytes(b"the GAN weights, another size")
+    assert lipsync.FUSELipsync.IS_CHANGED(lipsync_model="wav2lip.pth") != first, "a replaced checkpoint must run the node again"
 
 
 def test_lipsync_node_runs_with_a_fake_host(monkeypatch):

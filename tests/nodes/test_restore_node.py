@@ -1,5 +1,6 @@
 """FUSERestoreFaces: declaration, a run on a random-weight RestoreFormer file, the UPSCALE_MODEL path."""
 
+import os
 from fractions import Fraction
 
 import numpy as np
@@ -78,3 +79,12 @@ def test_upscale_model_input_must_be_a_face_restorer(models_dir):
     face = spandrel.ModelLoader().load_from_state_dict(tiny_restoreformer().state_dict())
     (restored,) = restore.FUSERestoreFaces().restore(torch.rand(1, 64, 64, 3), make_plan(1, 64), model="none", upscale_model=face)
     assert restored.shape == (1, 64, 64, 3), "a face restorer from the host's loader is used instead of the combo"
+
+
+def test_restore_runs_again_when_the_model_file_is_replaced(models_dir):
+    first = restore.FUSERestoreFaces.IS_CHANGED(crops=None, crop_plan=None, model="RestoreFormer_tiny.pth", fidelity=0.5)
+    assert restore.FUSERestoreFaces.IS_CHANGED(model="RestoreFormer_tiny.pth") == first, "an unchanged file: ComfyUI may reuse the result"
+    status = (models_dir / "RestoreFormer_tiny.pth").stat()
+    os.utime(models_dir / "RestoreFormer_tiny.pth", ns=(status.st_atime_ns, status.st_mtime_ns + 10**9))  # a newer copy of the file
+    assert restore.FUSERestoreFaces.IS_CHANGED(model="RestoreFormer_tiny.pth") != first, "a replaced model file must run the node again"
+    assert restore.FUSERestoreFaces.IS_CHANGED(model="none", upscale_model=None) == "", "a connected upscale_model replaces the file"

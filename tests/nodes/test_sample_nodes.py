@@ -14,7 +14,7 @@ from comfyui_fuse.models.face_detectors import HAAR_OPTION
 from comfyui_fuse.nodes import NODE_CLASS_MAPPINGS, sample
 from comfyui_fuse import pipeline as sampling_video
 from comfyui_fuse.core.types import ABSENT, DETECTED, FaceTracks
-from fuse_fake_host import WAN21, WAN22, FakeImageVAE, FakeModel, FakeVideoVAE, block_crops, install_fake_host, make_plan, record_progress
+from fuse_fake_host import WAN21, WAN22, FakeImageVAE, FakeModel, FakeVideoVAE, block_crops, install_fake_host, install_models_dir, make_plan, put_model_file, record_progress
 
 NODES = [sample.FUSEVideoLatentKSampler, sample.FUSEVideoKSampler, sample.FUSESampleFaceSequences]
 SAMPLING = dict(seed=5, steps=6, cfg=3.5, sampler_name="euler", scheduler="simple", denoise=0.5)
@@ -281,3 +281,17 @@ def test_sample_face_sequences_shows_one_bar_over_the_crops(monkeypatch):
     assert [bar["total"] for bar in bars.bars] == [14]
     values = bars.bars[0]["values"]
     assert values == sorted(set(values)) and values[-1] == 14, f"the bar must only rise, to the end: {bars.messages()}"
+
+
+@pytest.mark.parametrize("node", [sample.FUSEVideoLatentKSampler, sample.FUSEVideoKSampler])
+def test_whole_video_samplers_run_again_when_auto_would_pick_a_new_detector(tmp_path, monkeypatch, node):
+    """A face model put in models/ultralytics/bbox after a run with the Haar fallback."""
+    install_models_dir(monkeypatch, tmp_path)
+    widgets = dict(model=None, vae=None, images=None, positive=None, negative=None, seed=0, steps=4, face_id=-1)
+    with_haar = node.IS_CHANGED(detector="auto", **widgets)
+    assert node.IS_CHANGED(detector="auto", **widgets) == with_haar, "nothing changed: ComfyUI may reuse the result"
+    put_model_file(tmp_path, "ultralytics_bbox", "face_yolov8n.pt")
+    assert node.IS_CHANGED(detector="auto", **widgets) != with_haar, "auto now loads face_yolov8n.pt, so the node must run again"
+    assert node.IS_CHANGED(detector="auto", tracks=None, **widgets) == node.IS_CHANGED(detector=HAAR_OPTION, tracks=None, **widgets), (
+        "with tracks connected no detection runs, so the detector choice does not matter"
+    )

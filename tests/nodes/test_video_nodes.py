@@ -148,3 +148,27 @@ def test_lipsync_processor_syncs_the_selected_faces_on_screen_in_each_window(mon
     assert calls == ["2"], f"the window's part of the selection is synced (track 2; alice is not on screen), but got {calls}"
     with pytest.raises(ValueError, match="track_ids must hold track ids >= 1"):
         video.FUSELipsyncProcessor().build(audio, track_ids="0")
+
+
+def test_track_video_node_runs_again_when_auto_would_pick_a_new_detector(tmp_path, monkeypatch):
+    """A face model put in models/ultralytics/bbox after a run with the Haar fallback."""
+    from fuse_fake_host import install_models_dir, put_model_file
+
+    install_models_dir(monkeypatch, tmp_path)
+    widgets = dict(video=None, score_threshold=0.5, min_face_size=16, detect_every=1, detect_size=960)
+    with_haar = video.FUSEVideoTrackFaces.IS_CHANGED(detector="auto", **widgets)
+    assert video.FUSEVideoTrackFaces.IS_CHANGED(detector="auto", **widgets) == with_haar, "nothing changed: ComfyUI may reuse the result"
+    put_model_file(tmp_path, "ultralytics_bbox", "face_yolov8n.pt")
+    assert video.FUSEVideoTrackFaces.IS_CHANGED(detector="auto", **widgets) != with_haar, "auto now loads face_yolov8n.pt, so the node must run again"
+
+
+@pytest.mark.parametrize("node, folder, widget, name", [(video.FUSERestoreProcessor, "facerestore_models", "model", "GFPGANv1.4.pth"), (video.FUSELipsyncProcessor, "lipsync", "lipsync_model", "wav2lip.pth")])
+def test_processors_change_when_their_model_file_is_replaced(tmp_path, monkeypatch, node, folder, widget, name):
+    from fuse_fake_host import install_models_dir, put_model_file
+
+    install_models_dir(monkeypatch, tmp_path)
+    model = put_model_file(tmp_path, folder, name)
+    first = node.IS_CHANGED(**{widget: name, "batch_size": 4})
+    assert node.IS_CHANGED(**{widget: name, "batch_size": 4}) == first
+    model.write_bytes(b"other weights of another size")
+    assert node.IS_CHANGED(**{widget: name, "batch_size": 4}) != first, "a replaced model file must make a new processor"

@@ -1,14 +1,11 @@
-"""Face restorers: loading (arch detection, safe formats), calling the nets right, batching.
+"""The restoration pass: calling the nets right ([-1, 1] at 512), batching, blending by strength.
 
-Random-weight nets are built from spandrel's real architecture classes at test time and saved as
-.pth and .safetensors. spandrel's GFPGAN / CodeFormer loaders fix the full 512 configuration
-(~86 M / ~68 M parameters, 10-20 s per forward on one CPU thread), so each runs ONE forward;
-RestoreFormer reads its size from the weights and is built small. Batching, progress and the
-[-1, 1] round trip are checked with a cheap stand-in for the net's call.
+The real architectures (random weights, tests/fuse_restorer_models.py) each run ONE forward;
+batching, progress and the [-1, 1] round trip are checked with a cheap stand-in for the net's
+call. Loading and the registry are tested in tests/models/test_restorers.py.
 """
 
 import dataclasses
-import importlib.util
 from fractions import Fraction
 
 import cv2
@@ -16,39 +13,12 @@ import numpy as np
 import pytest
 import torch
 
+from fuse_restorer_models import ARCHS
+
 from comfyui_fuse.compositing.plan import CropPlan, FaceSequence
-from comfyui_fuse.restoration import restore as restorers
-from comfyui_fuse.restoration.restore import RESTORERS, FaceRestorer, load_restorer, restore_face_sequences, restore_faces, restorer_from_descriptor
 from comfyui_fuse.media.synthetic import face_sprites
-
-# CodeFormer lives in spandrel_extra_arches (non-commercial licence), a test-only requirement
-needs_extra_arches = pytest.mark.skipif(importlib.util.find_spec("spandrel_extra_arches") is None, reason="spandrel_extra_arches (CodeFormer) is not installed")
-
-
-def case(arch, *values):
-    """A parametrize case for arch, skipped for CodeFormer when its package is missing."""
-    return pytest.param(arch, *values, marks=needs_extra_arches if arch == "CodeFormer" else ())
-
-
-ARCHS = [case("GFPGAN"), case("RestoreFormer"), case("CodeFormer")]
-
-
-def build_net(arch: str) -> torch.nn.Module:
-    """A random-weight net of the real architecture, shaped so spandrel's loader can rebuild it."""
-    torch.manual_seed(0)
-    if arch == "GFPGAN":
-        from spandrel.architectures.GFPGAN import GFPGAN
-
-        return GFPGAN().eval()
-    if arch == "RestoreFormer":
-        from spandrel.architectures.RestoreFormer import RestoreFormer
-
-        # six levels bring 512 down to the 16x16 latent the attention expects; 32 channels is the
-        # fewest GroupNorm(32) allows; head_size 8 is what spandrel's loader assumes
-        return RestoreFormer(n_embed=64, embed_dim=32, ch=32, ch_mult=(1, 1, 1, 1, 1, 1), num_res_blocks=1, z_channels=32, resolution=512, attn_resolutions=(16,), head_size=8).eval()
-    from spandrel_extra_arches.architectures.CodeFormer import CodeFormer
-
-    return CodeFormer(dim_embd=64, n_head=8, n_layers=1, codebook_size=64, connect_list=["32", "64"]).eval()
+from comfyui_fuse.models.restorers import RESTORERS, FaceRestorer, load_restorer
+from comfyui_fuse.restoration.restore import restore_face_sequences, restore_faces
 
 
 def face_crops(count: int, size: int) -> torch.Tensor:
@@ -76,61 +46,10 @@ def stand_in(call, arch="RestoreFormer") -> FaceRestorer:
     return FaceRestorer(dataclasses.replace(RESTORERS[arch], call=call), torch.nn.Linear(1, 1), "stand-in")
 
 
-# (arch, file format) pairs saved and loaded: both formats for the small net, one each for the big
-# ones (300 MB files; the format path does not depend on the architecture)
-SAVED = [("GFPGAN", ".pth"), ("CodeFormer", ".safetensors"), ("RestoreFormer", ".pth"), ("RestoreFormer", ".safetensors")]
-INSTALLED = {spec.arch_id for spec in restorers.installed_restorers()}
-
-
 @pytest.fixture(scope="module")
-def saved_models(tmp_path_factory):
-    """arch -> (state_dict, {extension: path}), each net built once."""
-    from safetensors.torch import save_file
-
-    folder = tmp_path_factory.mktemp("facerestore_models")
-    models = {}
-    for arch, extension in SAVED:
-        if arch not in INSTALLED:
-            continue
-        if arch not in models:
-            models[arch] = ({k: v.contiguous() for k, v in build_net(arch).state_dict().items()}, {})
-        state, paths = models[arch]
-        paths[extension] = str(folder / f"{arch}{extension}")
-        if extension == ".pth":
-            torch.save({"params_ema": state}, paths[extension])  # the layout of the released GFPGAN / CodeFormer files
-        else:
-            save_file(state, paths[extension])
-    return models
-
-
-@pytest.fixture(scope="module")
-def loaded_restorers(saved_models):
+def loaded_restorers(saved_restorers):
     """arch -> FaceRestorer loaded once from its first saved file."""
-    return {arch: load_restorer(next(iter(paths.values()))) for arch, (_, paths) in saved_models.items()}
-
-
-@pytest.mark.parametrize(
-    "arch, takes_fidelity, non_commercial, package",
-    [case("GFPGAN", False, False, "spandrel"), case("RestoreFormer", False, False, "spandrel"), case("CodeFormer", True, True, "spandrel_extra_arches")],
-)
-def test_registry_describes_each_restorer(arch, takes_fidelity, non_commercial, package):
-    spec = RESTORERS[arch]
-    assert (spec.input_size, spec.scale, spec.takes_fidelity, spec.package) == (512, 1, takes_fidelity, package)
-    assert ("NON-COMMERCIAL" in spec.licence) == non_commercial, f"{arch} licence note is wrong: {spec.licence!r}"
-    assert spec.installed, f"{package} should be installed in the test environment"
-    with pytest.raises(ValueError, match="already registered"):
-        restorers.register_restorer(spec)
-
-
-@pytest.mark.parametrize("arch, extension", [case(arch, extension) for arch, extension in SAVED])
-def test_load_restorer_detects_the_architecture(saved_models, loaded_restorers, arch, extension):
-    state, paths = saved_models[arch]
-    restorer = loaded_restorers[arch] if next(iter(paths)) == extension else load_restorer(paths[extension])
-    assert restorer.spec.arch_id == arch, f"{paths[extension]} was detected as {restorer.spec.arch_id}"
-    assert not restorer.net.training, "a loaded restorer must be in eval mode"
-    loaded = restorer.net.state_dict()
-    for key in list(state)[:: max(len(state) // 12, 1)]:
-        assert torch.equal(loaded[key].cpu(), state[key]), f"weight {key} did not survive the {extension} round trip"
+    return {arch: load_restorer(next(iter(paths.values()))) for arch, (_, paths) in saved_restorers.items()}
 
 
 def _record_inputs(net, records):
@@ -221,52 +140,6 @@ def test_batches_progress_interrupt_and_alpha():
 def test_restore_faces_rejects_bad_input(crops, kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
         restore_faces(stand_in(lambda net, x, f: x), crops, **kwargs)
-
-
-def test_restorer_from_descriptor_accepts_face_models_only(saved_models):
-    import spandrel
-    from spandrel.architectures.Compact import Compact
-
-    face = spandrel.ModelLoader().load_from_state_dict(saved_models["RestoreFormer"][0])  # as the host's loader does
-    assert restorer_from_descriptor(face).spec.arch_id == "RestoreFormer"
-    upscaler = spandrel.ModelLoader().load_from_state_dict(Compact(num_feat=8, num_conv=2, upscale=2).state_dict())
-    with pytest.raises(ValueError, match=r"upscale_model must be a face restoration model \(GFPGAN, RestoreFormer, CodeFormer\), but got Compact"):
-        restorer_from_descriptor(upscaler)
-    with pytest.raises(TypeError, match="upscale_model must be a spandrel ImageModelDescriptor"):
-        restorer_from_descriptor(torch.nn.Identity())
-
-
-class NotAStateDict:
-    pass
-
-
-def test_load_restorer_rejects_unsafe_unknown_and_unsupported_files(tmp_path):
-    from spandrel.architectures.Compact import Compact
-
-    pickled = tmp_path / "evil.pth"
-    torch.save({"params": NotAStateDict()}, pickled)
-    with pytest.raises(ValueError, match="evil.pth could not be loaded: it is not a plain weights file") as refused:
-        load_restorer(str(pickled))
-    assert "weights_only" not in str(refused.value), "never suggest loading with weights_only off"
-    upscaler = tmp_path / "upscaler.pth"
-    torch.save(Compact(num_feat=8, num_conv=2, upscale=2).state_dict(), upscaler)
-    with pytest.raises(ValueError, match=r"must hold a face restoration model \(GFPGAN, RestoreFormer, CodeFormer\)"):
-        load_restorer(str(upscaler))
-    with pytest.raises(ValueError, match=r"must be \.pth, \.pt or \.safetensors"):
-        load_restorer(str(tmp_path / "model.onnx"))
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        load_restorer(str(tmp_path / "missing.pth"))
-    corrupt = tmp_path / "corrupt.safetensors"
-    corrupt.write_bytes(b"not a safetensors file")
-    with pytest.raises(ValueError, match="corrupt.safetensors"):
-        load_restorer(str(corrupt))
-
-
-@needs_extra_arches
-def test_a_codeformer_file_without_extra_arches_says_what_to_install(saved_models, monkeypatch):
-    monkeypatch.setitem(RESTORERS, "CodeFormer", dataclasses.replace(RESTORERS["CodeFormer"], package="spandrel_extra_arches_not_installed"))
-    with pytest.raises(ValueError, match="needs the spandrel_extra_arches package"):
-        load_restorer(saved_models["CodeFormer"][1][".safetensors"])
 
 
 def test_restore_face_sequences_blends_by_strength_and_checks_the_plan():
