@@ -269,13 +269,14 @@ class FUSELipsyncProcessor:
         parsed_ranges = parse_ranges(ranges)  # so does bad JSON
 
         def run(crops, plan, offset, tracks):
+            if tracks is not None:  # range keys name faces of the whole video; a window holds only those on screen
+                check_range_keys(parsed_ranges, tracks.track_id, tracks.identity, "the video's tracks")
             # a window holds the faces on screen in it: sync the selected ones that are, none when none is
             present = faces.present_in([s.track_id for s in plan.sequences], [s.identity for s in plan.sequences])
             if present is None:
                 return crops, torch.zeros(tuple(crops.shape[:3]), dtype=torch.float32)
             shift = Fraction(offset) / plan.fps  # seconds of video before this window
             window_audio = audio_from(audio, shift)
-            check_range_keys(parsed_ranges, tracks.track_id, tracks.identity, "the video's tracks")  # every face, not the window's
             on_screen = {str(s.track_id) for s in plan.sequences} | {s.identity for s in plan.sequences if s.identity}
             crops_out, edit_mask = node.lipsync(crops, plan, window_audio, ranges=shift_ranges(ranges, shift, on_screen), tracks=tracks, **{**settings, "track_ids": str(present)})
             return crops_out, edit_mask

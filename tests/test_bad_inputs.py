@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from comfyui_fuse.compositing.geometry import CropSpec
 from comfyui_fuse.compositing.warp import crop_face_sequences
 from comfyui_fuse.core.types import DETECTED, FaceTracks
 from comfyui_fuse.media import synthetic
@@ -28,7 +29,7 @@ def clip():
     xyxy = np.tile(np.array([[[20, 10, 50, 40]]], np.float32), (1, 5, 1))
     state = np.full((1, 5), DETECTED, np.uint8)
     tracks = FaceTracks([1], xyxy, state, np.full((1, 5), 0.9, np.float32), 5, (64, 80), Fraction(25))
-    crops, plan, _ = crop_face_sequences(frames, tracks, face_size=32)
+    crops, plan, _ = crop_face_sequences(frames, tracks, CropSpec(face_size=32))
     return frames, tracks, crops, plan
 
 

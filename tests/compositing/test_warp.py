@@ -165,10 +165,10 @@ def test_tracks_of_another_video_of_the_same_size_are_refused_by_their_fingerpri
     boxes = {0: (10, 10, 30, 30), 1: (11, 10, 31, 30)}
     tracks = make_tracks(2, (40, 60), boxes)
     tracks = FaceTracks(tracks.track_id, tracks.xyxy, tracks.state, tracks.score, 2, (40, 60), fingerprint=fingerprint_frames(frames))
-    crops, plan, _ = crop_face_sequences(frames, tracks, face_size=32)
+    crops, plan, _ = crop_face_sequences(frames, tracks, CropSpec(face_size=32))
     assert plan.total_rows == 2, "the video the tracks were made from is cropped"
     with pytest.raises(ValueError, match=r"images must be the video the tracks were made from, but its pixels differ"):
-        crop_face_sequences(other, tracks, face_size=32)
+        crop_face_sequences(other, tracks, CropSpec(face_size=32))
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")], ids=["nan", "inf"])
@@ -186,8 +186,8 @@ def test_crops_that_would_not_fit_in_memory_are_refused_up_front(monkeypatch):
     frames = make_frames(count=4)
     tracks = make_tracks(4, (40, 60), {frame: (10, 10, 30, 30) for frame in range(4)})
     with pytest.raises(ValueError, match=r"4 face crops of 4096x4096 must fit in memory, but would need 1.07 GB and only 1.00 GB is available; lower face_size"):
-        crop_face_sequences(frames, tracks, face_size=4096)
-    crops, _, _ = crop_face_sequences(frames, tracks, face_size=64)
+        crop_face_sequences(frames, tracks, CropSpec(face_size=4096))
+    crops, _, _ = crop_face_sequences(frames, tracks, CropSpec(face_size=64))
     assert crops.shape == (4, 64, 64, 3), "crops that fit are made as before"
 
 
