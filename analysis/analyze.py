@@ -77,7 +77,7 @@ def analysis_frames(frame_count: int, fps: Fraction, sample_fps: float) -> np.nd
     check_number("sample_fps", sample_fps, 0, note=" (0 = every frame)")
     if sample_fps == 0 or Fraction(sample_fps) >= fps:
         return np.arange(frame_count, dtype=np.int64)
-    step = Fraction(sample_fps).limit_denominator(1000)
+    step = Fraction(sample_fps).limit_denominator(1000) or Fraction(sample_fps)  # below 1/2000 fps the limit rounds to 0
     frames = []
     k = 0
     while True:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..core.checks import check_number
 from ..core.types import ABSENT, FaceTracks
-from .selection import ALL_FACES
+from .selection import ALL_FACES, TRACK_ID
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def check_character_name(name) -> str:
     name = name.strip()
     if "," in name or ";" in name:
         raise ValueError(f"character names must not contain ',' or ';' (they separate names in selections), but got {name!r}")
-    if name.lower() in ALL_FACES or name.lstrip("-").isdigit():
+    if name.lower() in ALL_FACES or TRACK_ID.fullmatch(name):
         raise ValueError(f"character names must not be a number or 'all' (those select track ids), but got {name!r}")
     if _UNKNOWN_NAME.fullmatch(name):
         raise ValueError(f"character names must not look like {UNKNOWN_PREFIX}<n> (reserved for unknown faces), but got {name!r}")
@@ -252,6 +252,7 @@ def _named_tracks(tracks: FaceTracks, groups: list[list[int]], names_of_groups: 
         fps=tracks.fps,
         landmarks=None if tracks.landmarks is None else stacked(3, (0, count, 5, 2), np.float32),
         identity=np.array(names, dtype=str) if order else None,
+        fingerprint=tracks.fingerprint,
     )
     return result, order
 

@@ -15,6 +15,7 @@ is never an error, whatever the selection: there is nothing to choose from.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -26,6 +27,7 @@ from ..core.types import FaceTracks
 log = logging.getLogger(__name__)
 
 ALL_FACES = ("", "-1", "all")  # selection texts meaning every face
+TRACK_ID = re.compile(r"-?[0-9]+")  # a track id in a selection; ASCII digits only (str.isdigit() accepts "²", which int() refuses)
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class FaceSelection:
         ids, names = set(), set()
         if text.strip().lower() not in ALL_FACES:
             for token in (t.strip() for t in text.replace(";", ",").split(",")):
-                if token.lstrip("-").isdigit():
+                if TRACK_ID.fullmatch(token):
                     if int(token) < 1:
                         raise ValueError(f"{input_name} must hold track ids >= 1, character names, or be \"all\" / \"-1\" alone, but got {token!r} in {text!r}")
                     ids.add(int(token))

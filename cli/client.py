@@ -14,8 +14,10 @@ ui_to_api() turns a workflow saved from the editor (UI format) into the API form
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import math
 import mimetypes
 import os
 import time
@@ -85,13 +87,25 @@ class ComfyClient:
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise ComfyServerError(f"cannot reach ComfyUI at {self.server} ({reason}); start the server or pass its address") from error
+        except http.client.HTTPException as error:  # a body shorter than its Content-Length, a garbled status line, ...
+            raise ComfyServerError(
+                f"{method} {path} on {self.server} got a broken HTTP answer ({type(error).__name__}: {error}); is {self.server} a ComfyUI server, and is a proxy in between cutting answers short?"
+            ) from None
+
+    def _decode(self, method: str, path: str, text: bytes):
+        """The JSON of an answer; ComfyServerError naming the server when it is not JSON (an HTML page)."""
+        try:
+            return json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            start = text[:80].decode("utf-8", "replace").strip()
+            raise ComfyServerError(f"{method} {path} on {self.server} must answer JSON, but got {start!r}...; is {self.server} the address of a ComfyUI server (not a web page or proxy)?") from None
 
     def _json(self, method: str, path: str, *, query: dict | None = None, payload=None):
         body = None if payload is None else json.dumps(payload).encode("utf-8")
         status, text = self._request(method, path, query=query, body=body, content_type="application/json" if body is not None else None)
         if status >= 400:
             raise ComfyServerError(f"{method} {path} failed on {self.server}: HTTP {status}: {text.decode('utf-8', 'replace')[:2000]}")
-        return json.loads(text) if text else None
+        return self._decode(method, path, text) if text else None
 
     # ---- queries --------------------------------------------------------------------------------
 
@@ -111,7 +125,10 @@ class ComfyClient:
 
     def history(self, prompt_id: str) -> dict | None:
         """The /history entry of one prompt (prompt, outputs, status), or None while it is not done."""
-        return self._json("GET", "/history/" + urllib.parse.quote(prompt_id, safe="")).get(prompt_id)
+        history = self._json("GET", "/history/" + urllib.parse.quote(prompt_id, safe=""))
+        if not isinstance(history, dict):
+            raise ComfyServerError(f"GET /history on {self.server} must answer a JSON object, but got {type(history).__name__}; is it a ComfyUI server?")
+        return history.get(prompt_id)
 
     # ---- actions --------------------------------------------------------------------------------
 
@@ -138,7 +155,9 @@ class ComfyClient:
         status, text = self._request("POST", "/upload/image", body=b"".join(parts), content_type=f"multipart/form-data; boundary={boundary}")
         if status >= 400:
             raise ComfyServerError(f"upload of {path!r} was refused: HTTP {status}: {text.decode('utf-8', 'replace')}")
-        answer = json.loads(text)
+        answer = self._decode("POST", "/upload/image", text)
+        if not isinstance(answer, dict) or not isinstance(answer.get("name"), str):
+            raise ComfyServerError(f"upload of {path!r} to {self.server} must answer the stored file's name, but got {str(answer)[:200]}")
         return f"{answer['subfolder']}/{answer['name']}" if answer.get("subfolder") else answer["name"]
 
     def queue_prompt(self, prompt: dict, extra_data: dict | None = None, front: bool = False) -> str:
@@ -156,10 +175,19 @@ class ComfyClient:
             payload["extra_data"] = extra_data
         if front:
             payload["front"] = True
-        status, text = self._request("POST", "/prompt", body=json.dumps(payload).encode("utf-8"), content_type="application/json")
-        answer = json.loads(text) if text else {}
+        try:
+            body = json.dumps(payload, allow_nan=False).encode("utf-8")
+        except ValueError:  # NaN or inf would be sent as a bare NaN (not JSON), which ComfyUI reads back as NaN
+            places = ", ".join(f"node {node_id} input {name!r}" for node_id, name in _nonfinite_inputs(prompt)) or "extra_data"
+            raise ValueError(f"prompt inputs must be finite numbers, but {places} is NaN or infinite; set a number") from None
+        status, text = self._request("POST", "/prompt", body=body, content_type="application/json")
+        answer = self._decode("POST", "/prompt", text) if text else {}
+        if not isinstance(answer, dict):
+            raise ComfyServerError(f"POST /prompt on {self.server} must answer a JSON object, but got {str(answer)[:200]}")
         if status >= 400:
             raise ComfyServerError(describe_prompt_error(answer, prompt), answer)
+        if "prompt_id" not in answer:
+            raise ComfyServerError(f"POST /prompt on {self.server} must answer the queued prompt's id, but got {str(answer)[:200]}; is it a ComfyUI server?")
         if answer.get("node_errors"):
             log.warning("ComfyUI queued prompt %s but left out outputs with errors: %s", answer["prompt_id"], describe_prompt_error(answer, prompt))
         return answer["prompt_id"]
@@ -260,9 +288,11 @@ class ComfyClient:
                     if not isinstance(item, dict) or "filename" not in item or item.get("type", "output") not in types:
                         continue
                     subfolder = item.get("subfolder", "")
+                    if not isinstance(item["filename"], str) or not isinstance(subfolder, str):
+                        raise ComfyServerError(f"the server named an output with a filename {item['filename']!r} and subfolder {subfolder!r}; both must be text")
                     filename = os.path.basename(item["filename"])
-                    if os.path.isabs(subfolder) or ".." in subfolder.replace("\\", "/").split("/"):
-                        raise ComfyServerError(f"the server named an output outside its folders: subfolder {subfolder!r}")
+                    if filename in ("", ".", "..") or os.path.isabs(subfolder) or ".." in subfolder.replace("\\", "/").split("/"):
+                        raise ComfyServerError(f"the server named an output outside its folders: subfolder {subfolder!r}, filename {item['filename']!r}")
                     status, data = self._request("GET", "/view", query={"filename": item["filename"], "subfolder": subfolder, "type": item.get("type", "output")})
                     if status >= 400:
                         raise ComfyServerError(f"cannot download output {item['filename']!r}: HTTP {status}")
@@ -274,6 +304,15 @@ class ComfyClient:
                     os.replace(partial, target)
                     paths.append(target)
         return paths
+
+
+def _nonfinite_inputs(prompt: dict) -> list[tuple[str, str]]:
+    """(node id, input name) of every NaN or infinite number among the prompt's inputs."""
+    return [
+        (str(node_id), str(name))
+        for node_id, node in prompt.items() if isinstance(node, dict) and isinstance(node.get("inputs"), dict)
+        for name, value in node["inputs"].items() if isinstance(value, float) and not math.isfinite(value)
+    ]
 
 
 def _websocket_module():
@@ -306,6 +345,8 @@ def describe_prompt_error(answer: dict, prompt: dict | None = None) -> str:
 
 def check_history_entry(prompt_id: str, entry: dict) -> dict:
     """Return the entry of a prompt that succeeded; raise ComfyServerError with the server's words if not."""
+    if not isinstance(entry, dict):
+        raise ComfyServerError(f"the history entry of prompt {prompt_id} must be a JSON object, but got {str(entry)[:200]}; is it a ComfyUI server?")
     status = entry.get("status") or {}
     if status.get("status_str") == "success":
         return entry
@@ -330,7 +371,7 @@ def ui_to_api(ui_workflow: dict, object_info: dict) -> dict:
     _check_ui_workflow(ui_workflow)
     graph = _UiGraph(ui_workflow)
     prompt = {}
-    for node in ui_workflow["nodes"]:
+    for node in graph.nodes.values():
         if node["type"] in EDITOR_ONLY_NODES or node.get("mode") in (MUTED_MODE, BYPASS_MODE):
             continue
         if node["type"] not in object_info:
@@ -350,18 +391,17 @@ class _UiGraph:
     """The nodes and links of a UI-format workflow, and where a link's value really comes from."""
 
     def __init__(self, ui_workflow: dict) -> None:
-        self.links = {}  # link id -> (origin node id, origin output slot)
-        for link in ui_workflow.get("links") or []:
-            if isinstance(link, dict):
-                self.links[link["id"]] = (link["origin_id"], link["origin_slot"])
-            else:
-                self.links[link[0]] = (link[1], link[2])
-        self.nodes = {node["id"]: node for node in ui_workflow["nodes"]}
+        self.links = _ui_links(ui_workflow.get("links"))  # link id -> (origin node id, origin output slot)
+        self.nodes = _ui_nodes(ui_workflow["nodes"])
 
     def source_of(self, link_id, socket_type) -> tuple[dict, int] | None:
         """(node, output index) a link into a socket_type input comes from, through reroutes and
         bypassed nodes; None when nothing reaches it (a muted source, an unlinked bypass)."""
+        if link_id not in self.links:
+            raise ValueError(f"ui_workflow must hold every link its nodes use, but link {link_id!r} is missing from 'links'; {RESAVE}")
         origin_id, origin_slot = self.links[link_id]
+        if origin_id not in self.nodes:
+            raise ValueError(f"ui_workflow link {link_id!r} must come from one of its nodes, but node {origin_id!r} is missing from 'nodes'; {RESAVE}")
         origin = self.nodes[origin_id]
         if origin["type"] == "Reroute":
             upstream = (origin.get("inputs") or [{}])[0].get("link")
@@ -426,6 +466,44 @@ def _add_linked_inputs(node: dict, graph: _UiGraph, inputs: dict) -> None:
             inputs.pop(socket["name"], None)
         elif source[0]["type"] != "PrimitiveNode":  # the target widget holds the primitive's value
             inputs[socket["name"]] = [str(source[0]["id"]), source[1]]
+
+
+RESAVE = "the file is damaged or not saved by the ComfyUI editor: open it in the editor and save it again"
+
+
+def _ui_links(links) -> dict:
+    """{link id: (origin node id, origin slot)} of a UI workflow's 'links' (lists or objects), checked."""
+    if links is None:
+        return {}
+    if not isinstance(links, list):
+        raise ValueError(f"ui_workflow 'links' must be a list, but got {type(links).__name__}; {RESAVE}")
+    found = {}
+    for position, link in enumerate(links):
+        if isinstance(link, dict) and all(key in link for key in ("id", "origin_id", "origin_slot")):
+            link_id, origin_id, origin_slot = link["id"], link["origin_id"], link["origin_slot"]
+        elif isinstance(link, list) and len(link) >= 3:
+            link_id, origin_id, origin_slot = link[:3]
+        else:
+            raise ValueError(f"ui_workflow links[{position}] must be [id, origin node, origin slot, ...] or an object with id, origin_id and origin_slot, but got {str(link)[:80]}; {RESAVE}")
+        if isinstance(origin_slot, bool) or not isinstance(origin_slot, int):
+            raise ValueError(f"ui_workflow link {link_id!r} must have an integer origin slot, but got {origin_slot!r}; {RESAVE}")
+        found[link_id] = (origin_id, origin_slot)
+    return found
+
+
+def _ui_nodes(nodes: list) -> dict:
+    """{node id: node} of a UI workflow's 'nodes', each checked to have what ui_to_api reads."""
+    found = {}
+    for position, node in enumerate(nodes):
+        if not isinstance(node, dict) or "id" not in node or not isinstance(node.get("type"), str):
+            raise ValueError(f"ui_workflow nodes[{position}] must be an object with an 'id' and a 'type', but got {str(node)[:80]}; {RESAVE}")
+        sockets = node.get("inputs") or []
+        if not isinstance(sockets, list) or not all(isinstance(socket, dict) and isinstance(socket.get("name"), str) for socket in sockets):
+            raise ValueError(f"ui_workflow node {node['id']!r} must list its inputs as objects with a 'name', but got {str(sockets)[:80]}; {RESAVE}")
+        if not isinstance(node.get("widgets_values") or [], (list, dict)):
+            raise ValueError(f"ui_workflow node {node['id']!r} must keep its widget values in a list, but got {type(node['widgets_values']).__name__}; {RESAVE}")
+        found[node["id"]] = node
+    return found
 
 
 def _declared_inputs(schema: dict) -> list[tuple[str, list]]:

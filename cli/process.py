@@ -16,7 +16,7 @@ import argparse
 import os
 
 from .models import add_models_dir_arguments, models_dir
-from .track import check_video_path, detector_arguments, load_detector, positive_int
+from .track import check_output_paths, check_video_path, detector_arguments, finite_float, load_detector, positive_int
 
 
 def add_processing_arguments(parser: argparse.ArgumentParser, model_help: str) -> None:
@@ -25,7 +25,7 @@ def add_processing_arguments(parser: argparse.ArgumentParser, model_help: str) -
     parser.add_argument("--model", required=True, help=model_help)
     parser.add_argument("--detector", default="auto", help='face detector: "auto" (best model found, else the built-in Haar cascade) or a model file option')
     add_models_dir_arguments(parser)
-    parser.add_argument("--score-threshold", type=float, default=0.5, help="minimum detector confidence (default 0.5)")
+    parser.add_argument("--score-threshold", type=finite_float, default=0.5, help="minimum detector confidence (default 0.5)")
     parser.add_argument("--detect-size", type=int, default=960, help="longest side of the frames the detector sees (default 960; 0 = full size)")
     parser.add_argument("--face-size", type=positive_int, default=512, help="side of the face crops in pixels (default 512)")
     parser.add_argument("--window", type=positive_int, default=81, help="frames processed at a time (default 81); memory grows with it, not with the video")
@@ -38,6 +38,7 @@ def run_processing(args: argparse.Namespace, processor, job_key: dict, audio_sou
     from ..streaming import process_video, probe_limited, track_video
 
     check_video_path("--output", args.output)
+    check_output_paths({"VIDEO": args.video, "--audio": getattr(args, "audio", None)}, {"--output": args.output})
     progress = args.progress.stage
     with models_dir(args):
         detector = load_detector(detector_arguments(args))
@@ -76,9 +77,9 @@ def run_restore(args: argparse.Namespace) -> int:
 def add_restore_command(subparsers) -> None:
     parser = subparsers.add_parser("restore", help="restore every face of a video with a face restoration model, in flat memory", description="Track every face of VIDEO, restore it with a face restorer (GFPGAN, CodeFormer, RestoreFormer) a window at a time and write --output with the source's audio and exact fps. Rerun after an interruption to resume.")
     add_processing_arguments(parser, "a restorer file in models/facerestore_models (e.g. GFPGANv1.4.pth)")
-    parser.add_argument("--fidelity", type=float, default=0.5, help="CodeFormer fidelity 0..1 (default 0.5)")
-    parser.add_argument("--strength", type=float, default=1.0, help="blend of the restored face over the original 0..1 (default 1)")
-    parser.add_argument("--temporal-smoothing", type=float, default=0.5, help="how much restoration detail is smoothed over time 0..1 (default 0.5)")
+    parser.add_argument("--fidelity", type=finite_float, default=0.5, help="CodeFormer fidelity 0..1 (default 0.5)")
+    parser.add_argument("--strength", type=finite_float, default=1.0, help="blend of the restored face over the original 0..1 (default 1)")
+    parser.add_argument("--temporal-smoothing", type=finite_float, default=0.5, help="how much restoration detail is smoothed over time 0..1 (default 0.5)")
     parser.set_defaults(run=run_restore)
 
 

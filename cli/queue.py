@@ -17,6 +17,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import sys
 import time
 
@@ -63,9 +64,16 @@ def is_ui_workflow(workflow: dict) -> bool:
 
 
 def parse_value(text: str):
-    """A --set value: JSON when it parses (0.7, true, [1, 2], "3"), else the text itself."""
+    """A --set value: JSON when it parses (0.7, true, [1, 2], "3"), else the text itself.
+
+    NaN and Infinity are refused: Python's JSON reads them, but they are no JSON numbers, and a
+    node given NaN compares false with every limit (a NaN threshold silently finds nothing)."""
+
+    def refuse(constant: str):
+        raise ValueError(f"--set VALUE must be a finite number, text or JSON, but got {text!r} ({constant} is not a number any input takes)")
+
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=refuse)
     except json.JSONDecodeError:
         return text
 
@@ -155,11 +163,19 @@ def apply_inputs(prompt: dict, sets: list[str], uploads: list[str], client: Comf
     return prompt
 
 
+def file_name_part(text) -> str:
+    """Text the server sent (a node id, a class name) as a safe part of a file name: letters,
+    digits, '.', '-' and '_' only, never '..' or a path, so it cannot leave the output folder."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._")
+    return safe or "node"
+
+
 def write_text_outputs(entry: dict, prompt: dict, out_dir: str) -> list[str]:
     """Write each distinct text output (e.g. a JSON report shown by Preview Any) to out_dir.
 
-    Named <node id>_<class>.json when the text is JSON, .txt otherwise; a text two nodes show is
-    written once. Returns the paths."""
+    Named <node id>_<class>.json when the text is JSON, .txt otherwise (both made safe by
+    file_name_part: the server names them); a text two nodes show is written once. Returns the
+    paths."""
     written, seen = [], set()
     for node_id, texts in output_texts(entry).items():
         for index, text in enumerate(texts):
@@ -172,7 +188,9 @@ def write_text_outputs(entry: dict, prompt: dict, out_dir: str) -> list[str]:
             except json.JSONDecodeError:
                 extension = ".txt"
             suffix = f"_{index}" if len(texts) > 1 else ""
-            path = os.path.join(out_dir, f"{node_id}_{prompt.get(node_id, {}).get('class_type', 'text')}{suffix}{extension}")
+            node = prompt.get(node_id)
+            class_type = node.get("class_type", "text") if isinstance(node, dict) else "text"
+            path = os.path.join(out_dir, f"{file_name_part(node_id)}_{file_name_part(class_type)}{suffix}{extension}")
             os.makedirs(out_dir, exist_ok=True)
             with open(path + ".part", "w", encoding="utf-8") as stream:
                 stream.write(text)
@@ -187,6 +205,8 @@ def say(text: str) -> None:
 
 def run_queue(args: argparse.Namespace) -> int:
     workflow = load_workflow(args.workflow)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out must be a folder for the outputs, but {args.out!r} is a file; name a folder")
     client = ComfyClient(args.server)
     prompt_id = None
     try:

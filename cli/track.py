@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from fractions import Fraction
 
@@ -25,11 +26,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def finite_float(text: str) -> float:
+    """A number option: float() also reads "nan" and "inf", which no threshold means."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, but got {text}")
+    return value
+
+
 def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by the commands that run the track pipeline."""
     parser.add_argument("--detector", default="auto", help='face detector: "auto" (best model found, else the built-in Haar cascade), "haar (built-in, low quality)", or a model file option; see --list-detectors')
     add_models_dir_arguments(parser)
-    parser.add_argument("--score-threshold", type=float, default=0.5, help="minimum detector confidence (default 0.5)")
+    parser.add_argument("--score-threshold", type=finite_float, default=0.5, help="minimum detector confidence (default 0.5)")
     parser.add_argument("--face-size", type=positive_int, default=256, help="side of the face crops in pixels (default 256)")
     parser.add_argument("--list-detectors", action="store_true", help="print the detector options found and exit")
 
@@ -178,7 +187,7 @@ def run_track(args: argparse.Namespace) -> int:
             raise ValueError("--out must name the JSON report to write, e.g. --out report.json")
         check_video_path("--preview", args.preview)
         check_video_path("--output", args.output)
-        check_report_path(args.out, args.video)
+        check_output_paths({"VIDEO": args.video}, {"--out": args.out, "--preview": args.preview, "--output": args.output})
         tracked, report = track_file(args.video, load_detector(arguments), output=args.output, preview=args.preview, max_frames=args.max_frames,
                                      score_threshold=args.score_threshold, face_size=args.face_size, stage=args.progress.stage)
     written = [path for path in (args.output, args.preview) if path is not None]
@@ -188,12 +197,31 @@ def run_track(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_report_path(path: str, video: str) -> None:
-    """--out must be a file that is not the input video; checked before any work starts."""
-    if os.path.isdir(path):
-        raise ValueError(f"--out must name a file, but {path!r} is a directory; e.g. --out {os.path.join(path, 'report.json')}")
-    if os.path.exists(path) and os.path.exists(video) and os.path.samefile(path, video):
-        raise ValueError(f"--out must not be the input video ({path!r}): it would be overwritten; e.g. --out report.json")
+def _same_path(first: str, second: str) -> bool:
+    if os.path.exists(first) and os.path.exists(second):
+        return os.path.samefile(first, second)  # also hard links
+    return os.path.realpath(first) == os.path.realpath(second)
+
+
+def check_output_paths(inputs: dict[str, str | None], outputs: dict[str, str | None]) -> None:
+    """Before any work: each output (option -> path) names a file that can be written, is no
+    input (option -> path; writing it would replace the source) and no other output."""
+    written: dict[str, str] = {}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        if os.path.isdir(path):
+            raise ValueError(f"{option} must name a file, but {path!r} is a directory; e.g. {option} {os.path.join(path, 'report.json' if option == '--out' else 'output.mp4')}")
+        folder = os.path.dirname(os.path.abspath(path))
+        while not os.path.exists(folder):
+            folder = os.path.dirname(folder)
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            raise ValueError(f"{option} must be a file in a folder you can write to, but {folder!r} is {'a file' if not os.path.isdir(folder) else 'not writable'}; choose another path")
+        for other_option, other in list(inputs.items()) + list(written.items()):
+            if other is not None and _same_path(path, other):
+                what = "the input would be overwritten" if other_option in inputs else "one would overwrite the other"
+                raise ValueError(f"{option} must not be the same file as {other_option} ({other!r}): {what}; choose another name")
+        written[option] = path
 
 
 def add_track_command(subparsers) -> None:
@@ -304,6 +332,7 @@ def run_detect(args: argparse.Namespace) -> int:
             raise ValueError("VIDEO must name the video file to analyse, e.g. comfyui-fuse detect clip.mp4 --out report.json")
         if args.out is None:
             raise ValueError("--out must name the JSON report to write, e.g. --out report.json")
+        check_output_paths({"VIDEO": args.video, "--refs": args.refs}, {"--out": args.out})
         models = load_analysis_models(args, arguments)
         video, detector, analysis = analyse_video(args, arguments, *models)
     write_report(args.out, {**analysis.report, "detector": detector.name, "source": {"path": os.path.abspath(args.video)}})
@@ -316,19 +345,19 @@ def add_detect_command(subparsers) -> None:
     parser.add_argument("video", nargs="?", metavar="VIDEO", help="input video file (.mp4, .mov, .mkv, ...)")
     parser.add_argument("--out", help="the JSON report to write")
     parser.add_argument("--refs", default=None, help='characters JSON {"alice": ["alice1.jpg", ...], ...} (1 to 15 headshots each, paths relative to the file); without it faces are named face_1, face_2, ...')
-    parser.add_argument("--sample-fps", type=float, default=3.0, help="frames analysed per second (default 3; 0 = every frame)")
-    parser.add_argument("--similarity-threshold", type=float, default=0.5, help="cosine similarity to match a reference character (default 0.5)")
+    parser.add_argument("--sample-fps", type=finite_float, default=3.0, help="frames analysed per second (default 3; 0 = every frame)")
+    parser.add_argument("--similarity-threshold", type=finite_float, default=0.5, help="cosine similarity to match a reference character (default 0.5)")
     parser.add_argument("--no-merge", action="store_true", help="keep each track apart instead of one track per person")
     parser.add_argument("--embedder", default="auto", help='face recogniser: "auto" (the first ArcFace file in models/insightface), "none", or "insightface/<file>"')
     parser.add_argument("--landmarks-3d", default="auto", help='head pose from InsightFace 1k3d68: "auto" (when the file is there), "none" (the detector\'s five landmarks), or "insightface/<file>"')
-    parser.add_argument("--max-yaw", type=float, default=45.0, help="faces turned further (degrees) are not syncable (default 45)")
-    parser.add_argument("--min-face-px", type=float, default=64.0, help="faces narrower (px) are not syncable (default 64)")
-    parser.add_argument("--min-confidence", type=float, default=0.5, help="faces detected less surely are not syncable (default 0.5)")
+    parser.add_argument("--max-yaw", type=finite_float, default=45.0, help="faces turned further (degrees) are not syncable (default 45)")
+    parser.add_argument("--min-face-px", type=finite_float, default=64.0, help="faces narrower (px) are not syncable (default 64)")
+    parser.add_argument("--min-confidence", type=finite_float, default=0.5, help="faces detected less surely are not syncable (default 0.5)")
     parser.add_argument("--detect-every", type=positive_int, default=1, help="run the detector on every k-th frame; tracking fills the rest (default 1)")
     parser.add_argument("--max-frames", type=positive_int, default=None, help="read only the first N frames")
     parser.add_argument("--detector", default="auto", help='face detector: "auto" (best model found, else the built-in Haar cascade) or a model file option; see --list-detectors')
     add_models_dir_arguments(parser)
-    parser.add_argument("--score-threshold", type=float, default=0.5, help="minimum detector confidence (default 0.5)")
+    parser.add_argument("--score-threshold", type=finite_float, default=0.5, help="minimum detector confidence (default 0.5)")
     parser.add_argument("--list-detectors", action="store_true", help="print the detector options found and exit")
     parser.set_defaults(run=run_detect)
 

@@ -48,7 +48,13 @@ def _draw_frame(pixels: np.ndarray, tracks: FaceTracks, frame: int, thickness: i
         if state not in STATE_COLOURS:
             continue
         colour = STATE_COLOURS[state]
-        x1, y1, x2, y2 = (int(round(float(v))) for v in tracks.xyxy[index, frame])
+        x1, y1, x2, y2 = (float(v) for v in tracks.xyxy[index, frame])
+        if x2 < -thickness or y2 < -thickness or x1 > width + thickness or y1 > height + thickness:
+            continue  # wholly outside the frame: nothing of it shows
+        # OpenCV takes int32 points: a box reaching far outside (x = 1e12) is cut just past the
+        # frame edge, which draws the same visible pixels.
+        x1, x2 = (int(round(min(max(v, -thickness - 1.0), width + thickness + 1.0))) for v in (x1, x2))
+        y1, y2 = (int(round(min(max(v, -thickness - 1.0), height + thickness + 1.0))) for v in (y1, y2))
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness)
         cv2.rectangle(covered, (x1, y1), (x2, y2), 255, thickness)
         text = _label(tracks, index)

@@ -50,7 +50,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..core.checks import check_choice, check_number
+from ..core.checks import all_finite, check_choice, check_number
 from ..core.threads import single_threaded
 from .color import apply_transfer, color_transfer, rgb_to_lab, seam_ring, smooth_over_time
 from .geometry import plan_rows
@@ -71,7 +71,7 @@ def _check_crops(crops_bhwc, plan: CropPlan) -> None:
     check_crops_match_plan(crops_bhwc, plan)
     if crops_bhwc.shape[-1] != 3:
         raise ValueError(f"crops must have 3 channels (RGB), but got {crops_bhwc.shape[-1]}; drop the alpha channel (pass it as crop_mask instead)")
-    if not bool(torch.isfinite(crops_bhwc.sum())):  # NaN and inf reach the sum: one read, no full-size mask
+    if not all_finite(crops_bhwc):  # one read, no full-size mask; a float16 sum would overflow on finite pixels
         raise ValueError("crops must hold finite pixel values, but got NaN or inf; check the node that processed them")
 
 

@@ -13,6 +13,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..core.fingerprint import FINGERPRINT_GRID, fingerprint_frames, same_video  # noqa: F401 - re-exported: the plan carries this fingerprint
+from ..core.checks import check_instance
 from ..core.images import check_image_batch
 from ..core.types import _as_array, _check_shape, _frozen, check_fps, check_frame_size
 
@@ -142,6 +144,7 @@ class CropPlan:
 def check_crops_match_plan(crops, plan: CropPlan, *, channels=(3, 4)) -> None:
     """ValueError / TypeError unless crops is the IMAGE batch of this plan: one row per crop of
     the plan, of the plan's crop size, C in channels (core.images.check_image_batch)."""
+    check_instance("crop_plan", plan, CropPlan, "FUSE_CROPS")
     rows = check_image_batch("crops", crops, channels=channels)[0]
     if rows != plan.total_rows:
         raise ValueError(
@@ -151,44 +154,3 @@ def check_crops_match_plan(crops, plan: CropPlan, *, channels=(3, 4)) -> None:
     if plan.crop_size is not None and tuple(crops.shape[1:3]) != plan.crop_size:
         height, width = plan.crop_size
         raise ValueError(f"crops must be {width}x{height} (the crop plan's size), but got {crops.shape[2]}x{crops.shape[1]}; resize them back to the plan's size")
-
-
-FINGERPRINT_GRID = 16
-
-
-def fingerprint_frames(frames_bhwc) -> np.ndarray:
-    """A cheap fingerprint of a video batch: a fixed 16x16 grid of pixels per frame, uint8.
-
-    (B,16,16,C) uint8. It reads 256 pixels a frame, so it is cheap for long 4K clips. It is kept
-    as samples rather than a hash so that a video whose faces were already replaced by an earlier
-    paste still matches (see same_video): pasting works in any order of nodes.
-    """
-    shape = tuple(int(v) for v in frames_bhwc.shape)
-    if len(shape) != 4:
-        raise ValueError(f"frames must be a 4D [B,H,W,C] batch, but got shape {shape}")
-    _, height, width, _ = shape
-    ys = np.linspace(0, height - 1, FINGERPRINT_GRID).round().astype(np.int64)
-    xs = np.linspace(0, width - 1, FINGERPRINT_GRID).round().astype(np.int64)
-    if hasattr(frames_bhwc, "detach"):  # a torch tensor
-        import torch
-
-        grid = frames_bhwc[:, torch.as_tensor(ys)][:, :, torch.as_tensor(xs)].detach().cpu().float().numpy()
-    else:
-        grid = np.asarray(frames_bhwc)[:, ys][:, :, xs].astype(np.float32)
-    return np.clip(np.round(grid * 255.0), 0, 255).astype(np.uint8)
-
-
-def same_video(fingerprint: np.ndarray, frames_bhwc) -> bool:
-    """True when frames_bhwc is the video the fingerprint was taken from, faces edited or not.
-
-    Frames whose faces were pasted over differ at the few grid points inside those faces; another
-    video (or the same one shifted, scaled or re-encoded) differs almost everywhere. The test is
-    the median absolute difference over all grid points: at most 2/255.
-    """
-    if tuple(fingerprint.shape[:1]) != tuple(frames_bhwc.shape[:1]):
-        return False
-    other = fingerprint_frames(frames_bhwc)
-    if other.shape != fingerprint.shape:
-        return False
-    difference = np.abs(other.astype(np.int16) - fingerprint.astype(np.int16))
-    return float(np.median(difference)) <= 2.0

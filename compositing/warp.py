@@ -30,6 +30,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..core.checks import all_finite, check_instance, check_memory
 from ..core.images import check_video_frames
 from ..core.types import FaceTracks
 from ..core.threads import single_threaded
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 def check_frames_match_plan(images: torch.Tensor, plan: CropPlan, name: str = "images") -> None:
     """ValueError unless images is the video the plan was made from (count, size, fingerprint)."""
+    check_instance("crop_plan", plan, CropPlan, "FUSE_CROPS")
     fix = "crop and paste the same video"
     check_video_frames(name, images, plan.frame_count, plan.frame_size, source="the crop plan was made from", fix=fix)
     if len(images) and not same_video(plan.fingerprint, images):
@@ -259,6 +261,11 @@ def crop_one(frame_hwc: torch.Tensor, crop_to_src: np.ndarray, crop_size: tuple[
     crop_box = crop_box or (0, 0, crop_width, crop_height)
     x0, y0, x1, y1 = _source_box(crop_to_src, crop_box, tuple(frame_hwc.shape[:2]))
     region = frame_hwc[y0:y1, x0:x1, :3]
+    if not all_finite(region):  # or the crops carry it and the crop processing gets the blame
+        raise ValueError(
+            "images must hold finite pixel values, but the source frame holds NaN or inf where a face is cropped; "
+            "the frames were broken before FUSE: check the node that made them (a decoder, an upscaler, a VAE decode)"
+        )
     return warp_region(region, crop_to_src, crop_box, origin=(x0, y0)).clamp_(0.0, 1.0)  # IMAGEs stay in 0..1
 
 
@@ -284,6 +291,7 @@ def crop_faces(
         raise ValueError(f"chunk_size must be >= 1, but got {chunk_size}")
     frame_index, _, crop_to_src = plan_rows(plan)
     crop_height, crop_width = plan.crop_size or (0, 0)
+    check_crop_memory(len(frame_index), (crop_height, crop_width), frames_bhwc.device)
     crops = torch.empty((len(frame_index), crop_height, crop_width, 3), dtype=torch.float32, device=frames_bhwc.device)
     for start in range(0, len(frame_index), chunk_size):
         if check_interrupt is not None:
@@ -294,6 +302,16 @@ def crop_faces(
         if on_progress is not None:
             on_progress(stop - start)
     return crops
+
+
+def check_crop_memory(rows: int, crop_size: tuple[int, int], device, planes: int = 3) -> None:
+    """ValueError up front when `rows` float32 crops of crop_size with `planes` planes (3 RGB, 4 with
+    the valid mask) do not fit in the memory available on `device`."""
+    height, width = crop_size
+    check_memory(
+        f"{rows} face crops of {width}x{height}", rows * height * width * planes * 4,
+        "lower face_size, or crop fewer faces or frames (face_id, largest_n, faces, or a shorter clip)", device,
+    )
 
 
 def valid_pixels(crop_to_src: np.ndarray, crop_size: tuple[int, int], frame_size: tuple[int, int]) -> np.ndarray:
@@ -326,7 +344,11 @@ def valid_mask(plan: CropPlan, rows=None) -> torch.Tensor:
 
 def plan_face_crops(frames_bhwc: torch.Tensor, tracks: FaceTracks, spec: CropSpec = CropSpec()) -> CropPlan:
     """The CropPlan of every track of a video (see crop_face_sequences), not yet cut."""
-    check_video_frames("images", frames_bhwc, tracks.frame_count, tracks.frame_size, source="the tracks were made from", fix="connect the same images to detection and cropping")
+    check_instance("tracks", tracks, FaceTracks, "FUSE_TRACKS")
+    fix = "connect the same images to detection and cropping"
+    check_video_frames("images", frames_bhwc, tracks.frame_count, tracks.frame_size, source="the tracks were made from", fix=fix)
+    if tracks.fingerprint is not None and tracks.frame_count and not same_video(tracks.fingerprint, frames_bhwc):
+        raise ValueError(f"images must be the video the tracks were made from, but its pixels differ (another video of the same size and length); {fix}")
     if spec.align == "ffhq_landmarks" and tracks.landmarks is None:
         log.warning("align ffhq_landmarks needs face landmarks, but the tracks have none; cropping by the boxes instead (detect with YOLO pose, InsightFace or MTCNN for aligned crops)")
         spec = replace(spec, align="box")
@@ -360,6 +382,7 @@ def crop_face_sequences(
     """
     plan = plan_face_crops(frames_bhwc, tracks, spec)
     if plan.sequences:
+        check_crop_memory(plan.total_rows, plan.crop_size, frames_bhwc.device, planes=4)  # crops and valid mask
         crops = crop_faces(frames_bhwc, plan, chunk_size=chunk_size, on_progress=on_progress, check_interrupt=check_interrupt)
         valid = valid_mask(plan)
     else:

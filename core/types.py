@@ -40,6 +40,15 @@ def _check_shape(name: str, array: np.ndarray, expected: Sequence[int | None]) -
         raise ValueError(f"{name} must be a {len(expected)}D np.ndarray with shape {wanted}, but got shape {tuple(array.shape)}")
 
 
+def _check_fingerprint(fingerprint, frame_count: int) -> np.ndarray | None:
+    """None, or a (frame_count,g,g,C) uint8 core.fingerprint.fingerprint_frames result, frozen."""
+    if fingerprint is None:
+        return None
+    array = _as_array("fingerprint", fingerprint, np.uint8)
+    _check_shape("fingerprint", array, (frame_count, None, None, None))
+    return _frozen(array)
+
+
 def check_frame_size(frame_size) -> tuple[int, int]:
     try:
         height, width = (int(v) for v in frame_size)
@@ -95,6 +104,8 @@ class FaceDetections:
     embedding (n,D) float32 or None. frame_count and frame_size (H, W) describe the source clip.
     sampled_frames (s,) int64 or None: the frames the detector ran on when it ran on a stride
     (detect_every > 1); None means every frame. A frame not sampled has unknown faces, not none.
+    fingerprint (frame_count,16,16,C) uint8 or None: core.fingerprint.fingerprint_frames of the
+    frames the faces were found in, so they are never used on another video.
     """
 
     frame: np.ndarray
@@ -106,6 +117,7 @@ class FaceDetections:
     embedding: np.ndarray | None = None
     detector: str = ""
     sampled_frames: np.ndarray | None = None
+    fingerprint: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         frame = _as_array("frame", self.frame, np.int64).reshape(-1) if np.size(self.frame) == 0 else _as_array("frame", self.frame, np.int64)
@@ -144,6 +156,7 @@ class FaceDetections:
             if n and not np.isin(frame, sampled).all():
                 raise ValueError("sampled_frames must include every frame that has a detection, but some detections are on frames not sampled")
             object.__setattr__(self, "sampled_frames", _frozen(sampled))
+        object.__setattr__(self, "fingerprint", _check_fingerprint(self.fingerprint, self.frame_count))
         object.__setattr__(self, "frame", _frozen(frame))
         object.__setattr__(self, "xyxy", _frozen(xyxy))
         object.__setattr__(self, "score", _frozen(score))
@@ -180,6 +193,7 @@ class FaceDetections:
             embedding=None if self.embedding is None else self.embedding[mask],
             detector=self.detector,
             sampled_frames=self.sampled_frames,
+            fingerprint=self.fingerprint,
         )
 
     def in_frame(self, index: int) -> "FaceDetections":
@@ -215,6 +229,7 @@ class FaceDetections:
             embedding=optional("embedding") if len(frame) else None,
             detector=nonempty[0].detector,
             sampled_frames=None if all(p.sampled_frames is None for p in parts) else np.concatenate([p.sampled_frames if p.sampled_frames is not None else np.arange(p.frame_count) for p in parts]),
+            fingerprint=first.fingerprint if all(p.fingerprint is not None and np.array_equal(p.fingerprint, first.fingerprint) for p in parts) else None,
         )
 
 
@@ -225,7 +240,8 @@ class FaceTracks:
     track_id (k,) int64, ids from 1; xyxy (k,N,4) float32, NaN where the face is absent;
     state (k,N) uint8 in {ABSENT, DETECTED, INTERPOLATED}; score (k,N) float32 (0 where absent);
     landmarks (k,N,5,2) float32 or None; identity (k,) str or None (character names).
-    frame_count N, frame_size (H, W) and fps (a Fraction) describe the source clip.
+    frame_count N, frame_size (H, W) and fps (a Fraction) describe the source clip; fingerprint
+    (N,16,16,C) uint8 or None (see FaceDetections) lets cropping refuse another video's frames.
     """
 
     track_id: np.ndarray
@@ -237,6 +253,7 @@ class FaceTracks:
     fps: Fraction = Fraction(25)
     landmarks: np.ndarray | None = None
     identity: np.ndarray | None = None
+    fingerprint: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.frame_count, (int, np.integer)) or self.frame_count < 0:
@@ -272,6 +289,7 @@ class FaceTracks:
             identity = np.asarray(self.identity, dtype=str)
             _check_shape("identity", identity, (k,))
             object.__setattr__(self, "identity", _frozen(identity))
+        object.__setattr__(self, "fingerprint", _check_fingerprint(self.fingerprint, n))
         object.__setattr__(self, "track_id", _frozen(track_id))
         object.__setattr__(self, "xyxy", _frozen(xyxy))
         object.__setattr__(self, "state", _frozen(state))
@@ -289,7 +307,7 @@ class FaceTracks:
         return self.state != ABSENT
 
     @classmethod
-    def empty(cls, frame_count: int, frame_size: tuple[int, int], fps=Fraction(25)) -> "FaceTracks":
+    def empty(cls, frame_count: int, frame_size: tuple[int, int], fps=Fraction(25), fingerprint: np.ndarray | None = None) -> "FaceTracks":
         return cls(
             track_id=np.zeros(0, np.int64),
             xyxy=np.zeros((0, frame_count, 4), np.float32),
@@ -298,6 +316,7 @@ class FaceTracks:
             frame_count=frame_count,
             frame_size=frame_size,
             fps=fps,
+            fingerprint=fingerprint,
         )
 
     def select(self, mask: np.ndarray) -> "FaceTracks":
@@ -313,6 +332,7 @@ class FaceTracks:
             fps=self.fps,
             landmarks=None if self.landmarks is None else self.landmarks[mask],
             identity=None if self.identity is None else self.identity[mask],
+            fingerprint=self.fingerprint,
         )
 
     def index_of(self, track_id: int) -> int:

@@ -18,6 +18,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..core.checks import audio_waveform_float, check_instance, check_memory
 from ..core.types import check_fps
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,8 @@ def check_audio(audio, name: str = "audio") -> tuple[np.ndarray, int]:
 
     A batch of several clips (B > 1) uses the first and logs it. Raises ValueError / TypeError that
     name the input (`name`) for: nothing connected, not a dict, missing keys, a sample rate that is
-    not a positive int, a waveform that is not [B,C,S], zero samples, NaN or inf samples.
+    not a positive int, a waveform that is not [B,C,S], zero samples, NaN or inf samples, integer
+    samples other than int16 / int32 PCM (those are converted: core.checks.audio_waveform_float).
     """
     if audio is None:
         raise ValueError(f"{name} must be an AUDIO input, but got nothing; {AUDIO_HINT}")
@@ -45,10 +47,7 @@ def check_audio(audio, name: str = "audio") -> tuple[np.ndarray, int]:
         sample_rate = int(sample_rate)
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
         raise ValueError(f"{name} sample_rate must be a positive int, but got {sample_rate!r}; re-export the audio or load it again")
-    waveform = audio["waveform"]
-    if hasattr(waveform, "detach"):  # a torch tensor
-        waveform = waveform.detach().cpu().float().numpy()
-    waveform = np.asarray(waveform, dtype=np.float32)
+    waveform = audio_waveform_float(name, audio["waveform"])  # int16 / int32 PCM converted exactly, other integers refused
     if waveform.ndim != 3:
         raise ValueError(f"{name} waveform must be a 3D [B,C,S] tensor (batch, channels, samples), but got shape {tuple(waveform.shape)}")
     if waveform.shape[0] == 0 or waveform.shape[1] == 0:
@@ -214,11 +213,17 @@ def fit_clip_to_audio(images, audio, fps, policy: str, offset_ms=0):
     """
     import torch
 
+    check_instance("images", images, torch.Tensor, "IMAGE")
     waveform, rate = check_audio(audio)
     fit = fit_video_to_audio(int(images.shape[0]), fps, duration_of(waveform.shape[-1], rate), policy, offset_ms)
-    fitted = place_on_timeline(waveform, rate, Fraction(0), fit.duration, offset_ms)
     if len(fit.frame_indices) == images.shape[0] and (fit.frame_indices == np.arange(images.shape[0])).all():
         out_images = images
     else:
+        frame_bytes = images[:1].numel() * images.element_size()
+        check_memory(
+            f"the {policy} video ({len(fit.frame_indices)} frames of {images.shape[2]}x{images.shape[1]} for {float(fit.duration):.1f} s of audio)",
+            len(fit.frame_indices) * frame_bytes, "use a shorter audio, lower the resolution first, or trim / pad_silence instead of looping", images.device,
+        )
         out_images = images[torch.from_numpy(fit.frame_indices).to(images.device)]
+    fitted = place_on_timeline(waveform, rate, Fraction(0), fit.duration, offset_ms)
     return out_images, {"waveform": torch.from_numpy(np.ascontiguousarray(fitted))[None], "sample_rate": rate}

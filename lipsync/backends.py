@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
+from ..core.checks import check_state_dict_keys
 from ..models.cache import ModelCache
 from ..models.safe_load import ModelFileError, load_weights
 from ..models.registry import Registry, UnsupportedModelError
@@ -111,6 +112,7 @@ def read_state_dict(path: str) -> dict:
     state_dict = checkpoint.get("state_dict", checkpoint)
     if not isinstance(state_dict, dict):
         raise UnsupportedLipsyncModel(f"{name} must hold a state_dict of tensors, but holds a {type(state_dict).__name__}")
+    check_state_dict_keys(name, state_dict, UnsupportedLipsyncModel)
     return {(key[len(_PREFIX):] if key.startswith(_PREFIX) else key): value for key, value in state_dict.items()}
 
 

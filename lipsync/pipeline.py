@@ -18,7 +18,7 @@ import torch
 from ..analysis.selection import FaceSelection
 from ..analysis.syncability import SyncRules
 from ..compositing.plan import CropPlan, check_crops_match_plan
-from ..core.checks import check_choice, check_number
+from ..core.checks import check_choice, check_instance, check_number
 from ..core.types import FaceTracks
 from .adapter import centred_geometry, lower_face_mask, model_affines, tracks_geometry, warp_from_model, warp_to_model
 from .audio import as_offset, audio_for_frames, audio_to_mono, duration_of, frames_with_audio, place_on_timeline
@@ -170,6 +170,7 @@ def face_sequence_audio(plan: CropPlan, audio, sequence_index: int, *, crops: to
     from plan.fps), in the source rate and channels, with silence where the audio does not reach,
     so it lasts exactly len(frames) / fps. Paste the processed rows with the one-sequence plan.
     """
+    check_instance("crop_plan", plan, CropPlan, "FUSE_CROPS")
     if not plan.sequences:
         raise ValueError("crop_plan must hold at least one face sequence, but it is empty (no face was tracked)")
     if isinstance(sequence_index, bool) or not isinstance(sequence_index, (int, np.integer)) or not 0 <= sequence_index < len(plan):

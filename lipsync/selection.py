@@ -16,7 +16,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..analysis.selection import FaceSelection, face_mask
+from ..analysis.selection import TRACK_ID, FaceSelection, describe_faces, face_mask
 from ..analysis.syncability import SyncRules, judge_syncability
 from ..compositing.plan import CropPlan
 from .adapter import RowGeometry
@@ -26,7 +26,8 @@ def parse_ranges(text: str) -> dict[str, list[tuple[Fraction, Fraction]]]:
     """JSON {"<track id or identity>": [[start_ms, end_ms], ...]} -> exact millisecond ranges.
 
     "" -> {} (every selected face over the whole video). Ranges are half-open [start, end) and may
-    start before the video or end after it; they are clipped by the frames that exist.
+    start before the video or end after it; they are clipped by the frames that exist. Keys are
+    read by range_key ("01" is track 1).
     """
     if not isinstance(text, str):
         raise TypeError(f"ranges must be a JSON string such as {{\"1\": [[0, 2000]]}}, but got {type(text).__name__}")
@@ -49,8 +50,30 @@ def parse_ranges(text: str) -> dict[str, list[tuple[Fraction, Fraction]]]:
             if end <= start:
                 raise ValueError(f"ranges[{key!r}] must have end_ms > start_ms, but got {[start, end]!r}")
             converted.append((Fraction(start), Fraction(end)))
-        parsed[str(key).strip()] = converted
+        parsed[range_key(key)] = converted
     return parsed
+
+
+def range_key(key) -> str:
+    """A ranges key as faces are matched by it: digits are a track id ("01" -> "1"), anything
+    else is a character name."""
+    key = str(key).strip()
+    return str(int(key)) if TRACK_ID.fullmatch(key) else key
+
+
+def check_range_keys(ranges: dict, track_ids, identities, within: str) -> None:
+    """ValueError when a key of `ranges` (parse_ranges) is neither the id nor the character name
+    of one of the faces (ids (k,), identities (k,) or None) `within`: the face it meant would
+    otherwise be synced over the whole video. No faces at all accept any key (nothing to sync)."""
+    if not len(track_ids):
+        return
+    known = {str(int(t)) for t in track_ids} | {str(name) for name in (identities if identities is not None else ()) if name}
+    unknown = [key for key in ranges if key not in known]
+    if unknown:
+        raise ValueError(
+            f"ranges keys must name faces in {within} ({describe_faces(track_ids, identities)}), but {', '.join(repr(k) for k in unknown)} "
+            f"{'matches' if len(unknown) == 1 else 'match'} none; fix the keys (FUSE Preview Tracks draws the ids), or those faces are synced over the whole video"
+        )
 
 
 def selected_sequences(plan: CropPlan, faces: FaceSelection) -> np.ndarray:
@@ -63,9 +86,10 @@ def selected_rows(plan: CropPlan, faces: FaceSelection, ranges: dict) -> np.ndar
     """(M,) bool: the row's face is selected (see selected_sequences) and its frame time is inside
     one of the face's ranges (parse_ranges).
 
-    A face without an entry in `ranges` is synced over the whole video. Range keys that match no
-    face of the plan are ignored (a face may be absent from this clip).
+    A face without an entry in `ranges` is synced over the whole video. A range key that matches
+    no face of the plan is an error (check_range_keys).
     """
+    check_range_keys(ranges, [s.track_id for s in plan.sequences], [s.identity for s in plan.sequences], "the crop plan")
     fps = plan.fps
     parts = []
     for sequence, chosen in zip(plan.sequences, selected_sequences(plan, faces)):

@@ -18,8 +18,10 @@ import av
 import numpy as np
 import torch
 
+from ..core.checks import audio_waveform_float
 from ..core.images import frame_to_uint8 as _frame_uint8  # one frame -> (H,W,3) uint8, as every stage converts
 from ..core.types import check_fps
+from .stream import DecodeReport, iter_frames, probe_video
 
 log = logging.getLogger(__name__)
 
@@ -60,26 +62,6 @@ def frames_to_image(frames_uint8: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(frames_uint8)).to(torch.float32).div_(255.0)
 
 
-def _open_for_reading(path: str):
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"video file {path!r} does not exist; check the path")
-    if not os.path.isfile(path):
-        raise ValueError(f"video path must be a file, but {path!r} is a directory")
-    try:
-        return av.open(path)
-    except av.error.FFmpegError as error:
-        raise ValueError(f"video file {path!r} could not be read as a video ({error}); is it a video file?") from None
-
-
-def _stream_fps(stream, path: str) -> Fraction:
-    # guessed_rate is FFmpeg's av_guess_frame_rate: r_frame_rate (exact for constant-rate video),
-    # or the average rate when r_frame_rate is implausibly high (some variable-rate phone clips).
-    for rate in (stream.guessed_rate, stream.average_rate, stream.base_rate):
-        if rate:
-            return Fraction(rate)
-    raise ValueError(f"video file {path!r} has no frame rate in its video stream; re-encode it with a fixed fps")
-
-
 def read_video(
     path: str | os.PathLike,
     *,
@@ -89,44 +71,34 @@ def read_video(
 ) -> Video:
     """Decode the first video stream (and the first audio stream, if any) of a file.
 
-    Returns a Video: frames (N,H,W,3) uint8 RGB, the stream's exact fps, and the audio as a
-    ComfyUI AUDIO dict. max_frames keeps only the first frames, and the audio is cut to their
+    Returns a Video: frames (N,H,W,3) uint8 RGB and the audio as a ComfyUI AUDIO dict. The
+    frames are those of media.stream.iter_frames, so a whole-file read and a streamed one agree:
+    upright (a phone video's display-matrix rotation applied) and on the constant-rate timeline
+    of the stream's exact fps (a variable-frame-rate video is laid on it by its timestamps,
+    repeating or dropping frames so its length and the audio sync hold, with a warning; see
+    docs/media.md). max_frames keeps only the first frames, and the audio is cut to their
     duration. on_progress(n) is called with the number of frames decoded since its last call.
     FileNotFoundError when the file is missing; ValueError when it holds no readable video.
     """
     path = os.fspath(path)
     if max_frames is not None and (not isinstance(max_frames, (int, np.integer)) or max_frames < 1):
         raise ValueError(f"max_frames must be a positive int or None, but got {max_frames!r}")
-    decoded: list[np.ndarray] = []
-    with _open_for_reading(path) as container:
-        if not container.streams.video:
-            raise ValueError(f"video file {path!r} has no video stream; pass a video, not an audio or image file")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"  # decode with frame and slice threads
-        fps = _stream_fps(stream, path)
-        has_audio = bool(container.streams.audio)
-        try:
-            for frame in container.decode(stream):
-                if check_interrupt is not None:
-                    check_interrupt()
-                decoded.append(frame.to_ndarray(format="rgb24"))
-                if on_progress is not None:
-                    on_progress(1)
-                if max_frames is not None and len(decoded) >= max_frames:
-                    break
-        except av.error.FFmpegError as error:
-            raise ValueError(f"video file {path!r} is damaged: decoding stopped after {len(decoded)} frames ({error})") from None
-    if not decoded:
-        raise ValueError(f"video file {path!r} holds no decodable video frames")
-    frames = np.empty((len(decoded),) + decoded[0].shape, np.uint8)
-    for index in range(len(decoded)):
-        frames[index] = decoded[index]
-        decoded[index] = None  # release as we copy: peak memory stays near one copy of the video
+    info = probe_video(path)
+    count = info.frame_count if max_frames is None else min(info.frame_count, int(max_frames))
+    frames = np.empty((count, info.height, info.width, 3), np.uint8)
+    report = DecodeReport()
+    try:
+        for start, chunk in iter_frames(path, stop=count, info=info, report=report, check_interrupt=check_interrupt):
+            frames[start : start + len(chunk)] = chunk
+            if on_progress is not None:
+                on_progress(len(chunk))
+    except av.error.FFmpegError as error:
+        raise ValueError(f"video file {path!r} is damaged: decoding stopped ({error})") from None
     audio = None
-    if has_audio:
-        duration = None if max_frames is None else Fraction(len(frames)) / fps
+    if info.has_audio:
+        duration = None if max_frames is None else Fraction(count) / info.fps
         audio = _read_audio(path, duration)
-    return Video(frames=frames, fps=fps, audio=audio)
+    return Video(frames=frames, fps=info.fps, audio=audio)
 
 
 def read_audio(path: str | os.PathLike) -> dict:
@@ -184,10 +156,7 @@ def _audio_planar(audio) -> tuple[np.ndarray, int]:
     """AUDIO dict -> ((C,S) float32 numpy, sample_rate), validated."""
     if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
         raise ValueError(f"audio must be an AUDIO dict with 'waveform' and 'sample_rate', but got {type(audio).__name__}")
-    waveform = audio["waveform"]
-    if hasattr(waveform, "detach"):
-        waveform = waveform.detach().cpu().float().numpy()
-    waveform = np.asarray(waveform, dtype=np.float32)
+    waveform = audio_waveform_float("audio", audio["waveform"])  # int16 / int32 PCM converted exactly, other integers refused
     if waveform.ndim != 3 or waveform.shape[0] != 1:
         raise ValueError(f"audio waveform must have shape [1,C,S] (one clip), but got {tuple(waveform.shape)}")
     channels = waveform.shape[1]
@@ -238,6 +207,8 @@ def write_video(
     extension = os.path.splitext(path)[1].lower()
     if extension not in VIDEO_EXTENSIONS:
         raise ValueError(f"video path must end in one of {', '.join(VIDEO_EXTENSIONS)}, but got {path!r}")
+    if os.path.isdir(path):  # found now, not when the encoded file is renamed into place
+        raise ValueError(f"video path must name a file to write, but {path!r} is a folder; name a file in it")
     count, height, width = _check_frames(frames)
     fps = check_fps(fps)
     if not isinstance(crf, (int, np.integer)) or not 0 <= crf <= 51:

@@ -13,7 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..core.checks import check_number
+from ..core.checks import check_image_values, check_number
+from ..core.fingerprint import fingerprint_frames
 from ..core.images import image_to_uint8
 from ..core.types import FaceDetections
 from . import detector_mtcnn
@@ -162,6 +163,8 @@ def detect_faces(
         if check_interrupt is not None:
             check_interrupt()
         chunk = sampled[start : start + int(batch_size)]
+        for index in chunk:  # clamping NaN or 0..255 pixels to uint8 would find no face, silently
+            check_image_values("images", frames_bhwc[int(index) : int(index) + 1], [int(index)])
         faces = detector.detect_batch(image_to_uint8(frames_bhwc, chunk), score_threshold=float(score_threshold))
         if len(faces) != len(chunk):
             raise RuntimeError(f"detector {detector.name} returned {len(faces)} results for {len(chunk)} frames")
@@ -182,8 +185,9 @@ def detect_faces(
             on_progress(int(chunk[-1]) + 1 - covered)
         covered = int(chunk[-1]) + 1
     sampled_frames = sampled if detect_every > 1 else None
+    fingerprint = fingerprint_frames(frames_bhwc)  # the tracks carry it, so cropping another video is refused
     if not found_frame:
-        return FaceDetections(frame=np.zeros(0, np.int64), xyxy=np.zeros((0, 4), np.float32), score=np.zeros(0, np.float32), frame_count=frame_count, frame_size=(height, width), detector=detector.name, sampled_frames=sampled_frames)
+        return FaceDetections(frame=np.zeros(0, np.int64), xyxy=np.zeros((0, 4), np.float32), score=np.zeros(0, np.float32), frame_count=frame_count, frame_size=(height, width), detector=detector.name, sampled_frames=sampled_frames, fingerprint=fingerprint)
     with_landmarks = all(part is not None for part in found_landmarks)
     return FaceDetections(
         frame=np.concatenate(found_frame),
@@ -194,4 +198,5 @@ def detect_faces(
         landmarks=np.concatenate(found_landmarks) if with_landmarks else None,
         detector=detector.name,
         sampled_frames=sampled_frames,
+        fingerprint=fingerprint,
     )

@@ -29,6 +29,7 @@ from typing import Callable
 
 import torch
 
+from ..core.checks import check_state_dict_keys
 from .cache import ModelCache
 from .registry import Registry
 from .safe_load import load_weights
@@ -143,7 +144,9 @@ def load_state_dict(path: str) -> dict:
         raise ValueError(f"model file must be .pth, .pt or .safetensors, but got {os.path.basename(path)!r}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model file {path!r} does not exist")
-    return load_weights(path)
+    loaded = load_weights(path)
+    check_state_dict_keys(f"model file {os.path.basename(path)!r}", loaded)
+    return loaded
 
 
 def _looks_like_codeformer(state_dict: dict) -> bool:
@@ -164,14 +167,23 @@ def load_restorer(path: str) -> FaceRestorer:
 
     state_dict = load_state_dict(path)
     name = os.path.basename(path)
+    registry = _spandrel_face_registry()
     try:
-        descriptor = spandrel.ModelLoader(device="cpu", registry=_spandrel_face_registry()).load_from_state_dict(state_dict)
+        descriptor = spandrel.ModelLoader(device="cpu", registry=registry).load_from_state_dict(state_dict)
     except spandrel.UnsupportedModelError:
         if _looks_like_codeformer(state_dict) and not RESTORERS["CodeFormer"].installed:
             raise ValueError(
                 f"model file {name!r} holds CodeFormer, which needs the spandrel_extra_arches package (non-commercial licence): pip install spandrel_extra_arches, or pick a GFPGAN / RestoreFormer model"
             ) from None
         raise ValueError(f"model file {name!r} must hold a face restoration model ({RESTORER_NAMES}), but its keys match none of them") from None
+    except Exception as error:  # noqa: BLE001 - an architecture matched, but building it from these tensors failed (missing keys, wrong shapes: KeyError, RuntimeError, ...)
+        canonical = spandrel.canonicalize_state_dict(state_dict)
+        arch = next((support.architecture.name for support in registry.architectures() if support.detect(canonical)), "face restoration")
+        reason = " ".join(str(error).split())[:160] or type(error).__name__
+        raise ValueError(
+            f"model file {name!r} must hold a complete {arch} model, but loading its tensors failed ({reason}); "
+            f"the file is incomplete or not a {arch} model: download it again (comfyui-fuse models list)"
+        ) from None
     restorer = FaceRestorer(RESTORERS[str(descriptor.architecture.id)], descriptor.model.eval(), name)
     log.info("loaded %r", restorer)
     return restorer

@@ -119,7 +119,7 @@ class FUSEAnalyzeFaces:
             similarity_threshold=similarity_threshold,
             merge_identities=merge_identities,
             rules=SyncRules(max_yaw_deg=max_yaw, min_face_px=min_face_px, min_confidence=min_confidence),
-            on_progress=host.progress_callback(len(images)),
+            on_progress=host.progress_callback(getattr(images, "shape", (0,))[0]),
             check_interrupt=host.check_interrupt,
         )
         text = json.dumps(analysis.report, indent=1)

@@ -64,7 +64,7 @@ class FUSEPasteFaces:
         )
         # one bar counting the crops; with colour matching paste_faces reports every row twice (measured, then pasted)
         passes = 2 if color_match != "none" else 1
-        rows = crop_plan.total_rows
+        rows = getattr(crop_plan, "total_rows", 0)  # paste_faces names a missing crop plan
         on_progress = StagedProgress(host.progress_callback(rows), {"paste": 1}, rows)("paste", passes * rows)
         pasted, pasted_mask = paste_faces(
             images, crops, crop_plan, spec, tracks=tracks, crop_mask=crop_mask, edit_mask=edit_mask, occlusion_mask=occlusion_mask,

@@ -50,7 +50,7 @@ class FUSEFaceDetector:
             min_face_size=min_face_size,
             detect_every=detect_every,
             batch_size=batch_size,
-            on_progress=host.progress_callback(len(images)),
+            on_progress=host.progress_callback(getattr(images, "shape", (0,))[0]),
             check_interrupt=host.check_interrupt,
         )
         return (faces,)

@@ -44,7 +44,7 @@ class FUSELipsync:
                 "audio_policy": (list(LIPSYNC_AUDIO_POLICIES), {"default": "pad_silence", "tooltip": "Frames the audio does not reach: pad_silence syncs them to silence (mouth closed); trim leaves them as they are. To loop or ping-pong the video to a longer audio, use FUSE Fit Video To Audio before detection."}),
                 "audio_offset_ms": ("INT", dict(OFFSET_MS, tooltip="When the audio starts, in ms of video time: positive delays it, negative skips its beginning.")),
                 "track_ids": ("STRING", {"default": "all", "tooltip": "Faces to sync (the `faces` selection of the other FUSE nodes, under its first name): all (or -1 or empty) = every face; track ids such as 1, 3; character names from FUSE Analyze Faces such as alice, bob (crop the tracks it outputs); or a mix such as 2, alice. An id or name that no face sequence of the crop plan has is an error naming the faces there."}),
-                "ranges": ("STRING", {"default": "", "multiline": True, "tooltip": "Per face time ranges in ms as JSON, e.g. {\"1\": [[0, 2000], [5000, 8000]]}. Faces not listed are synced throughout. Ranges may start before the video or end after it."}),
+                "ranges": ("STRING", {"default": "", "multiline": True, "tooltip": "Per face time ranges in ms as JSON, e.g. {\"1\": [[0, 2000], [5000, 8000]]}. Keys are track ids or character names of faces in the video (an unknown key is an error naming the faces there). Faces not listed are synced throughout. Ranges may start before the video or end after it."}),
                 "batch_size": ("INT", {"default": 16, "min": 1, "max": 512, "step": 1, "tooltip": "Faces per model call: larger is faster on a GPU and needs more memory."}),
             },
             "optional": {
@@ -76,7 +76,7 @@ class FUSELipsync:
             fade_frames=int(fade_frames),
             batch_size=int(batch_size),
             device=device,
-            on_progress=host.progress_callback(crop_plan.total_rows),
+            on_progress=host.progress_callback(getattr(crop_plan, "total_rows", 0)),
             check_interrupt=host.check_interrupt,
         )
         out_device = host.intermediate_device()

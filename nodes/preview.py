@@ -29,7 +29,7 @@ class FUSEPreviewTracks:
         }
 
     def preview(self, images, tracks, thickness=2):
-        drawn = draw_tracks(images, tracks, thickness=thickness, on_progress=host.progress_callback(tracks.frame_count), check_interrupt=host.check_interrupt)
+        drawn = draw_tracks(images, tracks, thickness=thickness, on_progress=host.progress_callback(getattr(tracks, "frame_count", 0)), check_interrupt=host.check_interrupt)
         return (drawn.to(host.intermediate_device()),)
 
 

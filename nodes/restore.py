@@ -65,7 +65,7 @@ class FUSERestoreFaces:
             temporal_smoothing=float(temporal_smoothing),
             batch_size=int(batch_size),
             device=host.torch_device(),
-            on_progress=host.progress_callback(int(crops.shape[0])),
+            on_progress=host.progress_callback(getattr(crop_plan, "total_rows", 0)),
             check_interrupt=host.check_interrupt,
         )
         return (restored.to(host.intermediate_device()),)

@@ -193,7 +193,7 @@ class FUSESampleFaceSequences:
                window_frames, overlap, temporal_padding, batch_tracks, face_only_mask, model_low_noise=None, switch_step=10):
         sampler = latent_sampler(model, positive, negative, seed, steps, cfg, sampler_name, scheduler, denoise, model_low_noise, switch_step)
         process_crops = sequence_processor(vae_codec(vae), sampler, window_frames, overlap, temporal_padding, batch_tracks, face_only_mask)
-        processed = process_crops(crops, crop_plan, on_progress=host.progress_callback(crops.shape[0]), check_interrupt=host.check_interrupt)
+        processed = process_crops(crops, crop_plan, on_progress=host.progress_callback(getattr(crop_plan, "total_rows", 0)), check_interrupt=host.check_interrupt)
         return (processed.to(host.intermediate_device()),)
 
 

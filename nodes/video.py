@@ -21,6 +21,7 @@ import torch
 from ..analysis.selection import FaceSelection
 from ..compositing.geometry import CropSpec, plan_crops
 from ..compositing.paste import PASTE_BLEND_MODES, PasteSpec
+from ..lipsync.selection import check_range_keys, parse_ranges, range_key
 from ..media.stream import CODECS, SegmentWriter, finish_video, probe_video
 from ..models.face_detectors import DETECTORS, HAAR_OPTION, detector_options, load_face_detector
 from ..core.threads import one_torch_thread
@@ -265,15 +266,19 @@ class FUSELipsyncProcessor:
     def build(self, audio, ranges="", **settings):
         node = FUSELipsync()
         faces = FaceSelection.parse(settings.get("track_ids", "all"), input_name="track_ids")  # a bad selection fails before the first window
+        parsed_ranges = parse_ranges(ranges)  # so does bad JSON
 
         def run(crops, plan, offset, tracks):
+            if tracks is not None:  # range keys name faces of the whole video; a window holds only those on screen
+                check_range_keys(parsed_ranges, tracks.track_id, tracks.identity, "the video's tracks")
             # a window holds the faces on screen in it: sync the selected ones that are, none when none is
             present = faces.present_in([s.track_id for s in plan.sequences], [s.identity for s in plan.sequences])
             if present is None:
                 return crops, torch.zeros(tuple(crops.shape[:3]), dtype=torch.float32)
             shift = Fraction(offset) / plan.fps  # seconds of video before this window
             window_audio = audio_from(audio, shift)
-            crops_out, edit_mask = node.lipsync(crops, plan, window_audio, ranges=shift_ranges(ranges, shift), tracks=tracks, **{**settings, "track_ids": str(present)})
+            on_screen = {str(s.track_id) for s in plan.sequences} | {s.identity for s in plan.sequences if s.identity}
+            crops_out, edit_mask = node.lipsync(crops, plan, window_audio, ranges=shift_ranges(ranges, shift, on_screen), tracks=tracks, **{**settings, "track_ids": str(present)})
             return crops_out, edit_mask
 
         return (FaceProcessor("lipsync", run, {**settings, "audio": audio, "ranges": ranges}),)
@@ -286,13 +291,14 @@ def audio_from(audio: dict, seconds: Fraction) -> dict:
     return {"waveform": audio["waveform"][..., start:], "sample_rate": rate}
 
 
-def shift_ranges(ranges: str, seconds: Fraction) -> str:
-    """Lipsync ranges (JSON, ms of video time) moved `seconds` earlier, for a window starting there."""
+def shift_ranges(ranges: str, seconds: Fraction, faces: set[str] | None = None) -> str:
+    """Lipsync ranges (JSON, ms of video time) moved `seconds` earlier, for a window starting there;
+    with faces (track ids as text, character names), only the ranges of those faces (the window's)."""
     if not ranges or not ranges.strip():
         return ranges
     shift_ms = float(seconds * 1000)
     parsed = json.loads(ranges)
-    return json.dumps({face: [[float(a) - shift_ms, float(b) - shift_ms] for a, b in spans] for face, spans in parsed.items()})
+    return json.dumps({face: [[float(a) - shift_ms, float(b) - shift_ms] for a, b in spans] for face, spans in parsed.items() if faces is None or range_key(face) in faces})
 
 
 class FUSEVideoCropWindow:

@@ -99,6 +99,8 @@ def restore_face_sequences(
     check_crops_match_plan(crops_bhwc, plan)
     if not 0.0 <= float(strength) <= 1.0:
         raise ValueError(f"strength must be in [0, 1], but got {strength}")
+    if not 0.0 <= float(temporal_smoothing) <= 1.0:  # checked before the first sequence is restored, not after
+        raise ValueError(f"temporal_smoothing must be in [0, 1], but got {temporal_smoothing}")
     if float(strength) == 0.0:  # the unrestored crops: no need to run the net
         if on_progress is not None:
             on_progress(int(crops_bhwc.shape[0]))

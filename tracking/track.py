@@ -80,7 +80,7 @@ def track_faces(
     if len(detections) == 0:
         if on_progress is not None:
             on_progress(frame_count)
-        return FaceTracks.empty(frame_count, frame_size, fps)
+        return FaceTracks.empty(frame_count, frame_size, fps, detections.fingerprint)
     sampled = detections.is_sampled
     tracklets = follow_tracks(
         detections,
@@ -112,7 +112,7 @@ def track_faces(
         if int((state != ABSENT).sum()) >= min_track_length:
             tracks.append((xyxy, state, score, track_landmarks))
     if not tracks:
-        return FaceTracks.empty(frame_count, frame_size, fps)
+        return FaceTracks.empty(frame_count, frame_size, fps, detections.fingerprint)
 
     def first_box(track) -> tuple[int, float, float]:
         first = int(np.flatnonzero(track[1] != ABSENT)[0])
@@ -128,4 +128,5 @@ def track_faces(
         frame_size=frame_size,
         fps=fps,
         landmarks=None if detections.landmarks is None else np.stack([t[3] for t in tracks]).astype(np.float32),
+        fingerprint=detections.fingerprint,
     )

@@ -203,6 +203,8 @@ def test_bad_inputs_are_named(clip, kwargs, message):
         (10, Fraction(25), 100, list(range(10))),
         (100, Fraction(24), 2.5, [0, 9, 19, 28, 38, 48, 57, 67, 76, 86, 96]),
         (5, Fraction(25), 1, [0]),
+        (5, Fraction(25), 1e-4, [0]),  # tiny rates analyse the first frame (1/1000 rounding made them 0)
+        (5, Fraction(25), 5e-324, [0]),
     ],
 )
 def test_analysis_frames(frame_count, fps, sample_fps, expected):

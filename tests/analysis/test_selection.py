@@ -99,6 +99,22 @@ def test_unknown_faces_are_an_error_naming_them_and_the_faces_there(three_people
     assert message in str(raised.value), f"got {raised.value}"
 
 
+@pytest.mark.parametrize(
+    "text, ids, names",
+    [("1, 03", {1, 3}, set()), ("²", set(), {"²"}), ("1²", set(), {"1²"}), ("٣", set(), {"٣"})],
+    ids=["ascii-ids", "superscript", "digit-then-superscript", "arabic-indic"],
+)
+def test_only_ascii_digits_are_track_ids(text, ids, names):
+    """str.isdigit() accepts "²", and int("²") then failed with a bare ValueError."""
+    selection = FaceSelection.parse(text)
+    assert (set(selection.track_ids), set(selection.names)) == (ids, names)
+
+
+def test_a_superscript_digit_selects_no_id_with_a_clear_error():
+    with pytest.raises(ValueError, match=r"faces names characters \['²'\], but no face in the tracks has a character name"):
+        select_faces(span_tracks(5, [(0, 5)]), FaceSelection.parse("²"))
+
+
 def test_names_need_tracks_with_names():
     with pytest.raises(ValueError, match=r"faces names characters \['alice'\], but no face in the tracks has a character name; connect the tracks of FUSE Analyze Faces"):
         select_faces(span_tracks(5, [(0, 5)]), FaceSelection.parse("alice"))

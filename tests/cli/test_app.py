@@ -144,6 +144,48 @@ def test_user_errors_exit_2_with_one_clear_line(argv, message, clip_with_audio, 
     assert not (tmp_path / "r.json").exists(), "a failed run must not leave a report behind"
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["track", "{clip}", "--out", "{clip}"], "--out must not be the same file as VIDEO"),
+        (["track", "{clip}", "--out", "{tmp}/r.json", "--output", "{clip}"], "--output must not be the same file as VIDEO"),
+        (["track", "{clip}", "--out", "{tmp}/r.json", "--preview", "{tmp}/../{name}"], "--preview must not be the same file as VIDEO"),
+        (["track", "{clip}", "--out", "{tmp}/r.json", "--preview", "{tmp}/x/../p.mp4", "--output", "{tmp}/p.mp4"], "--output must not be the same file as --preview"),
+        (["track", "{clip}", "--out", "{tmp}/folder"], "--out must name a file, but"),
+        (["track", "{clip}", "--out", "{tmp}/r.json", "--output", "{tmp}/folder.mp4"], "--output must name a file, but"),
+        (["track", "{clip}", "--out", "{clip}/r.json"], "must be a file in a folder you can write to"),
+        (["detect", "{clip}", "--out", "{clip}"], "--out must not be the same file as VIDEO"),
+    ],
+    ids=["report-is-input", "output-is-input", "preview-is-input-by-another-path", "output-is-preview", "report-is-folder", "output-is-folder", "under-a-file", "detect-report-is-input"],
+)
+def test_outputs_are_refused_before_any_work(argv, message, clip_with_audio, empty_models, tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    (work / "folder").mkdir(parents=True)
+    (work / "folder.mp4").mkdir()
+    clip = tmp_path / "clip.mov"
+    clip.write_bytes(clip_with_audio.read_bytes())
+    original = clip.read_bytes()
+
+    def read_video(*args, **kwargs):
+        raise AssertionError("the outputs must be checked before the video is read")
+
+    monkeypatch.setattr("comfyui_fuse.media.video.read_video", read_video)
+    monkeypatch.setattr("comfyui_fuse.streaming.track_file", read_video)
+    code, _, err = run_cli([a.format(tmp=work, clip=clip, name=clip.name) for a in argv] + ["--models-dir", empty_models])
+    assert code == cli.EXIT_USER_ERROR, f"a bad output must exit with 2, but exited {code}; stderr: {err}"
+    assert message in err, f"stderr should explain {message!r}, but says: {err}"
+    assert clip.read_bytes() == original, "the input video must never be overwritten"
+
+
+@pytest.mark.parametrize("option", ["--score-threshold", "--sample-fps", "--min-face-px"])
+def test_nan_is_not_a_number_option(option, clip_with_audio, tmp_path, capsys):
+    command = "track" if option == "--score-threshold" else "detect"
+    with pytest.raises(SystemExit) as exited:
+        cli.main([command, str(clip_with_audio), "--out", str(tmp_path / "r.json"), option, "nan"])
+    assert exited.value.code == cli.EXIT_USER_ERROR
+    assert "must be a finite number, but got nan" in capsys.readouterr().err
+
+
 def test_list_detectors_starts_with_auto_and_offers_haar(empty_models):
     code, out, _ = run_cli(["track", "--list-detectors", "--models-dir", empty_models])
     assert code == 0

@@ -1,6 +1,9 @@
 """ComfyClient against a small fake ComfyUI server (tests/fuse_fake_comfyui.py), and ui_to_api tables."""
 
+import contextlib
 import json
+import socket
+import threading
 
 import pytest
 from fuse_fake_comfyui import REFUSAL, FakeComfyUI, history_entry, progress_event
@@ -89,6 +92,68 @@ def test_download_outputs_refuses_a_subfolder_outside_the_output_folder(tmp_path
     entry = history_entry(outputs={"5": {"images": [{"filename": "a.png", "subfolder": "../..", "type": "output"}]}})
     with FakeComfyUI() as server, pytest.raises(ComfyServerError, match="outside its folders"):
         make_client(server).download_outputs(entry, str(tmp_path))
+
+
+@pytest.mark.parametrize("filename", ["..", "", 7], ids=["dot-dot", "empty", "not-text"])
+def test_download_outputs_refuses_a_filename_that_is_no_file_name(tmp_path, filename):
+    entry = history_entry(outputs={"5": {"images": [{"filename": filename, "subfolder": "", "type": "output"}]}})
+    with FakeComfyUI() as server, pytest.raises(ComfyServerError, match="the server named an output"):
+        make_client(server).download_outputs(entry, str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@contextlib.contextmanager
+def raw_http_server(answer: bytes):
+    """A loopback server that answers every request with the same raw bytes and closes."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                continue
+            with connection:
+                connection.recv(65536)
+                connection.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+HTML_PAGE = b"<!DOCTYPE html><html><body>Welcome to nginx!</body></html>"
+
+
+@pytest.mark.parametrize(
+    "answer, words",
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(HTML_PAGE), HTML_PAGE), r"must answer JSON, but got '<!DOCTYPE html>.*is .* the address of a ComfyUI server"),
+        (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"a\": 1}", r"got a broken HTTP answer \(IncompleteRead"),
+        (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]", r"must answer a JSON object, but got list"),
+    ],
+    ids=["html-page", "content-length-too-long", "json-of-another-shape"],
+)
+def test_a_server_that_is_not_comfyui_is_named_in_the_error(answer, words):
+    with raw_http_server(answer) as url:
+        client = ComfyClient(url, use_websocket=False, request_timeout=5)
+        with pytest.raises(ComfyServerError, match=words):
+            client.history("p1")
+
+
+def test_a_prompt_holding_nan_is_refused_before_it_is_sent():
+    client = ComfyClient("http://127.0.0.1:9", use_websocket=False)
+    with pytest.raises(ValueError, match=r"prompt inputs must be finite numbers, but node 3 input 'score_threshold' is NaN or infinite"):
+        client.queue_prompt({"3": {"class_type": "FUSEFaceDetector", "inputs": {"score_threshold": float("nan")}}})
 
 
 def test_upload_file_returns_the_name_a_loader_widget_takes(tmp_path):
@@ -237,8 +302,19 @@ def test_ui_to_api_resolves_links(nodes, links, expected_inputs):
         ({"prompt": {}}, "ui_workflow must be a UI-format workflow with a 'nodes' list"),
         (workflow([ui_node(1, "Mystery")], []), "node 1 has type 'Mystery', which the server does not know"),
         ({**workflow([], []), "definitions": {"subgraphs": [{"id": "x"}]}}, "must not contain subgraphs"),
+        (workflow([{"id": 1}], []), r"nodes\[0\] must be an object with an 'id' and a 'type'"),
+        (workflow([None], []), r"nodes\[0\] must be an object with an 'id' and a 'type', but got None"),
+        (workflow([ui_node(2, "Sampler", [5, 0.5, ""], [("images", "IMAGE", 7)])], []), r"link 7 is missing from 'links'"),
+        (workflow([ui_node(2, "Sampler", [5, 0.5, ""], [("images", "IMAGE", 7)])], [[7, 99, 0, 2, 0, "IMAGE"]]), r"link 7 must come from one of its nodes, but node 99 is missing"),
+        (workflow([ui_node(1, "Source", [1, "a"])], [[7, 1]]), r"links\[0\] must be \[id, origin node, origin slot, ...\]"),
+        (workflow([ui_node(1, "Source", [1, "a"])], {"7": [1, 0]}), r"'links' must be a list, but got dict"),
+        (workflow([ui_node(1, "Source", [1, "a"])], [[7, 1, "0", 2, 0, "IMAGE"]]), r"link 7 must have an integer origin slot, but got '0'"),
+        (workflow([{**ui_node(1, "Source", [1, "a"]), "inputs": [{"type": "IMAGE", "link": None}]}], []), r"node 1 must list its inputs as objects with a 'name'"),
+        (workflow([{**ui_node(1, "Source"), "widgets_values": "3"}], []), r"node 1 must keep its widget values in a list, but got str"),
     ],
+    ids=["not-ui", "unknown-type", "subgraphs", "node-without-type", "null-node", "missing-link", "link-from-missing-node", "short-link", "links-not-a-list", "slot-not-int", "input-without-name", "widgets-not-a-list"],
 )
 def test_ui_to_api_refuses_what_it_cannot_convert(ui, words):
+    """Damaged or hand-edited workflows get a sentence naming the node or link, never a KeyError or TypeError."""
     with pytest.raises(ValueError, match=words):
         ui_to_api(ui, OBJECT_INFO)

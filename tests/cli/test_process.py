@@ -115,3 +115,16 @@ def test_user_errors_exit_2_with_one_line(clip, models, tmp_path, argv, message)
     argv = [a.format(clip=path, out=tmp_path / "out.mp4", tmp=tmp_path) for a in argv] + ["--models-dir", models]
     code, _, stderr = run_cli(argv)
     assert code == 2 and message in stderr, stderr
+
+
+@pytest.mark.parametrize("command", ["restore", "lipsync"])
+def test_an_output_that_is_the_input_video_is_refused_and_the_source_kept(clip, models, tmp_path, command):
+    path, speech, _ = clip
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(path.read_bytes())
+    original = source.read_bytes()
+    model = {"restore": "RestoreFormer_tiny.pth", "lipsync": "wav2lip_gan.pth"}[command]
+    audio = ["--audio", speech] if command == "lipsync" else []
+    code, _, stderr = run_cli([command, source, *audio, "--model", model, "--output", tmp_path / "." / "clip.mp4", "--models-dir", models])
+    assert code == 2 and "--output must not be the same file as VIDEO" in stderr, stderr
+    assert source.read_bytes() == original, "the source video must never be replaced by the output"

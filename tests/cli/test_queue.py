@@ -111,6 +111,9 @@ def test_set_overrides_one_input_of_the_node_it_names(tmp_path, capsys, option, 
         ("2.speed=1", "input 'speed' must be an input of node 2 (FUSEDemoClip), but it has none by that name; its inputs are frames, width, height"),
         ("2frames=1", "must name NODE.INPUT"),
         ("2.frames", "--set must be NODE.INPUT=VALUE"),
+        ("Paste faces.blend_amount=NaN", "--set VALUE must be a finite number, text or JSON, but got 'NaN'"),
+        ("Paste faces.blend_amount=-Infinity", "but got '-Infinity'"),
+        ("Paste faces.images=[NaN, 0]", "but got '[NaN, 0]'"),
     ],
 )
 def test_set_refuses_what_it_cannot_resolve(tmp_path, capsys, option, words):
@@ -121,6 +124,29 @@ def test_set_refuses_what_it_cannot_resolve(tmp_path, capsys, option, words):
     err = capsys.readouterr().err
     assert code == 2 and words in err, err
     assert posted == [], "nothing may be queued or uploaded when an option is wrong"
+
+
+@pytest.mark.parametrize("node_id", ["../../escaped", "/tmp/absolute", "..", "a/../../b"])
+def test_text_outputs_stay_in_the_output_folder_whatever_the_server_calls_the_node(tmp_path, capsys, node_id):
+    workflow = write_json(tmp_path / "wf.json", prompt_of_two_loaders())
+    out = tmp_path / "deep" / "out"
+    with FakeComfyUI(entry=history_entry(outputs={node_id: {"text": ["not json"]}}), polls_before_done=0) as server:
+        code = run(server, workflow, out=out)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    written = [Path(line) for line in captured.out.splitlines()]
+    assert len(written) == 1 and written[0].parent == out and written[0].read_text() == "not json", f"the text must be written inside {out}, but went to {written}"
+    assert sorted(path.name for path in tmp_path.rglob("*.txt")) == [written[0].name], "nothing may be written outside --out"
+
+
+def test_out_that_is_a_file_is_refused_before_queueing(tmp_path, capsys):
+    workflow = write_json(tmp_path / "wf.json", prompt_of_two_loaders())
+    (tmp_path / "out").write_text("a file")
+    with FakeComfyUI() as server:
+        code = run(server, workflow, out=tmp_path / "out")
+        posted = server.posted("/prompt")
+    assert code == 2 and "--out must be a folder for the outputs, but" in capsys.readouterr().err
+    assert posted == [], "nothing may be queued when the outputs have nowhere to go"
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,19 @@ def test_pixels_away_from_drawings_are_bit_identical():
     assert ys.min() >= 50 - 30 and ys.max() <= 85 + 2, f"drawing should hug the box and its label, but spans rows {ys.min()}..{ys.max()}"
 
 
+def test_a_box_far_outside_the_frame_draws_nothing():
+    frames = make_frames(1)
+    out = draw_tracks(frames, make_tracks([[DETECTED]], [[1e12, 10, 1e12 + 50, 60]]))
+    assert torch.equal(out, frames), "a box at x = 1e12 is not in the frame: nothing may be drawn"
+
+
+def test_a_box_reaching_far_outside_draws_its_visible_part_as_a_cut_box_would():
+    frames = make_frames(1)
+    far = draw_tracks(frames, make_tracks([[DETECTED]], [[40, 50, 1e12, 85]]))
+    near = draw_tracks(frames, make_tracks([[DETECTED]], [[40, 50, 128 + 5, 85]]))
+    assert torch.equal(far, near), "a box reaching to x = 1e12 must draw the same pixels as one ending just past the frame"
+
+
 def test_label_is_drawn_above_the_box_and_inside_when_at_the_top():
     frames = make_frames(1)
     above = changed(frames, draw_tracks(frames, make_tracks([[DETECTED]], [[40, 50, 90, 85]])))[0]

@@ -366,6 +366,22 @@ def test_a_plan_from_another_video_is_refused(two_faces_cut):
         crop_faces(other, plan)
 
 
+def test_half_precision_crops_whose_float16_sum_overflows_are_pasted(two_faces_cut):
+    frames, tracks, crops, plan = two_faces_cut
+    half = crops.half()
+    assert torch.isinf(half.sum()), "precondition: the float16 sum of these finite crops overflows"
+    assert torch.equal(paste_faces(frames, half, plan), paste_faces(frames, half.float(), plan)), "finite float16 crops must paste like their float32 values"
+
+
+def test_broken_frames_are_blamed_on_the_frames_not_the_crop_processing(two_faces_cut):
+    frames, tracks, crops, plan = two_faces_cut
+    broken = frames.clone()
+    frame, x1, y1, x2, y2 = int(plan.sequences[0].frames[0]), *(int(v) for v in tracks.xyxy[0, plan.sequences[0].frames[0]])
+    broken[frame, (y1 + y2) // 2 + 1, (x1 + x2) // 2 + 1] = float("nan")  # inside the face, off the fingerprint grid
+    with pytest.raises(ValueError, match=r"images must hold finite pixel values, but the source frame holds NaN or inf .* check the node that made them"):
+        paste_faces(broken, crops, plan)
+
+
 # --- issue 4: colour matching, Poisson seams, landmark hulls, edit masks, fades -------------------
 
 

@@ -160,6 +160,37 @@ def test_tracks_of_another_video_are_refused(tracks):
         crop_face_sequences(make_frames(count=2), tracks)
 
 
+def test_tracks_of_another_video_of_the_same_size_are_refused_by_their_fingerprint():
+    frames, other = make_frames(count=2), make_frames(count=2, seed=9)
+    boxes = {0: (10, 10, 30, 30), 1: (11, 10, 31, 30)}
+    tracks = make_tracks(2, (40, 60), boxes)
+    tracks = FaceTracks(tracks.track_id, tracks.xyxy, tracks.state, tracks.score, 2, (40, 60), fingerprint=fingerprint_frames(frames))
+    crops, plan, _ = crop_face_sequences(frames, tracks, CropSpec(face_size=32))
+    assert plan.total_rows == 2, "the video the tracks were made from is cropped"
+    with pytest.raises(ValueError, match=r"images must be the video the tracks were made from, but its pixels differ"):
+        crop_face_sequences(other, tracks, CropSpec(face_size=32))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_broken_source_frames_are_blamed_on_their_maker_not_the_crop_processing(bad):
+    frames = make_frames()
+    frames[1, 10, 10, 0] = bad
+    plan = make_plan(frames, [(0, shift_affine(5, 7)), (1, shift_affine(5, 7))])
+    with pytest.raises(ValueError, match=r"images must hold finite pixel values, but the source frame holds NaN or inf .* check the node that made them"):
+        crop_faces(frames, plan)
+
+
+def test_crops_that_would_not_fit_in_memory_are_refused_up_front(monkeypatch):
+    """Face size 4096 on 400 frames needs 80 GB: refused with the size, not an allocator traceback."""
+    monkeypatch.setattr("comfyui_fuse.core.checks.available_memory_bytes", lambda device=None: 10**9)
+    frames = make_frames(count=4)
+    tracks = make_tracks(4, (40, 60), {frame: (10, 10, 30, 30) for frame in range(4)})
+    with pytest.raises(ValueError, match=r"4 face crops of 4096x4096 must fit in memory, but would need 1.07 GB and only 1.00 GB is available; lower face_size"):
+        crop_face_sequences(frames, tracks, CropSpec(face_size=4096))
+    crops, _, _ = crop_face_sequences(frames, tracks, CropSpec(face_size=64))
+    assert crops.shape == (4, 64, 64, 3), "crops that fit are made as before"
+
+
 @pytest.mark.parametrize(
     "affine, box, origin",
     [

@@ -74,13 +74,23 @@ def stereo(samples_l, samples_r, rate):
         ({"waveform": torch.zeros(1, 1, 1, 10), "sample_rate": 16000}, ValueError, "3D [B,C,S]"),
         ({"waveform": torch.zeros(1, 2, 0), "sample_rate": 16000}, ValueError, "zero-length audio"),
         ({"waveform": torch.full((1, 1, 4), float("nan")), "sample_rate": 16000}, ValueError, "finite"),
+        ({"waveform": torch.zeros(1, 1, 4, dtype=torch.uint8), "sample_rate": 16000}, TypeError, "audio waveform must hold float samples in -1..1 (or int16 / int32 PCM), but got dtype uint8"),
+        ({"waveform": torch.zeros(1, 1, 4, dtype=torch.int64), "sample_rate": 16000}, TypeError, "but got dtype int64; convert it to float"),
     ],
-    ids=["none", "not-a-dict", "no-rate", "rate-0", "rate-negative", "rank-2", "rank-4", "zero-length", "nan"],
+    ids=["none", "not-a-dict", "no-rate", "rate-0", "rate-negative", "rank-2", "rank-4", "zero-length", "nan", "uint8", "int64"],
 )
 def test_bad_audio_gets_an_error_naming_the_input(audio, error, fragment):
     with pytest.raises(error) as raised:
         check_audio(audio)
     assert fragment in str(raised.value), f"message should say {fragment!r}: {raised.value}"
+
+
+@pytest.mark.parametrize("dtype, full_scale", [(torch.int16, 32768), (torch.int32, 2**31)], ids=["int16", "int32"])
+def test_pcm_integer_samples_are_converted_to_minus_one_to_one(dtype, full_scale):
+    pcm = torch.tensor([[[0, full_scale // 2, -full_scale, full_scale - 1]]], dtype=dtype)
+    clip, _ = check_audio({"waveform": pcm, "sample_rate": 16000})
+    assert clip.dtype == np.float32
+    np.testing.assert_allclose(clip[0], [0.0, 0.5, -1.0, 1.0], atol=1e-4, err_msg=f"{dtype} PCM must be divided by its full scale, not read as floats")
 
 
 def test_integral_float_sample_rate_is_accepted_and_batches_use_the_first_clip():
@@ -188,6 +198,17 @@ def test_fit_clip_to_audio_loops_frames_and_sizes_audio():
     assert out_images[:, 0, 0, 0].tolist() == list(range(10)) + [0, 1, 2, 3, 4]
     assert out_audio["waveform"].shape == (1, 2, 12000) and out_audio["sample_rate"] == 8000
     assert images.shape == (10, 4, 4, 3), "the input is not changed"
+
+
+def test_looping_a_video_beyond_the_memory_available_is_refused_up_front(monkeypatch):
+    """4 frames looped to 10 minutes of audio needed 41 GB: refused with the size, before allocating."""
+    monkeypatch.setattr("comfyui_fuse.core.checks.available_memory_bytes", lambda device=None: 10**6)
+    images = torch.zeros(4, 32, 32, 3)
+    audio = {"waveform": torch.zeros(1, 1, 8000 * 600), "sample_rate": 8000}  # 10 minutes
+    with pytest.raises(ValueError, match=r"the loop_video video \(6000 frames of 32x32 for 600.0 s of audio\) must fit in memory, but would need 73.73 MB and only 1.00 MB is available; use a shorter audio"):
+        fit_clip_to_audio(images, audio, 10, "loop_video")
+    out_images, _ = fit_clip_to_audio(images, audio, 10, "trim")
+    assert out_images.shape[0] == 4, "trimming allocates nothing new and is not refused"
 
 
 def test_fit_clip_to_audio_pads_short_audio_with_silence():

@@ -71,8 +71,10 @@ class Pickled:
         (lambda p: torch.save({"state_dict": Pickled()}, p), "bad.pth could not be loaded: it is not a plain weights file"),
         (lambda p: p.write_bytes(b"not a checkpoint"), "bad.pth could not be loaded: it is not a torch model file"),
         (lambda p: torch.save([torch.zeros(1)], p), "holds a list, not a state dict"),
+        (lambda p: torch.save({1: torch.zeros(1)}, p), r"bad.pth must map parameter names \(text\) to tensors, but has keys such as 1 \(int\)"),
+        (lambda p: torch.save({"state_dict": {(1, 2): torch.zeros(1)}}, p), r"keys such as \(1, 2\) \(tuple\)"),
     ],
-    ids=["pickled-object", "garbage", "a-list"],
+    ids=["pickled-object", "garbage", "a-list", "int-keys", "tuple-keys"],
 )
 def test_unsafe_or_corrupt_files_are_refused(tmp_path, write, fragment):
     path = tmp_path / "bad.pth"

@@ -97,13 +97,19 @@ def test_audio_policy_and_offset_decide_which_frames_have_speech(build, policy, 
     [
         ('{"1": [[-500, 120]]}', [1, 1, 1, 0, 0, 0]),  # starts before the video
         ('{"1": [[160, 90000]]}', [0, 0, 0, 0, 1, 1]),  # ends after it
-        ('{"7": [[0, 40]]}', [1] * 6),  # no such face: face 1 is synced throughout
+        ('{"01": [[0, 40]]}', [1, 0, 0, 0, 0, 0]),  # "01" is track 1
     ],
 )
 def test_ranges_are_clipped_to_the_video(build, ranges, expected):
     clip = build.clip(frame_count=6)
     result = lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), tracks=clip.tracks, ranges=ranges, fade_frames=0)
     assert result.weights.tolist() == expected
+
+
+def test_a_range_for_no_face_of_the_plan_is_an_error_not_sync_everywhere(build):
+    clip = build.clip(frame_count=6)
+    with pytest.raises(ValueError, match=r"ranges keys must name faces in the crop plan \(1\), but '7' matches none"):
+        lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), tracks=clip.tracks, ranges='{"7": [[0, 40]]}', fade_frames=0)
 
 
 class RecordingNet(nn.Module):

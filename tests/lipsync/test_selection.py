@@ -109,13 +109,32 @@ def test_track_selection_by_id_and_identity():
         ('{"1": [[600, 10000]]}', [15, 16, 17, 18, 19]),  # ends after the video
         ('{"1": [[40, 80], [160, 200]]}', [1, 4]),  # half-open ranges
         ('{"1": [[5000, 6000]]}', []),  # wholly after the video
-        ('{"2": [[0, 40]]}', list(range(20))),  # another face's range does not limit face 1
+        ('{"01": [[0, 100]]}', [0, 1, 2]),  # a key of digits is a track id
     ],
 )
 def test_ranges_select_frames_by_exact_time(ranges, expected):
     plan = make_plan([(1, 0, 20, "")])
     rows = selected_rows(plan, track_ids("all"), parse_ranges(ranges))
     assert np.flatnonzero(rows).tolist() == expected
+
+
+def test_another_faces_range_does_not_limit_a_face():
+    plan = make_plan([(1, 0, 4, ""), (2, 0, 4, "")])
+    rows = selected_rows(plan, track_ids("all"), parse_ranges('{"2": [[0, 40]]}'))
+    assert rows.tolist() == [True] * 4 + [True, False, False, False]
+
+
+@pytest.mark.parametrize("ranges", ['{"7": [[0, 100]]}', '{"carol": [[0, 100]], "1": [[0, 40]]}', '{"²": [[0, 100]]}'])
+def test_range_keys_that_match_no_face_are_an_error(ranges):
+    plan = make_plan([(1, 0, 4, "alice"), (2, 0, 4, "")])
+    with pytest.raises(ValueError, match=r"ranges keys must name faces in the crop plan \(1 \(alice\), 2\), but .* none; fix the keys") as raised:
+        selected_rows(plan, track_ids("all"), parse_ranges(ranges))
+    unknown = next(key for key in ("7", "carol", "²") if key in ranges)
+    assert repr(unknown) in str(raised.value), f"the error must name the key {unknown!r}: {raised.value}"
+
+
+def test_any_range_key_is_accepted_when_the_plan_has_no_face():
+    assert selected_rows(make_plan([]), track_ids("all"), parse_ranges('{"7": [[0, 100]]}')).tolist() == []
 
 
 def test_ranges_by_identity_and_at_ntsc_rate():

@@ -89,6 +89,16 @@ def test_audio_round_trip(tmp_path, sample_rate, channels, expected_rate):
         assert error < 0.01, f"decoded audio should match, sample for sample, the tones it was written from (RMS 0.28), but the RMS error is {error:.4f}"
 
 
+def test_int16_audio_is_written_as_pcm_not_clipped_to_a_square_wave(tmp_path):
+    audio = make_audio(seconds=0.5, channels=1)
+    pcm = {"waveform": (audio["waveform"] * 32767).round().to(torch.int16), "sample_rate": audio["sample_rate"]}
+    write_video(tmp_path / "clip.mp4", make_frames(13), 25, pcm)
+    back = read_video(tmp_path / "clip.mp4").audio["waveform"]
+    middle = slice(2048, 4096)
+    error = (back[0, :, middle] - audio["waveform"][0, :, middle]).pow(2).mean().sqrt().item()
+    assert error < 0.01, f"int16 samples must be read as PCM (divided by 32768), but the decoded audio is off by RMS {error:.3f}"
+
+
 def test_failed_write_leaves_no_file_and_keeps_an_old_one(tmp_path, monkeypatch):
     path = tmp_path / "out.mp4"
     path.write_bytes(b"previous result")
@@ -157,6 +167,15 @@ def test_bad_write_arguments_are_clear_errors(tmp_path, kwargs, message):
     assert os.listdir(tmp_path) == [], "a rejected write must create nothing"
 
 
+def test_writing_over_a_folder_is_refused_before_encoding(tmp_path):
+    (tmp_path / "out.mp4").mkdir()
+    frames_encoded = []
+    with pytest.raises(ValueError, match=r"video path must name a file to write, but .*out.mp4' is a folder"):
+        write_video(tmp_path / "out.mp4", make_frames(3), 25, on_progress=frames_encoded.append)
+    assert frames_encoded == [], "the folder must be refused before any frame is encoded"
+    assert os.listdir(tmp_path) == ["out.mp4"], "nothing may be left behind"
+
+
 def test_missing_file_names_the_path(tmp_path):
     missing = tmp_path / "nope.mp4"
     with pytest.raises(FileNotFoundError, match="nope.mp4"):
@@ -187,3 +206,77 @@ def test_max_frames_must_be_positive(tmp_path):
 def test_video_reports_size_and_count():
     video = Video(frames=make_frames(3, 10, 20), fps=Fraction(25))
     assert video.frame_count == 3 and video.frame_size == (10, 20)
+
+
+def write_with_pyav(path, frames, pts_ms, *, rotation=0, audio_seconds=0.0):
+    """A test file written by PyAV directly: frames (n,H,W,3) uint8 shown at pts_ms (ms), a display
+    rotation (degrees counter-clockwise, as phones store it) and optionally silent audio."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        if rotation:
+            stream.set_display_rotation(rotation)
+        sound = None
+        if audio_seconds:
+            sound = container.add_stream("aac", rate=16000)
+            sound.layout = "mono"
+        for pixels, pts in zip(frames, pts_ms):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
+            frame.pts, frame.time_base = int(pts), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+        if sound is not None:
+            silence = np.zeros((1, int(audio_seconds * 16000)), np.float32)
+            for start in range(0, silence.shape[1], 1024):
+                chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(silence[:, start : start + 1024]), format="fltp", layout="mono")
+                chunk.sample_rate, chunk.pts, chunk.time_base = 16000, start, Fraction(1, 16000)
+                container.mux(sound.encode(chunk))
+            container.mux(sound.encode(None))
+
+
+def upright_scene(n=3, height=64, width=48) -> np.ndarray:
+    """(n,H,W,3) uint8 portrait frames with a bright block in the top-left corner: any turn shows."""
+    frames = np.full((n, height, width, 3), 40, np.uint8)
+    frames[:, : height // 3, : width // 3] = 230
+    return frames
+
+
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_a_rotated_phone_video_is_read_upright(tmp_path, rotation):
+    import av
+
+    if not hasattr(av.video.stream.VideoStream, "set_display_rotation"):
+        pytest.skip("this PyAV cannot write a display matrix (set_display_rotation)")
+    upright = upright_scene()
+    stored = np.stack([np.rot90(frame, -(rotation // 90)) for frame in upright])  # what the camera stores; players turn it back
+    write_with_pyav(tmp_path / "phone.mp4", stored, [0, 40, 80], rotation=rotation)
+    video = read_video(tmp_path / "phone.mp4")
+    assert video.frame_size == upright.shape[1:3], f"a video rotated by {rotation} degrees must be read upright ({upright.shape[1:3]}), but came out {video.frame_size}"
+    error = np.abs(video.frames.astype(int) - upright.astype(int)).mean()
+    assert error < 4, f"the frames must be turned as a player shows them, but differ from the upright scene by {error:.1f} on average"
+
+
+VFR_GAPS_MS = [40] * 12 + [120] * 10  # 22 frames: 12 at 25 fps, then 10 at 8.33 fps, 1.68 s in all
+
+
+def test_variable_frame_rate_video_keeps_its_length_and_audio_sync(tmp_path, caplog):
+    """The issue's clip: 1.68 s of VFR video with 1.92 s of audio was read as 22 frames at 25 fps (0.88 s)."""
+    pts_ms = np.concatenate([[0], np.cumsum(VFR_GAPS_MS)[:-1]])
+    frames = np.stack([np.full((48, 64, 3), 10 * index, np.uint8) for index in range(len(pts_ms))])
+    write_with_pyav(tmp_path / "vfr.mp4", frames, pts_ms, audio_seconds=1.92)
+    with caplog.at_level("WARNING"):
+        video = read_video(tmp_path / "vfr.mp4")
+    duration = video.frame_count / video.fps
+    assert video.fps == 25, f"the clip's stream rate is 25 fps, but it was read at {video.fps}"
+    last_frame = Fraction(VFR_GAPS_MS[-1], 1000)  # the timeline ends one tick after the last frame starts, not when it ends
+    assert Fraction(168, 100) - last_frame <= duration <= Fraction(168, 100), f"the video lasts 1.68 s and must keep its length, but came out {float(duration):.2f} s"
+    assert video.audio["waveform"].shape[-1] == pytest.approx(1.92 * 16000, abs=1100), "the audio must be kept whole"
+    ticks_ms = np.arange(video.frame_count) * 40
+    expected = np.searchsorted(pts_ms, ticks_ms, side="right") - 1  # the frame on screen at each tick
+    shown = np.round(video.frames.reshape(video.frame_count, -1).mean(axis=1) / 10).astype(int)
+    assert np.array_equal(shown, expected), f"each frame must be the one on screen at its time, but got source frames {shown.tolist()}, expected {expected.tolist()}"
+    assert "variable frame rate" in caplog.text, "repeating frames must be announced in a warning"

@@ -283,7 +283,12 @@ def test_torch_float_frames_reach_the_detector_as_the_same_uint8_frames():
         (torch.zeros(2, 3, 32, 32), ValueError, r"images must be a 4D \[B,H,W,3\] RGB batch"),
         (np.zeros((2, 32, 32, 3), np.int32), TypeError, "images must be float 0..1 or uint8"),
         ([[[[0, 0, 0]]]], TypeError, "images must be a torch.Tensor or np.ndarray"),
+        (torch.full((2, 8, 8, 3), 200.0), ValueError, r"images must hold float pixels in 0..1 .* up to 200; these look like 0..255 pixels: divide them by 255"),
+        (np.full((2, 8, 8, 3), 255.0, np.float32), ValueError, "these look like 0..255 pixels"),
+        (torch.zeros(3, 8, 8, 3).index_fill_(0, torch.tensor([2]), float("nan")), ValueError, "images must hold finite pixel values, but frame 2 holds NaN or inf"),
+        (torch.zeros(9, 8, 8, 3).index_fill_(0, torch.tensor([8]), float("inf")), ValueError, "but frame 8 holds NaN or inf"),
     ],
+    ids=["empty", "3d", "one-channel", "channels-first", "int32", "list", "0-255-torch", "0-255-numpy", "nan-frame", "inf-in-a-later-batch"],
 )
 def test_bad_images_are_refused_with_the_input_named(frames, error, message):
     with pytest.raises(error, match=message):
@@ -299,8 +304,12 @@ def test_bad_images_are_refused_with_the_input_named(frames, error, message):
         ({"detect_every": 0}, "detect_every must be an int >= 1"),
         ({"detect_every": 1.5}, "detect_every must be an int >= 1"),
         ({"batch_size": 0}, "batch_size must be an int >= 1"),
+        ({"score_threshold": float("nan")}, "score_threshold must be a number in"),
+        ({"min_face_size": float("nan")}, "min_face_size must be a number >= 0"),
+        ({"min_face_size": float("inf")}, "min_face_size must be a number >= 0"),
     ],
 )
 def test_bad_parameters_are_refused(parameters, message):
+    """NaN compares false with every bound, so it passed range checks and silently found no face."""
     with pytest.raises(ValueError, match=message):
         detect_faces(ScriptedDetector(), numbered_frames(2), **parameters)

@@ -86,6 +86,28 @@ def test_load_restorer_rejects_unsafe_unknown_and_unsupported_files(tmp_path):
         load_restorer(str(corrupt))
 
 
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ({1: torch.zeros(1)}, r"model file 'odd.pth' must map parameter names \(text\) to tensors, but has keys such as 1 \(int\)"),
+        ({"params_ema": {2.5: torch.zeros(1)}}, r"but \['params_ema'\] has keys such as 2.5 \(float\)"),
+    ],
+    ids=["int-keys", "nested-float-keys"],
+)
+def test_state_dicts_with_keys_that_are_not_text_are_refused(tmp_path, content, message):
+    torch.save(content, tmp_path / "odd.pth")
+    with pytest.raises(ValueError, match=message):
+        load_restorer(str(tmp_path / "odd.pth"))
+
+
+def test_an_incomplete_gfpgan_file_says_so(saved_restorers, tmp_path):
+    state, _ = saved_restorers["GFPGAN"]
+    names = list(state)
+    torch.save({"params_ema": {name: state[name] for name in names[: len(names) // 2]}}, tmp_path / "GFPGANv1.4.pth")
+    with pytest.raises(ValueError, match=r"model file 'GFPGANv1.4.pth' must hold a complete GFPGAN model, but loading its tensors failed \(.*Missing key.*\); the file is incomplete or not a GFPGAN model: download it again"):
+        load_restorer(str(tmp_path / "GFPGANv1.4.pth"))
+
+
 @needs_extra_arches
 def test_a_codeformer_file_without_extra_arches_says_what_to_install(saved_restorers, monkeypatch):
     monkeypatch.setattr(RestorerSpec, "installed", property(lambda spec: spec.arch_id != "CodeFormer"))

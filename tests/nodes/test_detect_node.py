@@ -119,6 +119,21 @@ def test_bad_images_raise_a_clear_error(fake_host, images, message):
         detect.FUSEFaceDetector().detect(images, HAAR_OPTION, 0.5, 16, 1, 8)
 
 
+@pytest.mark.parametrize(
+    "score_threshold, min_face_size, images, message",
+    [
+        (float("nan"), 16, torch.zeros(2, 32, 32, 3), "score_threshold must be a number in"),
+        (0.5, float("nan"), torch.zeros(2, 32, 32, 3), "min_face_size must be a number >= 0"),
+        (0.5, 16, torch.full((2, 32, 32, 3), 128.0), "these look like 0..255 pixels"),
+        (0.5, 16, None, "images must be a torch.Tensor or np.ndarray"),
+    ],
+    ids=["nan-score", "nan-size", "0-255-pixels", "no-images"],
+)
+def test_inputs_that_would_find_no_face_silently_are_refused(fake_host, score_threshold, min_face_size, images, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        detect.FUSEFaceDetector().detect(images, HAAR_OPTION, score_threshold, min_face_size, 1, 8)
+
+
 def test_no_face_is_an_empty_result(fake_host):
     background = np.stack([synthetic.textured_background(120, 160, seed) for seed in range(3)])
     (faces,) = detect.FUSEFaceDetector().detect(torch.from_numpy(background).float() / 255, HAAR_OPTION, 0.5, 16, 1, 8)

@@ -109,6 +109,8 @@ def test_lipsync_windows_get_their_own_stretch_of_audio_and_ranges():
     ranges = json.loads(video.shift_ranges('{"1": [[0, 2000]], "alice": [[1500, 1600]]}', Fraction(1)))
     assert ranges == {"1": [[-1000.0, 1000.0]], "alice": [[500.0, 600.0]]}
     assert video.shift_ranges("", Fraction(1)) == ""
+    window = json.loads(video.shift_ranges('{"01": [[0, 2000]], "alice": [[1500, 1600]], "2": [[0, 10]]}', Fraction(1), {"1", "bob"}))
+    assert window == {"01": [[-1000.0, 1000.0]]}, "a window gets the ranges of the faces on screen in it ('01' is track 1)"
 
 
 def test_track_video_node_tracks_the_demo_clip(tmp_path, monkeypatch):
@@ -172,3 +174,23 @@ def test_processors_change_when_their_model_file_is_replaced(tmp_path, monkeypat
     assert node.IS_CHANGED(**{widget: name, "batch_size": 4}) == first
     model.write_bytes(b"other weights of another size")
     assert node.IS_CHANGED(**{widget: name, "batch_size": 4}) != first, "a replaced model file must make a new processor"
+
+
+def test_lipsync_processor_ranges_name_faces_of_the_whole_video(monkeypatch):
+    """A range for a face not on screen in a window is that window's business; a range for no face
+    of the video is an error (before, it was dropped and its face synced over the whole video)."""
+    from comfyui_fuse.compositing.plan import CropPlan, FaceSequence
+    from comfyui_fuse.core.types import FaceTracks
+
+    seen = []
+    monkeypatch.setattr(video.FUSELipsync, "lipsync", lambda self, crops, plan, audio, *args, ranges="", **kwargs: seen.append(json.loads(ranges)) or (crops, torch.ones(tuple(crops.shape[:3]))))
+    audio = {"waveform": torch.zeros(1, 1, 16000), "sample_rate": 16000}
+    affine = np.tile(np.array([[1.0, 0, 0], [0, 1.0, 0]]), (4, 1, 1))
+    plan = CropPlan((FaceSequence(1, np.arange(4), affine, (8, 8)),), (32, 32), 4, FPS, np.zeros((4, 16, 16, 3), np.uint8))
+    tracks = FaceTracks([1, 2], np.zeros((2, 4, 4), np.float32), np.zeros((2, 4), np.uint8), np.zeros((2, 4), np.float32), 4, (32, 32), FPS)
+    (processor,) = video.FUSELipsyncProcessor().build(audio, ranges='{"1": [[0, 100]], "2": [[0, 100]]}', lipsync_model="wav2lip.pth")
+    processor(torch.rand(4, 8, 8, 3), plan, frame_offset=0, tracks=tracks)
+    assert list(seen[0]) == ["1"], f"the window holds face 1 only, so only its range goes to the lipsync, but got {seen[0]}"
+    (processor,) = video.FUSELipsyncProcessor().build(audio, ranges='{"7": [[0, 100]]}', lipsync_model="wav2lip.pth")
+    with pytest.raises(ValueError, match=r"ranges keys must name faces in the video's tracks \(1, 2\), but '7' matches none"):
+        processor(torch.rand(4, 8, 8, 3), plan, frame_offset=0, tracks=tracks)

@@ -157,3 +157,8 @@ def test_restore_face_sequences_blends_by_strength_and_checks_the_plan():
         restore_face_sequences(darker, crops[:4], plan)
     with pytest.raises(ValueError, match=r"crops must be 64x64 \(the crop plan's size\)"):
         restore_face_sequences(darker, face_crops(5, 32), plan)
+    calls = []
+    counting = stand_in(lambda net, x, f: calls.append(1) or x)
+    with pytest.raises(ValueError, match="temporal_smoothing must be in \\[0, 1\\], but got nan"):
+        restore_face_sequences(counting, crops, plan, temporal_smoothing=float("nan"))
+    assert calls == [], "a bad temporal_smoothing must be refused before any crop is restored"
