@@ -201,8 +201,12 @@ def _processor_inputs(node_class) -> dict:
     return {group: {k: v for k, v in inputs.items() if k not in ("crops", "crop_plan")} for group, inputs in spec.items()}
 
 
-class FUSERestoreProcessor:
-    DESCRIPTION = "FUSE Restore Faces as a face processor for FUSE Process Video Faces (same settings, run a window at a time)."
+class ProcessorNode:
+    """A node that wraps an IMAGE node's crop work (WRAPS.FUNCTION on crops and crop_plan) as a
+    FUSE_FACE_PROCESSOR with the same inputs, less the crops and the crop plan."""
+
+    WRAPS: type
+    NAME: str
     CATEGORY = "FUSE/video"
     FUNCTION = "build"
     RETURN_TYPES = ("FUSE_FACE_PROCESSOR",)
@@ -211,46 +215,39 @@ class FUSERestoreProcessor:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return _processor_inputs(FUSERestoreFaces)
+        return _processor_inputs(cls.WRAPS)
+
+    def build(self, **settings):
+        work = getattr(self.WRAPS(), self.WRAPS.FUNCTION)
+        return (FaceProcessor(self.NAME, lambda crops, plan, offset, tracks: work(crops, plan, **settings)[0], settings),)
+
+
+class FUSERestoreProcessor(ProcessorNode):
+    DESCRIPTION = "FUSE Restore Faces as a face processor for FUSE Process Video Faces (same settings, run a window at a time)."
+    WRAPS = FUSERestoreFaces
+    NAME = "restore"
 
     @classmethod
     def IS_CHANGED(cls, **inputs):
         return FUSERestoreFaces.IS_CHANGED(**inputs)  # a replaced model file makes a new processor
 
-    def build(self, **settings):
-        node = FUSERestoreFaces()
-        return (FaceProcessor("restore", lambda crops, plan, offset, tracks: node.restore(crops, plan, **settings)[0], settings),)
 
-
-class FUSESampleProcessor:
+class FUSESampleProcessor(ProcessorNode):
     DESCRIPTION = (
         "FUSE Sample Face Sequences (Wan with your MODEL, VAE and prompts) as a face processor for FUSE Process Video Faces. "
         "Give the video node an overlap (e.g. 8 frames) so consecutive windows cross-fade."
     )
-    CATEGORY = "FUSE/video"
-    FUNCTION = "build"
-    RETURN_TYPES = ("FUSE_FACE_PROCESSOR",)
-    RETURN_NAMES = ("processor",)
-    OUTPUT_TOOLTIPS = ("Connect to FUSE Process Video Faces' processor.",)
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return _processor_inputs(FUSESampleFaceSequences)
-
-    def build(self, **settings):
-        node = FUSESampleFaceSequences()
-        return (FaceProcessor("sample", lambda crops, plan, offset, tracks: node.sample(crops, plan, **settings)[0], settings),)
+    WRAPS = FUSESampleFaceSequences
+    NAME = "sample"
 
 
-class FUSELipsyncProcessor:
+class FUSELipsyncProcessor(ProcessorNode):
     DESCRIPTION = (
         "FUSE Lipsync as a face processor for FUSE Process Video Faces: each window is synced to its own stretch of the "
         "audio (cut at the exact sample of the window's first frame), and only the mouth region is pasted."
     )
-    CATEGORY = "FUSE/video"
-    FUNCTION = "build"
-    RETURN_TYPES = ("FUSE_FACE_PROCESSOR",)
-    RETURN_NAMES = ("processor",)
+    WRAPS = FUSELipsync
+    NAME = "lipsync"
     OUTPUT_TOOLTIPS = ("Connect to FUSE Process Video Faces' processor (overlap_frames 0 is fine: Wav2Lip works frame by frame).",)
 
     @classmethod

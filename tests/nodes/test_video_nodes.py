@@ -194,3 +194,23 @@ def test_lipsync_processor_ranges_name_faces_of_the_whole_video(monkeypatch):
     (processor,) = video.FUSELipsyncProcessor().build(audio, ranges='{"7": [[0, 100]]}', lipsync_model="wav2lip.pth")
     with pytest.raises(ValueError, match=r"ranges keys must name faces in the video's tracks \(1, 2\), but '7' matches none"):
         processor(torch.rand(4, 8, 8, 3), plan, frame_offset=0, tracks=tracks)
+
+
+@pytest.mark.parametrize("processor_node, wrapped, method", [
+    (video.FUSERestoreProcessor, video.FUSERestoreFaces, "restore"),
+    (video.FUSESampleProcessor, video.FUSESampleFaceSequences, "sample"),
+])
+def test_processor_nodes_run_the_wrapped_node_on_each_window_with_its_settings(monkeypatch, processor_node, wrapped, method):
+    calls = []
+
+    def work(self, crops, crop_plan, **settings):
+        calls.append((crops.shape[0], crop_plan, settings))
+        return (crops + 1,)
+
+    monkeypatch.setattr(wrapped, method, work)
+    inputs = processor_node.INPUT_TYPES()
+    assert "crops" not in inputs["required"] and "crop_plan" not in inputs["required"]
+    (processor,) = processor_node().build(strength=0.25)
+    result = processor(torch.zeros(3, 8, 8, 3), "plan", frame_offset=10)
+    assert torch.equal(result, torch.ones(3, 8, 8, 3)) and calls == [(3, "plan", {"strength": 0.25})]
+    assert processor.key["name"] == processor_node.NAME and processor.key["strength"] == 0.25
