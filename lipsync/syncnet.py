@@ -218,6 +218,28 @@ def read_syncnet(path: str, device=None) -> SyncNet:
 
 _cache = ModelCache(size=1)
 
+MODEL_FOLDER = "syncnet"  # nodes/host.py MODEL_FOLDERS: models/syncnet
+AUTO_OPTION = "auto"
+NONE_OPTION = "none"
+MISSING_NOTE = "no SyncNet model in models/syncnet (comfyui-fuse models download syncnet_v2)"
+
+
+def syncnet_options(files: list[str]) -> list[str]:
+    """Combo entries for a SyncNet choice: "auto" (the first file of the folder), "none", the files."""
+    return [AUTO_OPTION, NONE_OPTION, *files]
+
+
+def resolve_syncnet_option(option: str, files: list[str]) -> str | None:
+    """The file an option names (relative to the syncnet folder); None for "none" and for "auto"
+    when the folder is empty."""
+    if option == NONE_OPTION:
+        return None
+    if option == AUTO_OPTION:
+        return files[0] if files else None
+    if not isinstance(option, str) or not option:
+        raise ValueError(f"syncnet must be {AUTO_OPTION!r}, {NONE_OPTION!r} or a file of models/syncnet, but got {option!r}")
+    return option
+
 
 def load_syncnet(path: str, device=None) -> SyncNet:
     """The SyncNet of a checkpoint on `device`, kept while the file is unchanged (models/cache.py)."""

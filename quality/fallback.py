@@ -61,9 +61,12 @@ def _feathered_box(height: int, width: int) -> np.ndarray:
 
 
 def apply_fallback(original_rgb: np.ndarray, processed_rgb: np.ndarray, start: int, tracks: FaceTracks, weights: np.ndarray, margin: float) -> np.ndarray:
-    """One chunk (n,H,W,3) uint8 of the result: the processed frames with the original faces put
-    back by `weights` (fallback_weights) inside each face region. A new array; inputs untouched."""
+    """One chunk (n,H,W,C) of the result: the processed frames with the original faces put back
+    by `weights` (fallback_weights) inside each face region; every other pixel keeps its value
+    exactly. uint8 frames are rounded, float frames (IMAGE, 0..1) stay float. A new array;
+    the inputs are not changed."""
     out = processed_rgb.copy()
+    exact = np.issubdtype(out.dtype, np.integer)
     for offset in range(len(processed_rgb)):
         t = start + offset
         for face in np.flatnonzero(weights[:, t] > 0):
@@ -72,7 +75,7 @@ def apply_fallback(original_rgb: np.ndarray, processed_rgb: np.ndarray, start: i
                 continue
             alpha = (weights[face, t] * _feathered_box(y1 - y0, x1 - x0))[..., None]
             mixed = out[offset, y0:y1, x0:x1].astype(np.float32) * (1 - alpha) + original_rgb[offset, y0:y1, x0:x1].astype(np.float32) * alpha
-            out[offset, y0:y1, x0:x1] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+            out[offset, y0:y1, x0:x1] = np.clip(np.rint(mixed), 0, 255) if exact else mixed
     return out
 
 
@@ -87,3 +90,26 @@ def fallback_chunks(original, processed, tracks: FaceTracks, weights: np.ndarray
         if weights[:, start : start + len(after)].any():
             after = apply_fallback(before, after, start, tracks, weights, margin)
         yield start, after
+
+
+def write_fallback_video(original, processed, tracks: FaceTracks, weights: np.ndarray, margin: float, path: str, *, codec: str = "h264", crf: int = 18,
+                         audio_source: str | None = None, on_progress=None, check_interrupt=None) -> str:
+    """Encode the result (fallback_chunks) into `path` with the audio of audio_source; the file
+    appears only when complete (media.stream.finish_video)."""
+    import os
+
+    from ..media.stream import SEGMENT_EXTENSION, SegmentWriter, check_output_path, finish_video
+
+    path = check_output_path(path, codec)
+    segment = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.qc{SEGMENT_EXTENSION}")
+    try:
+        with SegmentWriter(segment, fps=tracks.fps, size=tracks.frame_size[::-1], codec=codec, crf=crf) as writer:
+            for _, chunk in fallback_chunks(original, processed, tracks, weights, margin, check_interrupt=check_interrupt):
+                writer.write(chunk)
+                if on_progress is not None:
+                    on_progress(len(chunk))
+        finish_video([segment], path, audio_source=audio_source, check_interrupt=check_interrupt)
+    finally:
+        if os.path.exists(segment):
+            os.remove(segment)
+    return path
