@@ -86,8 +86,6 @@ def run_qc(args: argparse.Namespace) -> int:
         net, note = load_syncnet_choice(args.syncnet, host.model_files(MODEL_FOLDER), host.model_path)
         embedder = load_face_embedder(args.embedder, host.model_path, {"insightface": host.model_files("insightface")})
         audio = read_audio(args.audio) if args.audio is not None else (read_audio(processed.path) if processed.info.has_audio else None)
-        if args.audio is not None and audio is None:
-            raise ValueError(f"--audio {args.audio!r} has no audio stream")
         result, weights = run_check(original, processed, tracks, options=options, audio=audio, syncnet=net, syncnet_note=note, embedder=embedder,
                                     identity_note="identity turned off (--embedder none)" if args.embedder == "none" else "",
                                     fallback=args.fallback is not None, fade_frames=args.fade_frames,

@@ -53,8 +53,8 @@ decodes JPEG frames written by FFmpeg (-qscale:v 2) and an XVID crop video, resa
 (frames_at_25fps follows the fps filter's frame choice; for -ar 16000 we use a polyphase filter
 where FFmpeg has its own resampler), and finds faces with S3FD where FUSE uses its tracks.
 
-Weights: syncnet_v2.model (a torch.save of the state_dict) is read with weights_only loading
-(lipsync.backends.read_state_dict); nothing in the file can run code.
+Weights: syncnet_v2.model (a torch.save of the state_dict, in torch's legacy format) is read by
+models/safe_load.py through lipsync.backends.read_state_dict; nothing in the file can run code.
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ def build_syncnet(state_dict: dict, source: str = "state_dict") -> SyncNet:
 
 
 def read_syncnet(path: str, device=None) -> SyncNet:
-    """Read a checkpoint (weights only: .model / .pth / .pt torch files, .safetensors) into a SyncNet."""
+    """Read a checkpoint (.model / .pth / .pt torch files of plain tensors, .safetensors) into a SyncNet."""
     from .backends import UnsupportedLipsyncModel, read_state_dict
 
     name = os.path.basename(path)
@@ -351,17 +351,27 @@ def first_slot_at_25fps(start: int, fps) -> int:
 
 def _median_filter(values: np.ndarray, kernel: int) -> np.ndarray:
     """scipy.signal.medfilt: the median of each window of `kernel`, zeros beyond both ends."""
+    import warnings
+
     from scipy.signal import medfilt
 
-    return medfilt(np.asarray(values, dtype=np.float64), kernel_size=kernel)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "kernel_size exceeds volume extent": a short input is zero-padded, as in the reference
+        return medfilt(np.asarray(values, dtype=np.float64), kernel_size=kernel)
+
+
+MIN_TRACK_FRAMES = BOX_MEDIAN_FRAMES // 2 + 1  # 7: fewer, and the zero-padded median makes boxes of size 0
 
 
 def crop_boxes(xyxy: np.ndarray) -> np.ndarray:
     """(T,4) face boxes of one track's consecutive frames -> (T,3) (cx, cy, s) float64: the crop
-    centre and half-size of each frame, median-filtered over 13 frames as the reference does."""
+    centre and half-size of each frame, median-filtered over 13 frames as the reference does.
+    T must be at least MIN_TRACK_FRAMES (7; the reference tracks at least 100)."""
     xyxy = np.asarray(xyxy, dtype=np.float64)
     if xyxy.ndim != 2 or xyxy.shape[1] != 4 or not np.isfinite(xyxy).all():
         raise ValueError(f"xyxy must be a finite (T, 4) array of face boxes, but got shape {xyxy.shape}")
+    if len(xyxy) < MIN_TRACK_FRAMES:
+        raise ValueError(f"xyxy must hold at least {MIN_TRACK_FRAMES} frames (the 13-frame median of the reference), but got {len(xyxy)}")
     half = np.maximum(xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]) / 2.0
     centre_y = (xyxy[:, 1] + xyxy[:, 3]) / 2.0
     centre_x = (xyxy[:, 0] + xyxy[:, 2]) / 2.0

@@ -65,7 +65,7 @@ def _settings_inputs() -> dict:
         )}),
         "face_margin": ("FLOAT", {"default": OPTION_DEFAULTS.face_margin, "min": 0.0, "max": 4.0, "step": 0.05, "tooltip": (
             "The face region is the box grown by this fraction of its larger side on every side: where flicker and seams are "
-            "looked for and what the fallback replaces. 0.5 covers FUSE's default crops."
+            "looked for and what the fallback replaces. 1.0 covers crops reaching half the box beyond it (crop margin up to 0.5)."
         )}),
         "shot_cuts": ("STRING", {"default": "", "tooltip": (
             "Shot cuts (frames that start a new shot): empty = the tracks' cuts, else found in the original; \"none\"; or a "
@@ -111,7 +111,7 @@ OUTPUT_TOOLTIPS = (
 
 class FUSEQualityCheck:
     DESCRIPTION = (
-        "Checks processed faces against the original, face by face and segment by segment: lip sync (SyncNet LSE-D / LSE-C "
+        "Checks processed faces against the original. Face by face and segment by segment: lip sync (SyncNet LSE-D / LSE-C "
         "and offset, with audio), identity drift (ArcFace), flicker (flow-warping error), crop jitter, seams, and change "
         "outside the faces. Segments that fail get the original face back. Outputs the result, a plot and a JSON report."
     )
@@ -159,7 +159,7 @@ class FUSEQualityCheck:
 
 class FUSEVideoQualityCheck:
     DESCRIPTION = (
-        "FUSE Quality Check for VIDEO files of any length (read a chunk at a time): the same figures, the same fallback, "
+        "FUSE Quality Check for VIDEO files. Any length (read a chunk at a time): the same figures, the same fallback, "
         "written to a new video with the processed video's audio."
     )
     CATEGORY = "FUSE/quality"

@@ -69,12 +69,13 @@ class Thresholds:
 class QualityOptions:
     """segment_seconds: length of the segments faces are judged in (a run shorter stays whole);
     face_margin: the face region is the box grown by this fraction of its larger side on every
-    side (flow, seams, the outside-change mask and the fallback use it; 0.5 covers FUSE's
-    default crops); shot_cuts: "" (the tracks' cuts, else detected), "none" or "12, 40"."""
+    side (flow, seams, the outside-change mask and the fallback use it; 1.0 covers crops that
+    reach up to half the box beyond it, as the bundled restore workflow's margin 0.4, with the
+    fallback's feather); shot_cuts: "" (the tracks' cuts, else detected), "none" or "12, 40"."""
 
     thresholds: Thresholds = field(default_factory=Thresholds)
     segment_seconds: float = 3.0
-    face_margin: float = 0.5
+    face_margin: float = 1.0
     shot_cuts: str = ""
 
     def __post_init__(self) -> None:
@@ -134,6 +135,8 @@ class _LipSync:
         self.by_frame: dict[int, list[tuple[int, int]]] = {}
         for number, segment in enumerate(segments):
             frames = sn.frames_at_25fps(len(segment), tracks.fps, segment.start)
+            if len(frames) < sn.MIN_TRACK_FRAMES:  # too short to crop as the reference does (and at most one stack): no score
+                frames = frames[:0]
             boxes = sn.crop_boxes(tracks.xyxy[segment.track_index, frames]) if len(frames) else np.zeros((0, 3))
             self.plans.append((frames, boxes, sn.first_slot_at_25fps(segment.start, tracks.fps)))
             for position, frame in enumerate(frames.tolist()):
@@ -242,7 +245,8 @@ def check_quality(
         for run_start, run_stop in tracks.runs(face):
             figures["jitter"][face, run_start:run_stop] = metrics.box_jitter(tracks.xyxy[face, run_start:run_stop])
 
-    segment_figures = [_segment_figures(segment, figures, None if collector is None else collector.results.get(number)) for number, segment in enumerate(segments)]
+    unscored = sn.LSE(float("nan"), float("nan"), 0, 0)
+    segment_figures = [_segment_figures(segment, figures, None if collector is None else collector.results.get(number, unscored)) for number, segment in enumerate(segments)]
     failures = [judge(values, options.thresholds, lip_sync_on) for values in segment_figures]
     return QualityResult(tracks, segments, figures, segment_figures, failures, cuts, cuts_source, lip_sync, identity, outside, options)
 

@@ -50,14 +50,22 @@ def _neighbour_passes(segments: list[Segment], failed: list[bool], number: int, 
     return False
 
 
-def _feathered_box(height: int, width: int) -> np.ndarray:
-    """(h,w) float32 mask: 1 inside, falling linearly to 0 over the outer FEATHER of each side."""
-    def profile(length: int) -> np.ndarray:
-        ramp = max(int(round(length * FEATHER)), 1)
-        position = np.arange(length, dtype=np.float32)
-        return np.clip(np.minimum(position + 1, length - position) / (ramp + 1), 0, 1)
+def _feathered_region(xyxy, margin: float, frame_size: tuple[int, int]) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """The face region clipped to the frame, and its (h,w) float32 mask: 1 inside, falling
+    linearly to 0 over the outer FEATHER of each side of the whole (unclipped) region, so a face
+    at the frame's edge is not feathered along the edge."""
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    half = max(x2 - x1, y2 - y1) * (0.5 + margin)
+    centre_x, centre_y = (x1 + x2) / 2, (y1 + y2) / 2
+    region = face_region(xyxy, margin, frame_size)
+    ramp = max(2 * half * FEATHER, 1.0)
 
-    return profile(height)[:, None] * profile(width)[None, :]
+    def profile(start: int, stop: int, centre: float) -> np.ndarray:
+        position = np.arange(start, stop, dtype=np.float32) + 0.5
+        return np.clip((half - np.abs(position - centre)) / ramp, 0, 1)
+
+    x0, y0, x1, y1 = region
+    return region, profile(y0, y1, centre_y)[:, None] * profile(x0, x1, centre_x)[None, :]
 
 
 def apply_fallback(original_rgb: np.ndarray, processed_rgb: np.ndarray, start: int, tracks: FaceTracks, weights: np.ndarray, margin: float) -> np.ndarray:
@@ -70,10 +78,10 @@ def apply_fallback(original_rgb: np.ndarray, processed_rgb: np.ndarray, start: i
     for offset in range(len(processed_rgb)):
         t = start + offset
         for face in np.flatnonzero(weights[:, t] > 0):
-            x0, y0, x1, y1 = face_region(tracks.xyxy[face, t], margin, tracks.frame_size)
+            (x0, y0, x1, y1), mask = _feathered_region(tracks.xyxy[face, t], margin, tracks.frame_size)
             if x1 <= x0 or y1 <= y0:
                 continue
-            alpha = (weights[face, t] * _feathered_box(y1 - y0, x1 - x0))[..., None]
+            alpha = (weights[face, t] * mask)[..., None]
             mixed = out[offset, y0:y1, x0:x1].astype(np.float32) * (1 - alpha) + original_rgb[offset, y0:y1, x0:x1].astype(np.float32) * alpha
             out[offset, y0:y1, x0:x1] = np.clip(np.rint(mixed), 0, 255) if exact else mixed
     return out

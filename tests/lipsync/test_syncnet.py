@@ -345,3 +345,9 @@ def test_module_documents_the_matched_reference_facts():
     doc = syncnet.__doc__
     for fact in ("25 fps", "16 kHz", "BGR", "0..255", "13 coefficients", "lifter 22", "vshift 15", "20 MFCC frames", "110"):
         assert fact in doc, f"the module docstring must state {fact!r}"
+
+
+def test_crop_boxes_need_the_frames_the_median_needs():
+    with pytest.raises(ValueError, match="at least 7 frames"):
+        crop_boxes(np.tile([[0.0, 0.0, 20.0, 20.0]], (6, 1)))
+    assert (crop_boxes(np.tile([[0.0, 0.0, 20.0, 20.0]], (7, 1)))[:, 2] == 10).all(), "7 frames: every window holds enough boxes"

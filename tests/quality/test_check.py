@@ -57,7 +57,7 @@ def test_flicker_rises_exactly_where_the_face_flickers(clip):
 
 def test_change_outside_the_faces_is_reported(clip):
     processed = clip.frames.copy()
-    processed[7, 0:4, 0:4] = 0
+    processed[7, -4:, -4:] = 0  # the corner away from the face
     result = run(clip.frames, processed, clip.tracks)
     assert result.outside["frames_changed"] == 1 and result.outside["changed_pixels"] > 0 and result.outside["max_abs_diff"] > 0
 
@@ -172,6 +172,15 @@ def test_lip_sync_finds_the_audio_offset_and_fails_the_shifted_segment(talking):
     assert values["lse_c"] > 3 and values["lse_d"] < values["lse_c"]
     assert [f["check"] for f in result.failures[0]] == ["av_offset"], "in sync with itself but 3 frames late: only the offset fails"
     assert result.lip_sync == {"available": True, "reason": ""}
+
+
+def test_a_segment_too_short_for_syncnet_has_null_lip_sync_figures(talking):
+    frames, tracks, pattern, net = talking
+    short = 6
+    cut = FaceTracks(track_id=[1], xyxy=tracks.xyxy[:, :short], state=tracks.state[:, :short], score=tracks.score[:, :short], frame_count=short, frame_size=(96, 96), fps=Fraction(25))
+    result = run(frames[:short], frames[:short], cut, audio_16k=buzz_audio(np.full(short, LOUD)), syncnet=net, options=QualityOptions(segment_seconds=10, shot_cuts="none"))
+    (values,) = result.segment_figures
+    assert values["sync_stacks"] == 0 and values["lse_c"] is None and values["av_offset"] is None and not result.failures[0]
 
 
 def test_without_syncnet_the_lip_sync_figures_are_absent_and_say_why(clip):

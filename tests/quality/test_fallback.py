@@ -75,3 +75,12 @@ def test_the_result_differs_from_the_processed_video_only_in_the_failing_segment
     inner = (slice(y0 + (y1 - y0) // 4, y1 - (y1 - y0) // 4), slice(x0 + (x1 - x0) // 4, x1 - (x1 - x0) // 4))
     np.testing.assert_array_equal(out[15][inner], clip.frames[15][inner], "inside the failing segment the face is the original's")
     assert 0 < np.abs(out[10].astype(int) - processed[10].astype(int)).max() < np.abs(clip.frames[10].astype(int) - processed[10].astype(int)).max(), "the first frame is cross-faded"
+
+
+def test_a_face_at_the_frame_edge_is_put_back_up_to_the_edge():
+    tracks = FaceTracks(track_id=[1], xyxy=np.array([[[0, 20, 20, 40]]], np.float32), state=np.full((1, 1), DETECTED, np.uint8),
+                        score=np.ones((1, 1), np.float32), frame_count=1, frame_size=(60, 60))
+    original = np.full((1, 60, 60, 3), 100, np.uint8)
+    processed = np.full((1, 60, 60, 3), 200, np.uint8)
+    out = apply_fallback(original, processed, 0, tracks, np.ones((1, 1), np.float32), margin=0.5)
+    assert (out[0, 30, 0:10] == 100).all(), "the region's part inside the frame is not feathered along the frame's edge"
