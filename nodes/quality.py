@@ -85,8 +85,9 @@ def _options(segment_seconds, min_lse_c, max_av_offset, min_identity, max_flicke
     return QualityOptions(thresholds, float(segment_seconds), float(face_margin), str(shot_cuts))
 
 
-def _models(syncnet, embedder):
-    net, note = load_syncnet_choice(syncnet, host.model_files(MODEL_FOLDER), host.model_path, host.torch_device())
+def _models(syncnet, embedder, audio):
+    """(SyncNet or None, why not, ArcFace embedder or None, why not); SyncNet is loaded only with audio."""
+    net, note = load_syncnet_choice(syncnet, host.model_files(MODEL_FOLDER), host.model_path, host.torch_device()) if audio is not None else (None, "")
     face_embedder = load_face_embedder(embedder, host.model_path, {"insightface": host.model_files("insightface")})
     identity_note = "identity turned off (embedder: none)" if embedder == "none" else ""
     return net, note, face_embedder, identity_note
@@ -139,7 +140,7 @@ class FUSEQualityCheck:
         options = _options(segment_seconds, min_lse_c, max_av_offset, min_identity, max_flicker, max_jitter, max_seam, face_margin, shot_cuts)
         if original.shape[-1] != processed.shape[-1]:
             raise ValueError(f"processed must have the original's {original.shape[-1]} channels, but got {processed.shape[-1]}; convert both to RGB")
-        net, note, face_embedder, identity_note = _models(syncnet, embedder)
+        net, note, face_embedder, identity_note = _models(syncnet, embedder, audio)
         before, after = ImageFrames(original, "original"), ImageFrames(processed, "processed")
         bar = host.progress(before.frame_count * 2)
         result, weights = run_check(before, after, tracks, options=options, audio=audio, syncnet=net, syncnet_note=note, embedder=face_embedder,
@@ -188,11 +189,11 @@ class FUSEVideoQualityCheck:
         from ..media.video import read_audio
 
         options = _options(segment_seconds, min_lse_c, max_av_offset, min_identity, max_flicker, max_jitter, max_seam, face_margin, shot_cuts)
-        net, note, face_embedder, identity_note = _models(syncnet, embedder)
         before = VideoFrames(host.video_file(original), host.check_interrupt)
         after = VideoFrames(host.video_file(processed), host.check_interrupt)
         if audio is None and after.info.has_audio:
             audio = read_audio(after.path)
+        net, note, face_embedder, identity_note = _models(syncnet, embedder, audio)
         bar = host.progress(before.frame_count * 2)
         result, weights = run_check(before, after, tracks, options=options, audio=audio, syncnet=net, syncnet_note=note, embedder=face_embedder,
                                     identity_note=identity_note, fallback=bool(fallback), fade_frames=int(fade_frames), on_progress=bar.update,

@@ -17,6 +17,7 @@ import numpy as np
 from ..core.types import FaceTracks
 from ..lipsync import syncnet as sn
 from . import metrics
+from .frames import paired_chunks
 from .segments import CutDetector, Segment, parse_cut_list, plan_segments, tracks_cuts
 
 log = logging.getLogger(__name__)
@@ -205,8 +206,6 @@ def check_quality(
     outside = {"max_abs_diff": 0, "mean_abs_diff": 0.0, "changed_pixels": 0, "frames_changed": 0}
     outside_sum, outside_pixels = 0.0, 0
     previous: tuple[np.ndarray, np.ndarray] | None = None
-    from .frames import paired_chunks
-
     for start, before, after in paired_chunks(original, processed, CHUNK_FRAMES):
         if check_interrupt is not None:
             check_interrupt()
