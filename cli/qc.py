@@ -16,7 +16,7 @@ import json
 import os
 
 from .models import add_models_dir_arguments, models_dir
-from .track import check_report_path, check_video_path, detector_arguments, load_detector, write_report
+from .track import check_output_paths, check_video_path, detector_arguments, finite_float, load_detector, write_report
 
 
 def read_tracks(path: str):
@@ -64,11 +64,9 @@ def run_qc(args: argparse.Namespace) -> int:
 
     if args.out is None:
         raise ValueError("--out must name the JSON report to write, e.g. --out qc.json")
-    check_report_path(args.out, args.processed)
     check_video_path("--fallback", args.fallback)
-    for option, path in (("--fallback", args.fallback), ("--plot", args.plot)):
-        if path is not None and os.path.exists(path) and any(os.path.exists(video) and os.path.samefile(path, video) for video in (args.original, args.processed)):
-            raise ValueError(f"{option} must not be an input video ({path!r}): it would be overwritten")
+    check_output_paths({"ORIGINAL": args.original, "PROCESSED": args.processed, "--tracks": args.tracks, "--audio": args.audio},
+                       {"--out": args.out, "--plot": args.plot, "--fallback": args.fallback})
     options = QualityOptions(
         Thresholds(args.min_lse_c, args.max_av_offset, args.min_identity, args.max_flicker, args.max_jitter, args.max_seam),
         args.segment_seconds, args.face_margin, args.shot_cuts,
@@ -84,7 +82,7 @@ def run_qc(args: argparse.Namespace) -> int:
             tracks = track_video(args.original, load_detector(arguments), score_threshold=args.score_threshold,
                                  on_progress=args.progress.stage("track", original.frame_count)).tracks
         net, note = load_syncnet_choice(args.syncnet, host.model_files(MODEL_FOLDER), host.model_path)
-        embedder = load_face_embedder(args.embedder, host.model_path, {"insightface": host.model_files("insightface")})
+        embedder = load_face_embedder(args.embedder, host.model_store())
         audio = read_audio(args.audio) if args.audio is not None else (read_audio(processed.path) if processed.info.has_audio else None)
         result, weights = run_check(original, processed, tracks, options=options, audio=audio, syncnet=net, syncnet_note=note, embedder=embedder,
                                     identity_note="identity turned off (--embedder none)" if args.embedder == "none" else "",
@@ -137,16 +135,16 @@ def add_qc_command(subparsers) -> None:
     parser.add_argument("--audio", default=None, help="the audio the faces should speak (any file with an audio stream; default: PROCESSED's own audio)")
     parser.add_argument("--syncnet", default="auto", help='SyncNet for lip sync: "auto" (the first file in models/syncnet), "none", or a file name in models/syncnet')
     parser.add_argument("--embedder", default="auto", help='ArcFace for identity: "auto" (the first in models/insightface), "none", or "insightface/<file>"')
-    parser.add_argument("--segment-seconds", type=float, default=option_defaults.segment_seconds, help=f"length of the segments faces are judged in (default {option_defaults.segment_seconds:g})")
-    parser.add_argument("--face-margin", type=float, default=option_defaults.face_margin, help=f"the face region: the box grown by this fraction of its size on every side (default {option_defaults.face_margin:g})")
+    parser.add_argument("--segment-seconds", type=finite_float, default=option_defaults.segment_seconds, help=f"length of the segments faces are judged in (default {option_defaults.segment_seconds:g})")
+    parser.add_argument("--face-margin", type=finite_float, default=option_defaults.face_margin, help=f"the face region: the box grown by this fraction of its size on every side (default {option_defaults.face_margin:g})")
     parser.add_argument("--shot-cuts", default="", help='frames that start a new shot: "" (the tracks\', else detected), "none", or "120, 348"')
-    parser.add_argument("--min-lse-c", type=float, default=defaults.min_lse_c, help=f"fail a segment whose LSE-C is below this; 0 = off (default {defaults.min_lse_c:g})")
+    parser.add_argument("--min-lse-c", type=finite_float, default=defaults.min_lse_c, help=f"fail a segment whose LSE-C is below this; 0 = off (default {defaults.min_lse_c:g})")
     parser.add_argument("--max-av-offset", type=int, default=defaults.max_av_offset, help=f"fail a segment whose audio-video offset exceeds this many 25 fps frames; -1 = off (default {defaults.max_av_offset})")
-    parser.add_argument("--min-identity", type=float, default=defaults.min_identity, help=f"fail a segment whose median ArcFace similarity is below this; 0 = off (default {defaults.min_identity:g})")
-    parser.add_argument("--max-flicker", type=float, default=defaults.max_flicker, help=f"fail a segment whose excess warping error exceeds this many grey levels; 0 = off (default {defaults.max_flicker:g})")
-    parser.add_argument("--max-jitter", type=float, default=defaults.max_jitter, help=f"fail a segment whose crop jitter exceeds this; 0 = off (default {defaults.max_jitter:g})")
-    parser.add_argument("--max-seam", type=float, default=defaults.max_seam, help=f"fail a segment whose seam contrast exceeds this; 0 = off (default {defaults.max_seam:g})")
+    parser.add_argument("--min-identity", type=finite_float, default=defaults.min_identity, help=f"fail a segment whose median ArcFace similarity is below this; 0 = off (default {defaults.min_identity:g})")
+    parser.add_argument("--max-flicker", type=finite_float, default=defaults.max_flicker, help=f"fail a segment whose excess warping error exceeds this many grey levels; 0 = off (default {defaults.max_flicker:g})")
+    parser.add_argument("--max-jitter", type=finite_float, default=defaults.max_jitter, help=f"fail a segment whose crop jitter exceeds this; 0 = off (default {defaults.max_jitter:g})")
+    parser.add_argument("--max-seam", type=finite_float, default=defaults.max_seam, help=f"fail a segment whose seam contrast exceeds this; 0 = off (default {defaults.max_seam:g})")
     parser.add_argument("--detector", default="auto", help='face detector when --tracks is not given: "auto" (best model found, else the built-in Haar cascade) or a model file option')
-    parser.add_argument("--score-threshold", type=float, default=0.5, help="minimum detector confidence when tracking here (default 0.5)")
+    parser.add_argument("--score-threshold", type=finite_float, default=0.5, help="minimum detector confidence when tracking here (default 0.5)")
     add_models_dir_arguments(parser)
     parser.set_defaults(run=run_qc)

@@ -11,8 +11,9 @@ import os
 import numpy as np
 import torch
 
-from ..lipsync.syncnet import MODEL_FOLDER, syncnet_options
-from ..models.face_embedders import embedder_options, load_face_embedder
+from ..lipsync.syncnet import MODEL_FOLDER, resolve_syncnet_option, syncnet_options
+from ..models.face_embedders import EMBEDDERS, embedder_options, load_face_embedder
+from ..models.store import file_fingerprint
 from ..quality.check import QualityOptions, Thresholds
 from ..quality.fallback import apply_fallback, write_fallback_video
 from ..quality.frames import ImageFrames, VideoFrames
@@ -31,7 +32,7 @@ def _settings_inputs() -> dict:
             "SyncNet for the lip-sync scores (LSE-D, LSE-C, offset), used when audio is connected. auto: the first file in "
             "models/syncnet (syncnet_v2.model; FUSE Download Model gets it); none: no lip-sync scores."
         )}),
-        "embedder": (embedder_options({"insightface": host.model_files("insightface")}), {"default": "auto", "tooltip": (
+        "embedder": (embedder_options(host.model_store()), {"default": "auto", "tooltip": (
             "ArcFace face recogniser for identity drift (auto: the first in models/insightface, e.g. buffalo_l/w600k_r50.onnx; "
             "none: no identity figures)."
         )}),
@@ -88,9 +89,20 @@ def _options(segment_seconds, min_lse_c, max_av_offset, min_identity, max_flicke
 def _models(syncnet, embedder, audio):
     """(SyncNet or None, why not, ArcFace embedder or None, why not); SyncNet is loaded only with audio."""
     net, note = load_syncnet_choice(syncnet, host.model_files(MODEL_FOLDER), host.model_path, host.torch_device()) if audio is not None else (None, "")
-    face_embedder = load_face_embedder(embedder, host.model_path, {"insightface": host.model_files("insightface")})
+    face_embedder = load_face_embedder(embedder, host.model_store())
     identity_note = "identity turned off (embedder: none)" if embedder == "none" else ""
     return net, note, face_embedder, identity_note
+
+
+def _is_changed(syncnet, embedder) -> str | float:
+    """Run again when "auto" would choose another model or a chosen file changed."""
+    models = host.model_store()
+    if isinstance(syncnet, str) and syncnet != "none":
+        file = resolve_syncnet_option(syncnet, models.files(MODEL_FOLDER))
+        syncnet_print = "syncnet: none found" if file is None else file_fingerprint(models, MODEL_FOLDER, file)
+    else:
+        syncnet_print = None if not isinstance(syncnet, str) else "syncnet: none"
+    return host.is_changed(syncnet_print, EMBEDDERS.fingerprint(embedder, models))
 
 
 def _plot_image(result) -> torch.Tensor:
@@ -134,6 +146,10 @@ class FUSEQualityCheck:
             },
             "optional": {"audio": AUDIO_INPUT},
         }
+
+    @classmethod
+    def IS_CHANGED(cls, syncnet=None, embedder=None, **_):
+        return _is_changed(syncnet, embedder)
 
     def check(self, original, processed, tracks, syncnet, embedder, fallback, fade_frames, segment_seconds, min_lse_c, max_av_offset, min_identity,
               max_flicker, max_jitter, max_seam, face_margin, shot_cuts, audio=None):
@@ -183,6 +199,10 @@ class FUSEVideoQualityCheck:
             },
             "optional": {"audio": (AUDIO_INPUT[0], {"tooltip": AUDIO_INPUT[1]["tooltip"].replace("Not connected: no lip-sync scores.", "Not connected: the processed video's own audio.")})},
         }
+
+    @classmethod
+    def IS_CHANGED(cls, syncnet=None, embedder=None, **_):
+        return _is_changed(syncnet, embedder)
 
     def check(self, original, processed, tracks, syncnet, embedder, fallback, fade_frames, segment_seconds, min_lse_c, max_av_offset, min_identity,
               max_flicker, max_jitter, max_seam, face_margin, shot_cuts, codec, crf, audio=None):

@@ -121,3 +121,10 @@ def test_video_node_writes_a_fallback_video_that_differs_only_in_the_failing_seg
     assert json.loads(text)["fallback"]["applied"] is True
     unchanged, _, _ = quality.FUSEVideoQualityCheck().check(paths["original"], paths["original"], clip.tracks, **SETTINGS, codec="h264", crf=18)["result"]
     assert unchanged == paths["original"], "nothing failed: the processed VIDEO itself comes back"
+
+
+def test_is_changed_follows_the_model_files(empty_models):
+    before = quality.FUSEQualityCheck.IS_CHANGED(syncnet="auto", embedder="auto")
+    assert before == quality.FUSEQualityCheck.IS_CHANGED(syncnet="auto", embedder="auto"), "unchanged folders: ComfyUI may reuse the result"
+    save_released_checkpoint((empty_models / "syncnet").mkdir(parents=True) or empty_models / "syncnet" / "syncnet_v2.model", released_state_dict())
+    assert quality.FUSEVideoQualityCheck.IS_CHANGED(syncnet="auto", embedder="auto") != before, "a SyncNet that auto now finds makes the node run again"
