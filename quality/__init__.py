@@ -1,0 +1,1 @@
+"""Quality checks of processed faces: lip sync, identity, flicker, jitter, seams; report, plot, fallback."""
