@@ -104,3 +104,52 @@ def audio_dict(samples: np.ndarray, sample_rate: int) -> dict:
     import torch
 
     return {"waveform": torch.from_numpy(np.ascontiguousarray(samples, np.float32))[None, None], "sample_rate": int(sample_rate)}
+
+
+# Constructed audio-visual embeddings: stand-ins for SyncNet's, for tests and the benchmark. The
+# audio embedding of a frame is a fixed random projection of its log energy in EMBEDDING_BANDS
+# frequency bands (over a floor of EMBEDDING_FLOOR, so room noise and silence look alike, less
+# EMBEDDING_CENTRE), of unit length: silence points one way, each sound another;
+# a speaking face's constructed video embedding is the embedding of its own voice plus noise, so
+# it matches the audio where and when it speaks, and nothing at other offsets.
+EMBEDDING_BANDS = 8
+EMBEDDING_FLOOR = 1.0  # band energy (sum of |rfft|^2); room noise at -60 dBFS is ~0.03
+EMBEDDING_CENTRE = 1.5  # log10 units; loud speech reaches ~4
+
+
+def constructed_audio_embeddings(samples: np.ndarray, frame_count: int, fps, dimensions: int = 32, sample_rate: int = 16000) -> np.ndarray:
+    """(N, dimensions) float64 unit vectors, one per video frame of timeline samples."""
+    fps = Fraction(fps)
+    bounds = [(i * sample_rate * fps.denominator) // fps.numerator for i in range(frame_count + 1)]
+    features = np.zeros((frame_count, EMBEDDING_BANDS))
+    for frame, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+        spectrum = np.abs(np.fft.rfft(np.asarray(samples[start:stop], np.float64), n=max(stop - start, 2))) ** 2
+        bands = np.array_split(spectrum[1:], EMBEDDING_BANDS)
+        features[frame] = [np.log10(band.sum() + EMBEDDING_FLOOR) - np.log10(EMBEDDING_FLOOR) - EMBEDDING_CENTRE for band in bands]
+    return _unit(features @ np.random.default_rng(1234).standard_normal((EMBEDDING_BANDS, dimensions)))
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-9)
+
+
+def constructed_video_embeddings(dialogue: Dialogue, face_voices, noise: float = 0.5, seed: int = 2, dimensions: int = 32) -> np.ndarray:
+    """(k, N, dimensions) float64 unit vectors: each face's voice embedding plus Gaussian noise of
+    length ~`noise`; a face without a voice (None) gets random ones (it is in sync with nothing)."""
+    rng = np.random.default_rng(seed)
+    faces = []
+    for voice in face_voices:
+        if voice is None:
+            embedding = rng.standard_normal((dialogue.frame_count, dimensions))
+        else:
+            embedding = constructed_audio_embeddings(dialogue.stems[voice], dialogue.frame_count, dialogue.fps, dimensions, dialogue.sample_rate)
+            embedding = embedding + noise * rng.standard_normal(embedding.shape) / np.sqrt(dimensions)
+        faces.append(_unit(embedding))
+    return np.stack(faces) if faces else np.zeros((0, dialogue.frame_count, dimensions))
+
+
+def offset_distances(video: np.ndarray, audio: np.ndarray, vshift: int) -> np.ndarray:
+    """(N, 2 vshift + 1) Euclidean distance of video[t] to audio[t + offset] for offsets -vshift..vshift,
+    the audio padded with zero vectors beyond its ends (as SyncNet's evaluation pads it)."""
+    padded = np.pad(np.asarray(audio, np.float64), ((vshift, vshift), (0, 0)))
+    return np.stack([np.linalg.norm(video - padded[shift : shift + len(video)], axis=1) for shift in range(2 * vshift + 1)], axis=1)

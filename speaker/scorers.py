@@ -12,7 +12,9 @@ model. It has a `name` (for the report), a `method` ("syncnet" or "landmarks"), 
   audio, over a sliding window of `window` frames.
 
 LandmarkScorer (the fallback): the signal is the mouth opening from a 68-point landmarker (1k3d68),
-the confidence the windowed correlation with the speech level (speaker.sync.windowed_correlation).
+the confidence the windowed correlation with the speech level (speaker.sync.windowed_correlation),
+scaled down where the mouth moves less than a speaking mouth does (SPEAKING_MOUTH_STD): landmark
+jitter on a closed mouth can follow a smooth loudness curve by chance.
 EmbeddingScorer (SyncNet and any embedding model like it): the signal is a video embedding per
 frame, the confidence SyncNet's offset confidence against the audio embeddings
 (speaker.sync.offset_confidence) divided by `full_confidence` and clipped to 0..1.
@@ -27,11 +29,12 @@ import numpy as np
 
 from ..core.types import FaceTracks, check_fps
 from .mouth import mouth_opening
-from .sync import offset_confidence, windowed_correlation
+from .sync import offset_confidence, windowed_correlation, windowed_std
 from .vad import FLOOR_DBFS, level_frames
 
 MAX_LAG_SECONDS = Fraction(1, 10)  # audio-video lag searched by the landmark fallback (+-0.1 s)
 ENVELOPE_RANGE_DB = 50.0  # the speech level is clipped this far under its loudest frame
+SPEAKING_MOUTH_STD = 0.06  # mouth-opening std (fraction of the mouth width) over a window that counts as full movement; landmark jitter is ~0.02
 
 
 class FaceSignals(Protocol):
@@ -102,7 +105,11 @@ class LandmarkScorer:
         signals = np.asarray(signals, np.float64)
         envelope = speech_envelope(samples, signals.shape[1], fps)
         max_lag = int(round(MAX_LAG_SECONDS * check_fps(fps)))
-        return np.stack([np.clip(windowed_correlation(face[:, 0], envelope, window, max_lag), 0.0, 1.0) for face in signals]).reshape(signals.shape[:2])
+        confidence = np.zeros(signals.shape[:2])
+        for index, face in enumerate(signals[..., 0]):
+            movement = np.clip(windowed_std(face, window) / SPEAKING_MOUTH_STD, 0.0, 1.0)
+            confidence[index] = np.clip(windowed_correlation(face, envelope, window, max_lag), 0.0, 1.0) * movement
+        return confidence
 
 
 class EmbeddingScorer:

@@ -85,6 +85,14 @@ def windowed_correlation(visual: np.ndarray, audio: np.ndarray, window: int, max
     return np.where(still & known_enough, 0.0, out)
 
 
+def windowed_std(values: np.ndarray, window: int) -> np.ndarray:
+    """(N,) float64 standard deviation of the known values in the window centred on each frame (NaN: none known)."""
+    windows = _windows(np.asarray(values, np.float64).reshape(-1), _check_window(window))
+    known = np.isfinite(windows).sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        return np.where(known > 0, np.nanstd(np.where(known[:, None] > 0, windows, 0.0), axis=1), np.nan)
+
+
 def offset_confidence(distances: np.ndarray, window: int, min_fraction: float = 0.5) -> np.ndarray:
     """(N,) float64 SyncNet confidence per frame: over the window centred on it, the mean distance at
     each offset; median over offsets minus the minimum. NaN where fewer than min_fraction of the
