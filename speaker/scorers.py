@@ -157,3 +157,35 @@ def collect_signals(scorer: SyncScorer, tracks: FaceTracks, chunks, on_progress:
         if on_progress is not None:
             on_progress(len(frames))
     return accumulator.result()
+
+
+AUTO_OPTION = "auto"
+NO_SYNC_MODEL = (
+    "active speaker detection needs a model that sees mouths move: put InsightFace's 3D landmarker buffalo_l/1k3d68.onnx in "
+    "models/insightface (comfyui-fuse models download buffalo_l; non-commercial licence) for the landmark method; "
+    "without one, leave speakers unconnected and give FUSE Lipsync's ranges by hand ({\"1\": [[0, 2000]]})"
+)
+
+
+def sync_model_options(insightface_files) -> list[str]:
+    """Combo entries: "auto", then each 68-point landmarker "insightface/<file>" (the landmark method)."""
+    from ..models.face_landmarks import landmarker_options
+
+    return [AUTO_OPTION] + [option for option in landmarker_options(insightface_files) if option.startswith("insightface/")]
+
+
+def load_sync_scorer(option: str, resolve_path, insightface_files) -> SyncScorer:
+    """The scorer an option names. "auto": the first landmarker found; ValueError naming the model
+    to add when there is none. resolve_path(folder, file) -> absolute path (host.model_path)."""
+    from ..models.face_landmarks import load_face_landmarker
+
+    if not isinstance(option, str):
+        raise TypeError(f"sync_model must be a str such as {AUTO_OPTION!r}, but got {type(option).__name__}")
+    options = sync_model_options(insightface_files)
+    if option == AUTO_OPTION:
+        if len(options) == 1:
+            raise ValueError(NO_SYNC_MODEL)
+        option = options[1]
+    if option not in options:
+        raise ValueError(f"sync_model must be one of {options}, but got {option!r}; {NO_SYNC_MODEL}")
+    return LandmarkScorer(load_face_landmarker(option, resolve_path, insightface_files))
