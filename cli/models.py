@@ -87,7 +87,8 @@ def print_list(verify: bool) -> None:
     print(f"{'NAME':14s} {'FOLDER':20s} {'SIZE':>9s}  {'INSTALLED':21s}  LICENCE")
     for entry in CATALOGUE.values():
         state = installed_state(entry, host.model_folder_dirs(entry.folder)[0], verify=verify)
-        print(f"{entry.name:14s} {host.MODEL_SUBDIRS[entry.folder]:20s} {entry.size / 1e6:7.1f}MB  {state:21s}  {entry.licence}")
+        size = "      ?  " if entry.size is None else f"{entry.size / 1e6:7.1f}MB"
+        print(f"{entry.name:14s} {host.MODEL_SUBDIRS[entry.folder]:20s} {size}  {state:21s}  {entry.licence}")
 
 
 def download(args: argparse.Namespace) -> str:
@@ -107,7 +108,7 @@ def download(args: argparse.Namespace) -> str:
         raise ValueError(f"{os.path.join(directory, entry.filename)} exists but is {state} (the catalogue file has {entry.size} bytes); "
                          "it is left alone: delete or move it, then run the download again")
     print(f"downloading {describe_download(entry, directory)}")
-    path = download_model(entry, lambda folder: directory, on_progress=args.progress.download(entry.name, entry.size))
+    path = download_model(entry, lambda folder: directory, on_progress=args.progress.download(entry.name, entry.size or 0))
     print(f"wrote {path} (size and sha256 verified)")
     return path
 

@@ -61,8 +61,9 @@ class ModelDownload:
     name: catalogue key; folder: FUSE model folder name (as models/store.MODEL_FOLDERS, e.g.
     "ultralytics_bbox"); filename: the file written into that folder, or for an archive the
     sub-folder its members are extracted into; url: a pinned download address; sha256 / size:
-    of the downloaded bytes (sha256 None = no verified checksum, never downloaded); licence:
-    the terms users accept; members: for a zip archive, the files taken out of it.
+    of the downloaded bytes (sha256 None = no verified checksum, never downloaded; size None = no
+    published byte count: the server's Content-Length is taken and the sha256 alone decides);
+    licence: the terms users accept; members: for a zip archive, the files taken out of it.
     """
 
     name: str
@@ -70,14 +71,14 @@ class ModelDownload:
     filename: str
     url: str
     sha256: str | None
-    size: int
+    size: int | None
     licence: str
     members: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.sha256 is not None and not _SHA256.fullmatch(self.sha256):
             raise ValueError(f"sha256 of {self.name} must be 64 lowercase hex digits or None, but got {self.sha256!r}")
-        if self.size <= 0:
+        if self.size is not None and self.size <= 0:
             raise ValueError(f"size of {self.name} must be a positive byte count, but got {self.size}")
         for part in (self.filename, *self.members):
             if not part or os.path.basename(part) != part or part in (".", ".."):
@@ -89,6 +90,7 @@ class ModelDownload:
 _ADETAILER = "https://huggingface.co/Bingsu/adetailer/resolve/b0a075fd35454c86bb453a1ca06b29ffee704c20"
 _WAV2LIP = "https://huggingface.co/Nekochu/Wav2Lip/resolve/fb925b05f0d353850ee0c56810e4545e274e2b5a"
 _WAV2LIP_LICENCE = "Wav2Lip authors' terms: research, NON-COMMERCIAL use only"
+_LATENTSYNC = "https://huggingface.co/ByteDance/LatentSync-1.5/resolve/32a20d29aead0498e3e885e90dbbe8027da1b61b"
 _ADETAILER_LICENCE = "Apache-2.0 (Bingsu/adetailer model card; its first revisions said AGPL-3.0)"
 
 CATALOGUE: dict[str, ModelDownload] = {
@@ -144,6 +146,16 @@ CATALOGUE: dict[str, ModelDownload] = {
         ModelDownload(
             "wav2lip_gan", "lipsync", "wav2lip_gan.pth", f"{_WAV2LIP}/wav2lip_gan.pth",
             "ca9ab7b7b812c0e80a6e70a5977c545a1e8a365a6c49d5e533023c034d7ac3d8", 435_801_865, _WAV2LIP_LICENCE,
+        ),
+        # SyncNet for the lip-sync scores (LSE-D / LSE-C). The authors serve syncnet_v2.model from
+        # robots.ox.ac.uk over http only; LatentSync ships the same file in its Hugging Face
+        # repository. sha256: recorded for the robots.ox.ac.uk file by several evaluation projects
+        # that pin it, and for auxiliary/syncnet_v2.model of ByteDance/LatentSync-1.5 at revision
+        # 32a20d2 by a setup script that checks it. No byte count is published with it: size None.
+        ModelDownload(
+            "syncnet_v2", "syncnet", "syncnet_v2.model", f"{_LATENTSYNC}/auxiliary/syncnet_v2.model",
+            "961e8696f888fce4f3f3a6c3d5b3267cf5b343100b238e79b2659bff2c605442", None,
+            "syncnet_python (VGG, Oxford): released for research",
         ),
     )
 }
@@ -201,7 +213,7 @@ def installed_state(entry: ModelDownload, directory: str, verify: bool = False) 
         return MISSING
     if entry.members:
         return INSTALLED
-    if os.path.getsize(paths[0]) != entry.size:
+    if entry.size is not None and os.path.getsize(paths[0]) != entry.size:
         return WRONG_SIZE
     if not verify or entry.sha256 is None:
         return INSTALLED
@@ -212,7 +224,8 @@ def installed_state(entry: ModelDownload, directory: str, verify: bool = False) 
 
 def describe_download(entry: ModelDownload, directory: str) -> str:
     """One line for a person deciding whether to download: what, how big, from where, to where, licence."""
-    return f"{entry.name}: {entry.size / 1e6:.1f} MB from {entry.url} into {os.path.join(directory, entry.filename)}; licence: {entry.licence}"
+    size = "size not published" if entry.size is None else f"{entry.size / 1e6:.1f} MB"
+    return f"{entry.name}: {size} from {entry.url} into {os.path.join(directory, entry.filename)}; licence: {entry.licence}"
 
 
 def download_model(
@@ -279,14 +292,18 @@ def _fetch_verified(entry: ModelDownload, partial: str, on_progress, timeout: fl
 
 
 def _stream_rest(entry: ModelDownload, partial: str, on_progress, timeout: float, urlopen):
-    """Stream the rest of the file into `partial` until it holds entry.size bytes -> sha256 of all of them."""
+    """Stream the rest of the file into `partial` until it holds all its bytes -> sha256 of all of them.
+
+    The byte count is the catalogue's, or for an entry without one the server's (Content-Range
+    total or Content-Length)."""
     digest = hashlib.sha256()
+    size = entry.size
     kept = os.path.getsize(partial) if os.path.exists(partial) else 0
-    if kept > entry.size:
-        raise _WrongData(f"the partial file holds {kept} bytes, more than the {entry.size} expected")
+    if size is not None and kept > size:
+        raise _WrongData(f"the partial file holds {kept} bytes, more than the {size} expected")
     if kept:
         _hash_file(partial, digest)
-    if kept == entry.size:  # a complete .part from an earlier run: only the checks are left
+    if kept == size:  # a complete .part from an earlier run: only the checks are left
         _report(on_progress, kept)
         return digest
     request = urllib.request.Request(entry.url, headers={"User-Agent": USER_AGENT})
@@ -295,14 +312,21 @@ def _stream_rest(entry: ModelDownload, partial: str, on_progress, timeout: float
     try:
         response = urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as error:
+        if error.code == 416 and size is None and digest.hexdigest() == entry.sha256:
+            _report(on_progress, kept)  # the whole file was already there
+            return digest
         if error.code == 416:  # the server's file is shorter than what we already hold
             raise _WrongData(f"the server refused the range bytes={kept}- (HTTP 416)") from error
         raise
     with response:
         if kept and response.status == 206:
-            expected_range = f"bytes {kept}-{entry.size - 1}/{entry.size}"
-            if response.headers.get("Content-Range", "").strip() != expected_range:
-                raise _WrongData(f"asked for {expected_range}, got Content-Range {response.headers.get('Content-Range')!r}")
+            content_range = response.headers.get("Content-Range", "").strip()
+            if size is None:
+                total = content_range.rpartition("/")[2]
+                size = int(total) if total.isdigit() else None
+            expected_range = f"bytes {kept}-{(size or 0) - 1}/{size}"
+            if size is None or content_range != expected_range:
+                raise _WrongData(f"asked for bytes {kept}- of {entry.size or 'the file'}, got Content-Range {response.headers.get('Content-Range')!r}")
             mode = "ab"
             _report(on_progress, kept)
         else:  # 200: the whole file (a server that ignores Range sends it all again)
@@ -310,18 +334,20 @@ def _stream_rest(entry: ModelDownload, partial: str, on_progress, timeout: float
                 log.info("%s: the server ignored the range request; restarting from the first byte", entry.name)
             kept, digest, mode = 0, hashlib.sha256(), "wb"
         length = response.headers.get("Content-Length")
-        if length is not None and int(length) != entry.size - kept:
-            raise _WrongData(f"the server announced {int(length) + kept} bytes, the catalogue says {entry.size}")
+        if size is None and length is not None:
+            size = kept + int(length)
+        if length is not None and int(length) != size - kept:
+            raise _WrongData(f"the server announced {int(length) + kept} bytes, the catalogue says {size}")
         with open(partial, mode) as sink:
             while chunk := response.read(CHUNK_SIZE):
                 kept += len(chunk)
-                if kept > entry.size:
-                    raise _WrongData(f"the server sent more than the {entry.size} bytes expected")
+                if size is not None and kept > size:
+                    raise _WrongData(f"the server sent more than the {size} bytes expected")
                 sink.write(chunk)
                 digest.update(chunk)
                 _report(on_progress, len(chunk))
-    if kept < entry.size:  # the body ended early without an error from http.client
-        raise ConnectionError(f"the connection closed after {kept} of {entry.size} bytes (truncated)")
+    if size is not None and kept < size:  # the body ended early without an error from http.client
+        raise ConnectionError(f"the connection closed after {kept} of {size} bytes (truncated)")
     return digest
 
 

@@ -18,6 +18,7 @@ MODEL_FOLDERS: dict[str, tuple[str, ...]] = {
     "insightface": (".onnx",),
     "facerestore_models": (".pth", ".pt", ".safetensors"),
     "lipsync": (".pth", ".pt", ".safetensors"),
+    "syncnet": (".model", ".pth", ".pt", ".safetensors"),
 }
 # Model folder name -> its path below the models directory (ComfyUI's models/, or the root).
 MODEL_SUBDIRS: dict[str, str] = {
@@ -25,6 +26,7 @@ MODEL_SUBDIRS: dict[str, str] = {
     "insightface": "insightface",
     "facerestore_models": "facerestore_models",
     "lipsync": "lipsync",
+    "syncnet": "syncnet",
 }
 
 

@@ -26,7 +26,7 @@ class FUSEDownloadModel:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "name": (list(CATALOGUE), {"tooltip": "The model to download: face_yolov8m / face_yolov8n (ultralytics/bbox), buffalo_l (insightface), GFPGANv1.4 and codeformer (facerestore_models), wav2lip and wav2lip_gan (lipsync)."}),
+                "name": (list(CATALOGUE), {"tooltip": "The model to download: face_yolov8m / face_yolov8n (ultralytics/bbox), buffalo_l (insightface), GFPGANv1.4 and codeformer (facerestore_models), wav2lip and wav2lip_gan (lipsync), syncnet_v2 (syncnet: the lip-sync scores of FUSE Quality Check)."}),
                 "confirm": ("BOOLEAN", {"default": False, "tooltip": "Off: only report what would be downloaded. On: download it now (hundreds of MB for most models)."}),
             },
         }
@@ -43,7 +43,7 @@ class FUSEDownloadModel:
         elif not confirm:
             report = f"would download {describe_download(entry, directory)}. Turn confirm on and queue again to download it."
         else:
-            path = download_model(entry, lambda folder: directory, on_progress=host.progress_callback(entry.size))
+            path = download_model(entry, lambda folder: directory, on_progress=host.progress_callback(entry.size or 1))
             report = f"downloaded {name} to {path} (size and sha256 verified); licence: {entry.licence}. Press R to refresh the model lists."
         return {"ui": {"text": [report]}, "result": (report,)}
 

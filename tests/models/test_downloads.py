@@ -102,6 +102,30 @@ def test_wrong_data_fails_and_leaves_nothing(server, folder, changes, message):
     assert listing(folder[1]) == [], f"wrong data must leave neither a final file nor a .part, found {listing(folder[1])}"
 
 
+def test_an_entry_without_a_published_size_takes_the_servers_and_checks_the_sha256(server, folder):
+    entry = make_entry(server.serve("/files/blob.pth", DATA), size=None)
+    steps = []
+    path = download(entry, folder, steps.append)
+    assert open(path, "rb").read() == DATA and listing(folder[1]) == ["blob.pth"]
+    assert sum(steps) == len(DATA)
+
+
+def test_an_entry_without_a_published_size_resumes_a_truncated_transfer(server, folder):
+    cut = 100_000
+    with pytest.raises(DownloadError, match="run the download again to resume"):
+        download(make_entry(server.serve("/broken/blob.pth", DATA, mode="truncated", cut=cut), size=None), folder)
+    assert (folder[1] / "blob.pth.part").read_bytes() == DATA[:cut], "the server's Content-Length says the body was cut"
+    path = download(make_entry(server.serve("/files/blob.pth", DATA), size=None), folder)
+    assert server.requests[-1] == ("/files/blob.pth", f"bytes={cut}-") and open(path, "rb").read() == DATA
+
+
+def test_an_entry_without_a_published_size_still_refuses_other_bytes(server, folder):
+    entry = make_entry(server.serve("/files/blob.pth", DATA), size=None, sha256=hashlib.sha256(b"another file").hexdigest())
+    with pytest.raises(DownloadError, match="it was deleted"):
+        download(entry, folder)
+    assert listing(folder[1]) == []
+
+
 def test_a_server_that_is_gone_fails_clearly_and_leaves_nothing(folder):
     url = closed_port_url("/files/blob.pth")
     with pytest.raises(DownloadError, match=rf"downloading blob from {re.escape(url)} failed: .*refused.*download it by hand into"):
@@ -265,7 +289,7 @@ def test_entries_are_validated(changes, message):
 
 
 def test_unknown_names_are_rejected_with_the_known_ones():
-    with pytest.raises(ValueError, match=r"name must be one of face_yolov8m, .*wav2lip_gan, but got 'yolo'"):
+    with pytest.raises(ValueError, match=r"name must be one of face_yolov8m, .*syncnet_v2, but got 'yolo'"):
         catalogue_entry("yolo")
 
 
@@ -287,6 +311,13 @@ def test_catalogue_entries_are_pinned_verified_and_go_where_fuse_reads(entry):
 def test_non_commercial_models_say_so():
     flagged = sorted(name for name, entry in CATALOGUE.items() if "NON-COMMERCIAL" in entry.licence)
     assert flagged == ["buffalo_l", "codeformer", "wav2lip", "wav2lip_gan"]
+
+
+def test_the_syncnet_entry_goes_to_the_syncnet_folder_with_its_published_sha256():
+    entry = catalogue_entry("syncnet_v2")
+    assert (entry.folder, entry.filename) == ("syncnet", "syncnet_v2.model")
+    assert entry.sha256 == "961e8696f888fce4f3f3a6c3d5b3267cf5b343100b238e79b2659bff2c605442"
+    assert entry.size is None, "no byte count is published for syncnet_v2.model: the server's is taken"
 
 
 # --- the command line -------------------------------------------------------------------------
