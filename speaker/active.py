@@ -194,8 +194,8 @@ def detect_active_speakers(
 ) -> ActiveSpeakers:
     """Who speaks when (module docstring).
 
-    tracks: the faces; signals (k, N, D): their face signals from scorer (speaker.scorers.
-    collect_signals); scorer: its confidence(signals, samples, fps, window) is called once per
+    tracks: the faces; signals (k, T, D): their face signals from scorer (speaker.scorers.
+    collect_signals; T = N, or the scorer's own timeline); scorer: its confidence(signals, samples, fps, window) is called once per
     audio track analysed; audio: the soundtrack (AUDIO dict); stems: AUDIO dicts, one per speaker
     (then the soundtrack is not analysed); audio_offset_ms: the video time at which the audio (and
     every stem) starts.
@@ -204,8 +204,8 @@ def detect_active_speakers(
         raise TypeError(f"tracks must be FUSE_TRACKS (FaceTracks), but got {type(tracks).__name__}")
     fps, frame_count = tracks.fps, tracks.frame_count
     signals = np.asarray(signals, np.float32)
-    if signals.ndim != 3 or signals.shape[:2] != (len(tracks), frame_count):
-        raise ValueError(f"signals must be a 3D array with shape ({len(tracks)}, {frame_count}, _) (tracks, frames, signal), but got shape {signals.shape}")
+    if signals.ndim != 3 or signals.shape[0] != len(tracks):
+        raise ValueError(f"signals must be a 3D array with shape ({len(tracks)}, _, _) (tracks, times, signal), but got shape {signals.shape}")
     stems = list(stems or ())
     named = [(f"stem_{i + 1}", stem) for i, stem in enumerate(stems)] if stems else [("audio", audio)]
     notes = []

@@ -11,13 +11,18 @@ some small lag is speaking; a face in sync with nothing is not):
 - offset_confidence (SyncNet, after Chung & Zisserman, "Out of time", ACCV 2016 workshops): from
   the distances between the face's video embeddings and the audio embeddings at each offset
   (frames x offsets), the window's mean distance per offset; the confidence is the median over
-  offsets minus the minimum, high when one offset fits much better than the others.
+  offsets minus the distance at the face's offset, high when that offset fits much better than
+  the others. The face's offset is the one that fits its whole track best (best_offset_column,
+  as SyncNet's reference finds a clip's offset): searching each window for its own best offset
+  would let a still face "match" whichever offset lands on a pause of someone else's speech.
 
 Frames where the face is absent are NaN in the signals; a window needs min_fraction of its frames
 known, else the confidence is NaN (unknown).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -93,21 +98,37 @@ def windowed_std(values: np.ndarray, window: int) -> np.ndarray:
         return np.where(known > 0, np.nanstd(np.where(known[:, None] > 0, windows, 0.0), axis=1), np.nan)
 
 
-def offset_confidence(distances: np.ndarray, window: int, min_fraction: float = 0.5) -> np.ndarray:
+def best_offset_column(distances: np.ndarray) -> int:
+    """The column (offset) of (N, O) distances with the smallest mean over its known entries."""
+    distances = np.asarray(distances, np.float64)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column
+        means = np.nanmean(distances, axis=0)
+    if not np.isfinite(means).any():
+        return distances.shape[1] // 2
+    return int(np.nanargmin(means))
+
+
+def offset_confidence(distances: np.ndarray, window: int, offset_column: int | None = None, min_fraction: float = 0.5) -> np.ndarray:
     """(N,) float64 SyncNet confidence per frame: over the window centred on it, the mean distance at
-    each offset; median over offsets minus the minimum. NaN where fewer than min_fraction of the
-    window's frames have distances.
+    each offset; median over offsets minus the mean at offset_column (default: best_offset_column).
+    NaN where fewer than min_fraction of the window's frames have distances.
 
     distances (N, O) float: video-audio embedding distance of frame t at each of O offsets (e.g.
-    -15..15 frames), NaN where the face is absent.
+    -15..15 frames), NaN where the face is absent (whole rows) or where the offset reaches past
+    the audio (single entries: no audio is not a zero embedding).
     """
     window = _check_window(window)
     distances = np.asarray(distances, np.float64)
     if distances.ndim != 2 or distances.shape[1] < 2:
         raise ValueError(f"distances must be a 2D array (frames, offsets) with at least 2 offsets, but got shape {distances.shape}")
     windows = _windows(distances, window)  # (N, window, O)
-    known = np.isfinite(windows).all(axis=2)
-    count = known.sum(axis=1)
-    mean = np.where(known[..., None], windows, 0.0).sum(axis=1) / np.maximum(count, 1)[:, None]  # (N, O)
-    confidence = np.median(mean, axis=1) - mean.min(axis=1)
-    return np.where(count >= max(min_fraction * window, 1), confidence, np.nan)
+    valid = np.isfinite(windows)
+    frames_known = valid.any(axis=2).sum(axis=1)
+    counts = valid.sum(axis=1)  # (N, O)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # windows with no known entry
+        mean = np.where(counts > 0, np.where(valid, windows, 0.0).sum(axis=1) / counts, np.nan)
+        column = best_offset_column(distances) if offset_column is None else int(offset_column)
+        confidence = np.nanmedian(mean, axis=1) - mean[:, column]
+    return np.where(frames_known >= max(min_fraction * window, 1), confidence, np.nan)

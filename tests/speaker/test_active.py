@@ -156,7 +156,7 @@ def test_audio_shorter_or_longer_than_the_video_is_said(dialogue, seconds, offse
 
 
 def test_signals_of_other_tracks_are_refused(dialogue):
-    with pytest.raises(ValueError, match=r"signals must be a 3D array with shape \(3, 225, _\)"):
+    with pytest.raises(ValueError, match=r"signals must be a 3D array with shape \(3, _, _\)"):
         detect_active_speakers(still_tracks(3, dialogue.frame_count), np.zeros((2, 225, 1)), GivenSignalsLandmarkScorer(), audio_dict(dialogue.mix, 16000))
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from comfyui_fuse.speaker.mouth import mouth_opening
-from comfyui_fuse.speaker.sync import offset_confidence, windowed_correlation
+from comfyui_fuse.speaker.sync import best_offset_column, offset_confidence, windowed_correlation
 
 
 def wave(n=100, period=9.0, seed=0):
@@ -46,6 +46,18 @@ def test_offset_confidence_is_high_where_one_offset_fits_and_zero_where_none_doe
     distances[:30, 15] = 0.2  # in sync at offset 0 during the first half
     confidence = offset_confidence(distances, window=5)
     assert confidence[5:25].min() == pytest.approx(1.2) and confidence[35:].max() == pytest.approx(0.0)
+
+
+def test_offset_confidence_keeps_the_faces_own_offset():
+    """A still face is close to every quiet stretch of someone else's speech: at its own offset (0,
+    where it spoke) it is not, so a window's best offset elsewhere does not make it speak."""
+    distances = np.full((40, 5), 1.0)
+    distances[:20, 2] = 0.1  # speaks in sync at offset 0 (column 2) first
+    distances[20:, 0] = 0.6  # later another voice's pauses line up at offset -2 by chance
+    distances[20:, 2] = 1.3
+    assert best_offset_column(distances) == 2
+    confidence = offset_confidence(distances, window=3)
+    assert confidence[2:18].min() == pytest.approx(0.9) and confidence[22:].max() < 0
 
 
 def test_offset_confidence_is_unknown_where_the_face_is_absent():
