@@ -73,7 +73,7 @@ def run_speakers(args: argparse.Namespace) -> int:
         if args.timeline is not None and not args.timeline.lower().endswith(".png"):
             raise ValueError(f"--timeline must end in .png, but got {args.timeline!r}")
         settings = SpeakerSettings(threshold=args.threshold, window_ms=args.window_ms, min_segment_ms=args.min_segment_ms, max_gap_ms=args.max_gap_ms)
-        scorer = load_sync_scorer(args.sync_model, host.model_path, arguments["insightface_files"])
+        scorer = load_sync_scorer(args.sync_model, host.model_path, arguments["insightface_files"], host.model_files("syncnet"))
         audio = read_audio(args.audio if args.audio else args.video)
         stems = [read_audio(path) for path in args.stem]
         info = probe_video(args.video)
@@ -99,7 +99,8 @@ def add_speakers_command(subparsers) -> None:
         "speakers", help="find who speaks when in a video; write the speaker report and a timeline picture",
         description=(
             "Detect and track every face of VIDEO, then decide per face and frame whether it is speaking: speech is found in the "
-            "audio (energy with hysteresis) and each face's mouth is compared with it over a sliding window. With --stem (one "
+            "audio (energy with hysteresis) and each face's mouth is compared with it over a sliding window (SyncNet, or the "
+            "68-point landmark fallback). With --stem (one "
             "audio file per speaker) each stem is given to the face it belongs to. Writes the speaker report JSON "
             "(schemas/speaker_report.schema.json) and, with --timeline, a picture of who speaks when."
         ),
@@ -110,7 +111,7 @@ def add_speakers_command(subparsers) -> None:
     parser.add_argument("--audio", help="the soundtrack to analyse, if not the video's own (any audio or video file)")
     parser.add_argument("--stem", action="append", default=[], metavar="FILE", help="one speaker's own audio track; repeat for each speaker (the soundtrack is then not analysed)")
     parser.add_argument("--audio-offset-ms", type=int, default=0, help="video time (ms) at which the audio and the stems start (default 0)")
-    parser.add_argument("--sync-model", default="auto", help='what measures sync: "auto" (the first one found) or "insightface/<file>" (a 68-point landmarker such as buffalo_l/1k3d68.onnx)')
+    parser.add_argument("--sync-model", default="auto", help='what measures sync: "auto" (SyncNet if present, else a landmarker), "syncnet/<file>" (syncnet_v2.model) or "insightface/<file>" (a 68-point landmarker such as buffalo_l/1k3d68.onnx, the weaker fallback)')
     parser.add_argument("--threshold", type=float, default=0.5, help="sync confidence (0..1) a face needs to count as speaking (default 0.5)")
     parser.add_argument("--window-ms", type=float, default=1000.0, help="sliding window sync is measured over (default 1000)")
     parser.add_argument("--min-segment-ms", type=float, default=200.0, help="shorter speaking segments are dropped (default 200)")

@@ -21,7 +21,8 @@ class FUSEActiveSpeaker:
     DESCRIPTION = (
         "Finds who speaks when: per face and frame, whether that face is speaking, with a confidence. Speech is found in the "
         "audio itself (silence assigns no speaker); each face's mouth is compared with the audio over a sliding window "
-        "(68-point landmarks: mouth opening against the speech level, InsightFace 1k3d68). Speech no face is in sync with (an "
+        "(SyncNet's audio-visual sync confidence with its offset search; without SyncNet, the weaker 68-point landmark "
+        "fallback: mouth opening against the speech level, InsightFace 1k3d68). Speech no face is in sync with (an "
         "off-screen speaker) goes to nobody. With stems (one audio track per speaker) each stem goes to the face it belongs "
         "to. Connect speakers to FUSE Lipsync (or FUSE Face Sequence Audio) so each face moves only while it speaks."
     )
@@ -51,9 +52,11 @@ class FUSEActiveSpeaker:
             "required": {
                 "tracks": ("FUSE_TRACKS", {"tooltip": "The faces, from FUSE Track Faces, FUSE Analyze Faces (character names) or FUSE Track Video Faces."}),
                 "audio": ("AUDIO", {"tooltip": "The soundtrack: speech of one or several people (any rate, mono or stereo)."}),
-                "sync_model": (sync_model_options(host.model_files("insightface")), {"default": "auto", "tooltip": (
-                    "What measures audio-visual sync. InsightFace's 68-point landmarker (insightface/buffalo_l/1k3d68.onnx): "
-                    "mouth opening against the speech level. auto: the first one found; with none, the node says which file to add."
+                "sync_model": (sync_model_options(host.model_files("insightface"), host.model_files("syncnet")), {"default": "auto", "tooltip": (
+                    "What measures audio-visual sync. SyncNet (syncnet/syncnet_v2.model, research use): sync confidence of "
+                    "each face's mouth against the audio, the best. InsightFace's 68-point landmarker (insightface/buffalo_l/"
+                    "1k3d68.onnx): mouth opening against the speech level, a weaker fallback. auto: SyncNet if present, else "
+                    "the landmarker; with neither, the node says which file to add."
                 )}),
                 "threshold": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Sync confidence (0..1) a face needs to count as speaking. Lower finds quieter speakers and more false ones."}),
                 "window_ms": ("INT", {"default": 1000, "min": 200, "max": 10000, "step": 40, "tooltip": "The sliding window sync is measured over: longer is steadier, shorter follows fast turns."}),
@@ -68,7 +71,7 @@ class FUSEActiveSpeaker:
         if images is None and video is None:
             raise ValueError("images or video must be connected: the frames the tracks were made from (FUSE Active Speaker reads the mouths in them)")
         settings = SpeakerSettings(threshold=float(threshold), window_ms=float(window_ms), min_segment_ms=float(min_segment_ms), max_gap_ms=float(max_gap_ms))
-        scorer = load_sync_scorer(sync_model, host.model_path, host.model_files("insightface"))
+        scorer = load_sync_scorer(sync_model, host.model_path, host.model_files("insightface"), host.model_files("syncnet"), device=host.torch_device())
         if images is not None:
             check_frames_match_tracks(int(images.shape[0]), tuple(images.shape[1:3]), tracks, "images")
             chunks = image_chunks(images)

@@ -29,7 +29,7 @@ def scene():
 def pixel_scorer(monkeypatch):
     loaded = []
 
-    def load(option, resolve_path, insightface_files):
+    def load(option, resolve_path, insightface_files, syncnet_files, device=None):
         loaded.append(option)
         return LandmarkScorer(PixelLandmarker())
 
@@ -90,10 +90,11 @@ def test_without_a_model_the_node_says_which_to_add(scene, monkeypatch):
     dialogue, tracks, frames = scene
     monkeypatch.setattr(speaker_node.host, "model_files", lambda folder: [])
     assert NODE.INPUT_TYPES()["required"]["sync_model"][0] == ["auto"]
-    with pytest.raises(ValueError, match="1k3d68.onnx in models/insightface.*FUSE Lipsync's ranges by hand"):
+    with pytest.raises(ValueError, match="syncnet_v2.model in models/syncnet.*1k3d68.onnx in models/insightface.*FUSE Lipsync's ranges by hand"):
         NODE().detect(tracks, audio_dict(dialogue.mix, 16000), "auto", images=torch.from_numpy(frames).float() / 255)
 
 
-def test_the_landmarker_files_are_the_options(monkeypatch):
-    monkeypatch.setattr(speaker_node.host, "model_files", lambda folder: ["buffalo_l/1k3d68.onnx", "buffalo_l/w600k_r50.onnx"])
-    assert NODE.INPUT_TYPES()["required"]["sync_model"][0] == ["auto", "insightface/buffalo_l/1k3d68.onnx"]
+def test_the_syncnet_and_landmarker_files_are_the_options(monkeypatch):
+    files = {"insightface": ["buffalo_l/1k3d68.onnx", "buffalo_l/w600k_r50.onnx"], "syncnet": ["syncnet_v2.model"]}
+    monkeypatch.setattr(speaker_node.host, "model_files", lambda folder: files[folder])
+    assert NODE.INPUT_TYPES()["required"]["sync_model"][0] == ["auto", "syncnet/syncnet_v2.model", "insightface/buffalo_l/1k3d68.onnx"]
