@@ -62,7 +62,8 @@ def make_dialogue(turns, voice_count: int, seconds: float, fps=Fraction(25), sam
     envelopes = np.zeros((voice_count, length))
     for turn in turns:
         start, stop = int(turn.start * sample_rate), min(int(turn.stop * sample_rate), length)
-        envelopes[turn.voice, start:stop] = _syllable_envelope(stop - start, sample_rate, rng)
+        if stop > start:  # a turn past the end of the dialogue is cut
+            envelopes[turn.voice, start:stop] = _syllable_envelope(stop - start, sample_rate, rng)
     time = np.arange(length) / sample_rate
     stems = np.zeros((voice_count, length), np.float32)
     for voice in range(voice_count):
