@@ -34,8 +34,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from comfyui_fuse.core.types import DETECTED, FaceTracks  # noqa: E402
 from comfyui_fuse.media.dialogue import (  # noqa: E402
-    Turn, audio_dict, constructed_audio_embeddings, constructed_video_embeddings, make_dialogue, mouth_openings, offset_distances,
+    Turn, audio_dict, constructed_audio_embeddings, constructed_video_embeddings, make_dialogue, mouth_openings,
 )
+from comfyui_fuse.lipsync.syncnet import av_offset_distances  # noqa: E402
 from comfyui_fuse.speaker.active import detect_active_speakers  # noqa: E402
 from comfyui_fuse.speaker.scorers import EmbeddingScorer, LandmarkScorer  # noqa: E402
 
@@ -70,7 +71,7 @@ class GivenOpenings(LandmarkScorer):
 
 
 def constructed_syncnet() -> EmbeddingScorer:
-    return EmbeddingScorer("constructed embeddings", None, constructed_audio_embeddings, offset_distances, full_confidence=CONSTRUCTED_FULL_CONFIDENCE)
+    return EmbeddingScorer("constructed embeddings", None, constructed_audio_embeddings, av_offset_distances, full_confidence=CONSTRUCTED_FULL_CONFIDENCE)
 
 
 def truth_of(dialogue, face_voices) -> np.ndarray:

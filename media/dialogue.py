@@ -148,9 +148,3 @@ def constructed_video_embeddings(dialogue: Dialogue, face_voices, noise: float =
         faces.append(_unit(embedding))
     return np.stack(faces) if faces else np.zeros((0, dialogue.frame_count, dimensions))
 
-
-def offset_distances(video: np.ndarray, audio: np.ndarray, vshift: int) -> np.ndarray:
-    """(N, 2 vshift + 1) Euclidean distance of video[t] to audio[t + offset] for offsets -vshift..vshift,
-    the audio padded with zero vectors beyond its ends (as SyncNet's evaluation pads it)."""
-    padded = np.pad(np.asarray(audio, np.float64), ((vshift, vshift), (0, 0)))
-    return np.stack([np.linalg.norm(video - padded[shift : shift + len(video)], axis=1) for shift in range(2 * vshift + 1)], axis=1)

@@ -10,7 +10,8 @@ from fractions import Fraction
 import numpy as np
 
 from comfyui_fuse.core.types import ABSENT, DETECTED, FaceTracks
-from comfyui_fuse.media.dialogue import constructed_audio_embeddings, offset_distances
+from comfyui_fuse.lipsync.syncnet import av_offset_distances
+from comfyui_fuse.media.dialogue import constructed_audio_embeddings
 from comfyui_fuse.speaker.scorers import EmbeddingScorer, LandmarkScorer, PerFrameSignals
 
 FRAME_SIZE = (120, 360)
@@ -42,7 +43,7 @@ class GivenSignalsLandmarkScorer(LandmarkScorer):
 
 def constructed_syncnet() -> EmbeddingScorer:
     """SyncNet's decision path with constructed embeddings (media.dialogue) instead of the network."""
-    return EmbeddingScorer("constructed embeddings", signals=None, audio_embeddings=constructed_audio_embeddings, distances=offset_distances, full_confidence=CONSTRUCTED_FULL_CONFIDENCE)
+    return EmbeddingScorer("constructed embeddings", signals=None, audio_embeddings=constructed_audio_embeddings, distances=av_offset_distances, full_confidence=CONSTRUCTED_FULL_CONFIDENCE)
 
 
 def mouth_frames(openings: np.ndarray, tracks: FaceTracks) -> np.ndarray:
