@@ -12,7 +12,7 @@ import numpy as np
 from comfyui_fuse.core.types import ABSENT, DETECTED, FaceTracks
 from comfyui_fuse.lipsync.syncnet import av_offset_distances
 from comfyui_fuse.media.dialogue import constructed_audio_embeddings
-from comfyui_fuse.speaker.scorers import EmbeddingScorer, LandmarkScorer, PerFrameSignals
+from comfyui_fuse.speaker.scorers import EmbeddingScorer, LandmarkScorer
 
 FRAME_SIZE = (120, 360)
 CONSTRUCTED_FULL_CONFIDENCE = 0.8  # the constructed embeddings (unit vectors) give raw offset confidences ~0.5 for a speaker, ~0.1 for a listener

@@ -6,13 +6,12 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-import torch
 from fuse_syncnet_models import BRIGHT, DARK, LOUD, QUIET, buzz_audio, loud_pattern, loudness_syncnet, released_state_dict, save_released_checkpoint
 
 from comfyui_fuse.core.types import DETECTED, FaceTracks
 from comfyui_fuse.media.dialogue import audio_dict
 from comfyui_fuse.speaker.active import detect_active_speakers
-from comfyui_fuse.speaker.scorers import NO_SYNC_MODEL, LandmarkScorer, SyncNetScorer, collect_signals, load_sync_scorer, sync_model_options
+from comfyui_fuse.speaker.scorers import NO_SYNC_MODEL, SyncNetScorer, collect_signals, load_sync_scorer, sync_model_options
 
 FRAMES = 60  # 2.4 s at 25 fps: face 1 speaks in the first half, face 2 in the second
 BOXES = np.array([[60, 60, 100, 100], [220, 60, 260, 100]], np.float32)
