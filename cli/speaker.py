@@ -54,7 +54,6 @@ def print_speaker_summary(info, report: dict, written: list[str]) -> None:
 def run_speakers(args: argparse.Namespace) -> int:
     from ..media.stream import iter_frames, probe_video
     from ..media.video import read_audio
-    from ..nodes import host
     from ..speaker.active import SpeakerSettings
     from ..speaker.analyse import CHUNK_FRAMES, find_active_speakers
     from ..speaker.scorers import load_sync_scorer
@@ -73,7 +72,7 @@ def run_speakers(args: argparse.Namespace) -> int:
         if args.timeline is not None and not args.timeline.lower().endswith(".png"):
             raise ValueError(f"--timeline must end in .png, but got {args.timeline!r}")
         settings = SpeakerSettings(threshold=args.threshold, window_ms=args.window_ms, min_segment_ms=args.min_segment_ms, max_gap_ms=args.max_gap_ms)
-        scorer = load_sync_scorer(args.sync_model, host.model_path, arguments["insightface_files"], host.model_files("syncnet"))
+        scorer = load_sync_scorer(args.sync_model, arguments["models"])
         audio = read_audio(args.audio if args.audio else args.video)
         stems = [read_audio(path) for path in args.stem]
         info = probe_video(args.video)

@@ -221,7 +221,7 @@ _cache = ModelCache(size=1)
 
 def load_syncnet(path: str, device=None) -> SyncNet:
     """The SyncNet of a checkpoint on `device`, kept while the file is unchanged (models/cache.py)."""
-    return _cache.load(str(device), path, lambda _device, file: read_syncnet(file, device))
+    return _cache.load("syncnet", path, lambda: read_syncnet(path, device), device)
 
 
 # --- audio -------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import torch
 from ..media.stream import iter_frames, probe_video
 from ..speaker.active import SpeakerSettings
 from ..speaker.analyse import CHUNK_FRAMES, check_frames_match_tracks, find_active_speakers, image_chunks
-from ..speaker.scorers import load_sync_scorer, sync_model_options
+from ..speaker.scorers import load_sync_scorer, sync_model_fingerprint, sync_model_options
 from ..speaker.timeline import timeline_image
 from . import host
 from .lipsync import OFFSET_MS
@@ -52,7 +52,7 @@ class FUSEActiveSpeaker:
             "required": {
                 "tracks": ("FUSE_TRACKS", {"tooltip": "The faces, from FUSE Track Faces, FUSE Analyze Faces (character names) or FUSE Track Video Faces."}),
                 "audio": ("AUDIO", {"tooltip": "The soundtrack: speech of one or several people (any rate, mono or stereo)."}),
-                "sync_model": (sync_model_options(host.model_files("insightface"), host.model_files("syncnet")), {"default": "auto", "tooltip": (
+                "sync_model": (sync_model_options(host.model_store()), {"default": "auto", "tooltip": (
                     "What measures audio-visual sync. SyncNet (syncnet/syncnet_v2.model, research use): sync confidence of "
                     "each face's mouth against the audio, the best. InsightFace's 68-point landmarker (insightface/buffalo_l/"
                     "1k3d68.onnx): mouth opening against the speech level, a weaker fallback. auto: SyncNet if present, else "
@@ -67,11 +67,15 @@ class FUSEActiveSpeaker:
             "optional": optional,
         }
 
+    @classmethod
+    def IS_CHANGED(cls, sync_model=None, **_):
+        return host.is_changed(sync_model_fingerprint(sync_model, host.model_store()))  # run again when the model file changes
+
     def detect(self, tracks, audio, sync_model, threshold=0.5, window_ms=1000, min_segment_ms=200, max_gap_ms=300, audio_offset_ms=0, images=None, video=None, **stems):
         if images is None and video is None:
             raise ValueError("images or video must be connected: the frames the tracks were made from (FUSE Active Speaker reads the mouths in them)")
         settings = SpeakerSettings(threshold=float(threshold), window_ms=float(window_ms), min_segment_ms=float(min_segment_ms), max_gap_ms=float(max_gap_ms))
-        scorer = load_sync_scorer(sync_model, host.model_path, host.model_files("insightface"), host.model_files("syncnet"), device=host.torch_device())
+        scorer = load_sync_scorer(sync_model, host.model_store(), device=host.torch_device())
         if images is not None:
             check_frames_match_tracks(int(images.shape[0]), tuple(images.shape[1:3]), tracks, "images")
             chunks = image_chunks(images)

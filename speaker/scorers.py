@@ -186,36 +186,57 @@ NO_SYNC_MODEL = (
 SYNCNET_FOLDER = "syncnet"
 
 
-def sync_model_options(insightface_files, syncnet_files=()) -> list[str]:
+def sync_model_options(models) -> list[str]:
     """Combo entries: "auto", each "syncnet/<file>" (SyncNet), then each 68-point landmarker
-    "insightface/<file>" (the landmark method)."""
+    "insightface/<file>" (the landmark method). models: models.store.ModelFolders."""
     from ..models.face_landmarks import landmarker_options
 
-    syncnets = [f"{SYNCNET_FOLDER}/{file}" for file in syncnet_files]
-    return [AUTO_OPTION] + syncnets + [option for option in landmarker_options(insightface_files) if option.startswith("insightface/")]
+    syncnets = [f"{SYNCNET_FOLDER}/{file}" for file in models.files(SYNCNET_FOLDER)]
+    return [AUTO_OPTION] + syncnets + [option for option in landmarker_options(models) if option.startswith("insightface/")]
 
 
-def load_sync_scorer(option: str, resolve_path, insightface_files, syncnet_files=(), device=None) -> SyncScorer:
-    """The scorer an option names. "auto": SyncNet when a file is there, else the first landmarker;
-    ValueError naming the model to add when there is neither. resolve_path(folder, file) ->
-    absolute path (host.model_path); device: where SyncNet runs."""
-    from ..models.face_landmarks import load_face_landmarker
-
+def resolve_sync_model(option: str, models) -> str:
+    """The "syncnet/<file>" or "insightface/<file>" an option stands for ("auto": SyncNet when a
+    file is there, else the first landmarker); ValueError naming the model to add when there is
+    neither, or when the option is not listed."""
     if not isinstance(option, str):
         raise TypeError(f"sync_model must be a str such as {AUTO_OPTION!r}, but got {type(option).__name__}")
-    options = sync_model_options(insightface_files, syncnet_files)
+    options = sync_model_options(models)
     if option == AUTO_OPTION:
         if len(options) == 1:
             raise ValueError(NO_SYNC_MODEL)
-        option = options[1]
+        return options[1]
     if option not in options:
         raise ValueError(f"sync_model must be one of {options}, but got {option!r}; {NO_SYNC_MODEL}")
+    return option
+
+
+def sync_model_fingerprint(option, models) -> str | None:
+    """What an option resolves to now (the file's path, time and size), for a node's IS_CHANGED;
+    None for a linked input. Never raises."""
+    from ..models.store import file_fingerprint
+
+    if not isinstance(option, str):
+        return None
+    try:
+        folder, _, file = resolve_sync_model(option, models).partition("/")
+    except (TypeError, ValueError) as error:
+        return f"sync_model {option}: {type(error).__name__} {error}"
+    return file_fingerprint(models, folder, file)
+
+
+def load_sync_scorer(option: str, models, device=None) -> SyncScorer:
+    """The scorer an option names (resolve_sync_model). models: models.store.ModelFolders;
+    device: where SyncNet runs."""
+    from ..models.face_landmarks import load_face_landmarker
+
+    option = resolve_sync_model(option, models)
     if option.startswith(SYNCNET_FOLDER + "/"):
         from ..lipsync.syncnet import load_syncnet
 
         file = option[len(SYNCNET_FOLDER) + 1 :]
-        return SyncNetScorer(load_syncnet(resolve_path(SYNCNET_FOLDER, file), device=device), f"syncnet {option}")
-    return LandmarkScorer(load_face_landmarker(option, resolve_path, insightface_files))
+        return SyncNetScorer(load_syncnet(models.path(SYNCNET_FOLDER, file), device=device), f"syncnet {option}")
+    return LandmarkScorer(load_face_landmarker(option, models))
 
 
 class SyncNetSignals:

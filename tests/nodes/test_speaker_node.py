@@ -17,6 +17,19 @@ from comfyui_fuse.speaker.scorers import LandmarkScorer
 NODE = speaker_node.FUSEActiveSpeaker
 
 
+class Folders:
+    """ModelFolders listing given files."""
+
+    def __init__(self, files: dict) -> None:
+        self._files = files
+
+    def files(self, folder: str) -> list[str]:
+        return list(self._files.get(folder, []))
+
+    def path(self, folder: str, name: str) -> str:
+        return f"/models/{folder}/{name}"
+
+
 @pytest.fixture(scope="module")
 def scene():
     dialogue = make_dialogue([Turn(0, 0.3, 1.6), Turn(1, 2.0, 3.4)], 2, 4.0)
@@ -29,7 +42,7 @@ def scene():
 def pixel_scorer(monkeypatch):
     loaded = []
 
-    def load(option, resolve_path, insightface_files, syncnet_files, device=None):
+    def load(option, models, device=None):
         loaded.append(option)
         return LandmarkScorer(PixelLandmarker())
 
@@ -88,13 +101,20 @@ def test_node_refuses_missing_or_wrong_frames(scene, pixel_scorer, inputs, words
 
 def test_without_a_model_the_node_says_which_to_add(scene, monkeypatch):
     dialogue, tracks, frames = scene
-    monkeypatch.setattr(speaker_node.host, "model_files", lambda folder: [])
+    monkeypatch.setattr(speaker_node.host, "model_store", lambda: Folders({}))
     assert NODE.INPUT_TYPES()["required"]["sync_model"][0] == ["auto"]
     with pytest.raises(ValueError, match="syncnet_v2.model in models/syncnet.*1k3d68.onnx in models/insightface.*FUSE Lipsync's ranges by hand"):
         NODE().detect(tracks, audio_dict(dialogue.mix, 16000), "auto", images=torch.from_numpy(frames).float() / 255)
 
 
+def test_is_changed_follows_the_model_file(monkeypatch):
+    monkeypatch.setattr(speaker_node.host, "model_store", lambda: Folders({}))
+    first = NODE.IS_CHANGED(sync_model="auto")
+    assert first == first and "ValueError" in first, "no model yet: a stable text, so the result is reused until a model is added"
+    assert NODE.IS_CHANGED(sync_model=None) != NODE.IS_CHANGED(sync_model=None), "a linked input: run every time"
+
+
 def test_the_syncnet_and_landmarker_files_are_the_options(monkeypatch):
     files = {"insightface": ["buffalo_l/1k3d68.onnx", "buffalo_l/w600k_r50.onnx"], "syncnet": ["syncnet_v2.model"]}
-    monkeypatch.setattr(speaker_node.host, "model_files", lambda folder: files[folder])
+    monkeypatch.setattr(speaker_node.host, "model_store", lambda: Folders(files))
     assert NODE.INPUT_TYPES()["required"]["sync_model"][0] == ["auto", "syncnet/syncnet_v2.model", "insightface/buffalo_l/1k3d68.onnx"]

@@ -11,7 +11,10 @@ from fuse_syncnet_models import BRIGHT, DARK, LOUD, QUIET, buzz_audio, loud_patt
 from comfyui_fuse.core.types import DETECTED, FaceTracks
 from comfyui_fuse.media.dialogue import audio_dict
 from comfyui_fuse.speaker.active import detect_active_speakers
-from comfyui_fuse.speaker.scorers import NO_SYNC_MODEL, SyncNetScorer, collect_signals, load_sync_scorer, sync_model_options
+from comfyui_fuse.models.store import ModelStore
+from comfyui_fuse.speaker.scorers import (
+    NO_SYNC_MODEL, SyncNetScorer, collect_signals, load_sync_scorer, resolve_sync_model, sync_model_fingerprint, sync_model_options,
+)
 
 FRAMES = 60  # 2.4 s at 25 fps: face 1 speaks in the first half, face 2 in the second
 BOXES = np.array([[60, 60, 100, 100], [220, 60, 260, 100]], np.float32)
@@ -81,7 +84,7 @@ def test_random_weight_syncnet_runs_at_29_97_fps(scene, tmp_path):
     path = tmp_path / "syncnet" / "syncnet_v2.model"
     path.parent.mkdir()
     save_released_checkpoint(path, released_state_dict(seed=3))
-    scorer = load_sync_scorer("auto", lambda folder, file: str(tmp_path / folder / file), [], ["syncnet_v2.model"])
+    scorer = load_sync_scorer("auto", ModelStore(str(tmp_path)))
     assert isinstance(scorer, SyncNetScorer) and scorer.name == "syncnet syncnet/syncnet_v2.model"
     signals = collect_signals(scorer, ntsc, chunks(frames))
     assert signals.shape[1] == 51, "60 frames at 29.97 fps are 51 slots at 25 fps"
@@ -89,10 +92,40 @@ def test_random_weight_syncnet_runs_at_29_97_fps(scene, tmp_path):
     assert speakers.confidence.shape == (1, FRAMES) and np.isfinite(speakers.confidence[:, 10:50]).all()
 
 
-def test_auto_prefers_syncnet_then_landmarks_then_says_what_to_add(tmp_path):
-    assert sync_model_options(["buffalo_l/1k3d68.onnx"], ["syncnet_v2.model"]) == ["auto", "syncnet/syncnet_v2.model", "insightface/buffalo_l/1k3d68.onnx"]
+class Folders:
+    """ModelFolders listing given files (nothing is read)."""
+
+    def __init__(self, files: dict) -> None:
+        self._files = files
+
+    def files(self, folder: str) -> list[str]:
+        return list(self._files.get(folder, []))
+
+    def path(self, folder: str, name: str) -> str:
+        return f"/models/{folder}/{name}"
+
+
+def test_auto_prefers_syncnet_then_landmarks_then_says_what_to_add():
+    both = Folders({"insightface": ["buffalo_l/1k3d68.onnx", "buffalo_l/w600k_r50.onnx"], "syncnet": ["syncnet_v2.model"]})
+    assert sync_model_options(both) == ["auto", "syncnet/syncnet_v2.model", "insightface/buffalo_l/1k3d68.onnx"]
+    assert resolve_sync_model("auto", both) == "syncnet/syncnet_v2.model"
+    assert resolve_sync_model("auto", Folders({"insightface": ["buffalo_l/1k3d68.onnx"]})) == "insightface/buffalo_l/1k3d68.onnx"
     with pytest.raises(ValueError, match="syncnet_v2.model in models/syncnet") as error:
-        load_sync_scorer("auto", lambda folder, file: file, [], [])
+        load_sync_scorer("auto", Folders({}))
     assert str(error.value) == NO_SYNC_MODEL and "1k3d68.onnx" in NO_SYNC_MODEL and "ranges by hand" in NO_SYNC_MODEL
     with pytest.raises(ValueError, match="sync_model must be one of"):
-        load_sync_scorer("syncnet/other.model", lambda folder, file: file, [], ["syncnet_v2.model"])
+        load_sync_scorer("syncnet/other.model", both)
+
+
+def test_the_fingerprint_follows_the_file_auto_would_load(tmp_path):
+    store = ModelStore(str(tmp_path))
+    assert "ValueError" in sync_model_fingerprint("auto", store), "no model: the error is the fingerprint (it changes once a file is added)"
+    landmarker = tmp_path / "insightface" / "buffalo_l" / "1k3d68.onnx"
+    landmarker.parent.mkdir(parents=True)
+    landmarker.write_bytes(b"x")
+    with_landmarker = sync_model_fingerprint("auto", store)
+    assert "1k3d68.onnx" in with_landmarker
+    (tmp_path / "syncnet").mkdir()
+    (tmp_path / "syncnet" / "syncnet_v2.model").write_bytes(b"y")
+    assert "syncnet_v2.model" in sync_model_fingerprint("auto", store) != with_landmarker
+    assert sync_model_fingerprint(None, store) is None, "a linked input: unknown"
