@@ -10,7 +10,7 @@ from comfyui_fuse.models.store import MODEL_FOLDERS, MODEL_SUBDIRS, ModelStore, 
 
 
 def test_every_model_folder_has_a_subdirectory_and_extensions():
-    assert set(MODEL_FOLDERS) == set(MODEL_SUBDIRS) == {"ultralytics_bbox", "insightface", "facerestore_models", "lipsync"}
+    assert set(MODEL_FOLDERS) == set(MODEL_SUBDIRS) == {"ultralytics_bbox", "insightface", "facerestore_models", "lipsync", "syncnet"}
     assert MODEL_SUBDIRS["ultralytics_bbox"] == os.path.join("ultralytics", "bbox"), "shared with the Impact Pack's folder"
 
 

@@ -59,7 +59,7 @@ def test_inside_comfyui_the_folders_are_comfyuis(comfyui, tmp_path):
     paths, extensions = comfyui.folder_names_and_paths["ultralytics_bbox"]
     assert paths == [str(tmp_path / "impact"), str(tmp_path / "ultralytics" / "bbox")], "another pack's paths are kept, ours added"
     assert extensions == {".pt", ".onnx"}, "our extensions are added to the folder's"
-    assert set(comfyui.folder_names_and_paths) == {"ultralytics_bbox", "insightface", "facerestore_models", "lipsync"}
+    assert set(comfyui.folder_names_and_paths) == {"ultralytics_bbox", "insightface", "facerestore_models", "lipsync", "syncnet"}
     put_model_file(tmp_path, "ultralytics_bbox", "face_yolov8n.pt")
     assert isinstance(host.model_store(), host.ComfyModelFolders)
     assert host.model_files("ultralytics_bbox") == ["face_yolov8n.pt"]
