@@ -257,9 +257,10 @@ def tracked_face_regions(frames: np.ndarray, fps, grow: float) -> np.ndarray:
     """(N,H,W) bool: the boxes the server's detector (Haar: its model folders hold no detector) and tracker find (run here),
     widened by grow x their side on every side: where FUSE Crop Face Sequences cuts its crops."""
     from comfyui_fuse.models.face_detectors import HAAR_OPTION, detect_faces, load_face_detector
+    from comfyui_fuse.models.store import ModelStore
     from comfyui_fuse.tracking.track import track_faces
 
-    tracks = track_faces(detect_faces(load_face_detector(HAAR_OPTION, lambda folder, name: name, [], []), frames), fps=fps)
+    tracks = track_faces(detect_faces(load_face_detector(HAAR_OPTION, ModelStore()), frames), fps=fps)
     regions = np.zeros(frames.shape[:3], bool)
     for index in range(len(tracks)):
         for frame in np.flatnonzero(tracks.present[index]):
