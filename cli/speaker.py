@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .track import check_report_path, detector_arguments, fps_text, list_detectors, load_detector, positive_int, write_report
+from .track import check_output_paths, detector_arguments, fps_text, list_detectors, load_detector, positive_int, write_report
 from .models import add_models_dir_arguments, models_dir
 
 
@@ -68,9 +68,10 @@ def run_speakers(args: argparse.Namespace) -> int:
             raise ValueError("VIDEO must name the video file, e.g. comfyui-fuse speakers clip.mp4 --out speakers.json")
         if args.out is None:
             raise ValueError("--out must name the JSON report to write, e.g. --out speakers.json")
-        check_report_path(args.out, args.video)
         if args.timeline is not None and not args.timeline.lower().endswith(".png"):
             raise ValueError(f"--timeline must end in .png, but got {args.timeline!r}")
+        inputs = {"VIDEO": args.video, "--audio": args.audio, **{f"--stem {path}": path for path in args.stem}}
+        check_output_paths(inputs, {"--out": args.out, "--timeline": args.timeline})
         settings = SpeakerSettings(threshold=args.threshold, window_ms=args.window_ms, min_segment_ms=args.min_segment_ms, max_gap_ms=args.max_gap_ms)
         scorer = load_sync_scorer(args.sync_model, arguments["models"])
         audio = read_audio(args.audio if args.audio else args.video)
