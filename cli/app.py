@@ -6,6 +6,7 @@
     comfyui-fuse restore VIDEO --model GFPGANv1.4.pth --output out.mp4                 (process.py)
     comfyui-fuse lipsync VIDEO --audio speech.wav --model wav2lip_gan.pth --output out.mp4
     comfyui-fuse qc ORIGINAL PROCESSED --out qc.json [--tracks T.json] [--plot P.png] [--fallback out.mp4]  (qc.py)
+    comfyui-fuse speakers VIDEO --out speakers.json [--timeline t.png] [--stem a.wav ...]  (speaker.py)
     comfyui-fuse models list [--verify] | models download NAME [--models-dir DIR | --comfyui PATH]  (models.py)
     comfyui-fuse queue WORKFLOW [--set NODE.INPUT=VALUE] [--input NAME=FILE] [--out DIR]  (queue.py)
     comfyui-fuse nodes [--markdown | --write-docs [FILE]]                                 (node_reference.py)
@@ -28,14 +29,15 @@ from .process import add_lipsync_command, add_restore_command
 from .progress import EXIT_INTERRUPTED, EXIT_USER_ERROR, ProgressPrinter
 from .qc import add_qc_command
 from .queue import add_queue_command
+from .speaker import add_speakers_command
 from .track import add_demo_command, add_detect_command, add_track_command
 
 PROG = "comfyui-fuse"
 
 # One function per subcommand; a new command is one more entry here.
 COMMANDS = (
-    add_demo_command, add_track_command, add_detect_command, add_restore_command, add_lipsync_command, add_qc_command, add_models_command,
-    add_queue_command, add_nodes_command,
+    add_demo_command, add_track_command, add_detect_command, add_speakers_command, add_restore_command, add_lipsync_command, add_qc_command,
+    add_models_command, add_queue_command, add_nodes_command,
 )
 
 

@@ -24,7 +24,7 @@ from .adapter import centred_geometry, lower_face_mask, model_affines, tracks_ge
 from .audio import as_offset, audio_for_frames, audio_to_mono, duration_of, frames_with_audio, place_on_timeline
 from .backends import LipsyncModel
 from .mel import MEL_FRAMES_PER_SECOND, MEL_STEP, SAMPLE_RATE, mel_chunks, melspectrogram
-from .selection import fade_weights, parse_ranges, selected_rows, syncable_rows
+from .selection import check_speakers_match_plan, fade_weights, parse_ranges, selected_rows, speaking_rows, syncable_rows
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +56,35 @@ def _model_input(faces_bgr: np.ndarray) -> torch.Tensor:
     return torch.cat([masked, faces], dim=1)
 
 
-def _sync_weights(plan: CropPlan, geometry, faces: FaceSelection, ranges: str, rules: SyncRules, covers: np.ndarray, fade_frames: int) -> np.ndarray:
+def _sync_weights(plan: CropPlan, geometry, faces: FaceSelection, ranges: str, rules: SyncRules, covers: np.ndarray, fade_frames: int, speakers=None) -> np.ndarray:
     """(M,) float32 edit weight per crop row: the face is selected, inside its ranges, has audio
-    (covers), passes the rules; ramped over fade_frames rows (selection.fade_weights)."""
-    active = selected_rows(plan, faces, parse_ranges(ranges)) & covers & syncable_rows(geometry, rules)
+    (covers), passes the rules, and speaks (speakers, when given; manual ranges override them);
+    ramped over fade_frames rows (selection.fade_weights)."""
+    parsed = parse_ranges(ranges)
+    active = selected_rows(plan, faces, parsed) & covers & syncable_rows(geometry, rules)
+    if speakers is not None:
+        active &= speaking_rows(plan, speakers, parsed, int(fade_frames))
     return fade_weights(active, plan.row_offsets, fade_frames)
+
+
+def row_mels(samples_16k: np.ndarray, plan: CropPlan, offset_ms, speakers=None) -> tuple[list[np.ndarray], np.ndarray]:
+    """The mels the rows are driven by and (M,) the index of each row's: 0 is the soundtrack's;
+    a face given a stem by `speakers` gets its stem's (stems lie on the video timeline: offset 0)."""
+    mels = [timeline_mel(samples_16k, plan, offset_ms)]
+    mel_of_row = np.zeros(plan.total_rows, np.int64)
+    if speakers is None or not speakers.stems:
+        return mels, mel_of_row
+    check_speakers_match_plan(speakers, plan)
+    stem_mel = {}
+    for sequence, start in zip(plan.sequences, plan.row_offsets[:-1]):
+        stem = int(speakers.stem_of_track[speakers.index_of(sequence.track_id)])
+        if stem < 0:
+            continue
+        if stem not in stem_mel:
+            stem_mel[stem] = len(mels)
+            mels.append(timeline_mel(audio_to_mono(speakers.stems[stem], SAMPLE_RATE, f"stem_{stem + 1}"), plan, 0))
+        mel_of_row[start : start + len(sequence)] = stem_mel[stem]
+    return mels, mel_of_row
 
 
 def _sync_rows(source: torch.Tensor, rows: np.ndarray, weights: np.ndarray, mel_batch: torch.Tensor, affines: np.ndarray, model: LipsyncModel, device, out_crops: torch.Tensor, edit_mask: torch.Tensor) -> None:
@@ -103,6 +127,7 @@ def lipsync_crops(
     device=None,
     on_progress: Callable[[int], None] | None = None,
     check_interrupt: Callable[[], None] | None = None,
+    speakers=None,
 ) -> LipsyncResult:
     """Lipsync the selected faces of a crop batch to `audio`.
 
@@ -123,6 +148,9 @@ def lipsync_crops(
     Returns LipsyncResult: crops [M,h,w,3] (input crops blended with the model's face by the edit
     mask), edit_mask [M,h,w] in crop space (0 outside the lower face and on rows passed through).
     on_progress gets the rows done after each batch; check_interrupt runs before each batch.
+    speakers: ActiveSpeakers (FUSE Active Speaker) or None: each face is synced only while it
+        speaks (lipsync.selection.speaking_rows; faces with manual ranges follow their ranges), and
+        a face given a stem is driven by its stem instead of `audio`.
     """
     check_crops_match_plan(crops, plan, channels=(3,))
     check_choice("audio_policy", audio_policy, LIPSYNC_AUDIO_POLICIES, "; loop or ping-pong the video with FUSE Fit Video To Audio before detection")
@@ -136,7 +164,7 @@ def lipsync_crops(
     frames = np.concatenate([s.frames for s in plan.sequences]) if rows else np.zeros(0, np.int64)
     covers = np.ones(rows, bool) if audio_policy == "pad_silence" else frames_with_audio(frames, plan.fps, audio_duration, audio_offset_ms)
     geometry = tracks_geometry(plan, tracks) if tracks is not None else centred_geometry(plan)
-    weights = _sync_weights(plan, geometry, faces, ranges, rules, covers, fade_frames)
+    weights = _sync_weights(plan, geometry, faces, ranges, rules, covers, fade_frames, speakers)
     source = crops.detach().to("cpu", torch.float32)
     out_crops = source.clone()
     edit_mask = torch.zeros((rows, *source.shape[1:3]), dtype=torch.float32)
@@ -147,7 +175,7 @@ def lipsync_crops(
     if not len(work):
         return LipsyncResult(out_crops, edit_mask, weights)
 
-    mel = timeline_mel(samples, plan, audio_offset_ms)
+    mels, mel_of_row = row_mels(samples, plan, audio_offset_ms, speakers)
     affines = model_affines(geometry, model.face_size)
     device = device if device is not None else torch.device("cpu")
     model.net.to(device)
@@ -155,20 +183,36 @@ def lipsync_crops(
         if check_interrupt is not None:
             check_interrupt()
         batch = work[start : start + batch_size]
-        mel_batch = torch.from_numpy(mel_chunks(mel, frames[batch], plan.fps))[:, None]  # (B,1,80,16)
+        mel_batch = torch.from_numpy(np.concatenate([mel_chunks(mels[mel_of_row[row]], frames[row : row + 1], plan.fps) for row in batch]))[:, None]  # (B,1,80,16)
         _sync_rows(source, batch, weights, mel_batch, affines, model, device, out_crops, edit_mask)
         if on_progress is not None:
             on_progress(len(batch))
     return LipsyncResult(out_crops, edit_mask, weights)
 
 
-def face_sequence_audio(plan: CropPlan, audio, sequence_index: int, *, crops: torch.Tensor | None = None, audio_offset_ms=0) -> tuple[dict, torch.Tensor | None, CropPlan]:
+def sequence_speaking_weights(plan: CropPlan, speakers, sequence_index: int, fade_frames: int = 3) -> np.ndarray:
+    """(m,) float32 edit weight of each crop of one sequence: 1 while its face speaks (speakers),
+    fading to 0 over fade_frames frames around each speaking segment; all 1 without speakers."""
+    offsets = plan.row_offsets
+    rows = slice(int(offsets[sequence_index]), int(offsets[sequence_index + 1]))
+    if speakers is None:
+        return np.ones(rows.stop - rows.start, np.float32)
+    active = speaking_rows(plan, speakers, {}, int(fade_frames))
+    return fade_weights(active, offsets, int(fade_frames))[rows]
+
+
+def face_sequence_audio(
+    plan: CropPlan, audio, sequence_index: int, *, crops: torch.Tensor | None = None, audio_offset_ms=0, speakers=None, fade_frames: int = 3,
+) -> tuple[dict, torch.Tensor | None, CropPlan]:
     """The audio of one face sequence, for third-party lipsync nodes working on FUSE crops.
 
     Returns (AUDIO slice, the sequence's crop rows or None, a CropPlan of that sequence alone).
     The slice plays from the sequence's first frame to the end of its last (exact sample positions
     from plan.fps), in the source rate and channels, with silence where the audio does not reach,
     so it lasts exactly len(frames) / fps. Paste the processed rows with the one-sequence plan.
+    With speakers (FUSE Active Speaker), the slice is the face's own stem when it was given one,
+    and it is silent outside the face's speaking segments (faded like sequence_speaking_weights),
+    so the other node moves this mouth only while this face speaks.
     """
     check_instance("crop_plan", plan, CropPlan, "FUSE_CROPS")
     if not plan.sequences:
@@ -177,7 +221,18 @@ def face_sequence_audio(plan: CropPlan, audio, sequence_index: int, *, crops: to
         raise ValueError(f"sequence_index must be in 0..{len(plan) - 1} (the crop plan has {len(plan)} sequences), but got {sequence_index!r}")
     sequence = plan.sequences[int(sequence_index)]
     first, stop = int(sequence.frames[0]), int(sequence.frames[-1]) + 1
+    if speakers is not None:
+        check_speakers_match_plan(speakers, plan)
+        stem = int(speakers.stem_of_track[speakers.index_of(sequence.track_id)])
+        if stem >= 0:
+            audio, audio_offset_ms = speakers.stems[stem], 0
     sliced = audio_for_frames(audio, first, stop, plan.fps, audio_offset_ms)
+    if speakers is not None:
+        weights = sequence_speaking_weights(plan, speakers, int(sequence_index), fade_frames)
+        rate, length = sliced["sample_rate"], sliced["waveform"].shape[-1]
+        sample_frames = np.arange(length) * (float(plan.fps) / rate)  # frames since the sequence's first (a gain needs no exact time)
+        gain = np.interp(sample_frames, np.arange(len(weights)) + 0.5, weights)
+        sliced = {"waveform": sliced["waveform"] * torch.from_numpy(gain.astype(np.float32)), "sample_rate": rate}
     rows = None
     if crops is not None:
         check_crops_match_plan(crops, plan, channels=(3,))

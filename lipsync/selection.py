@@ -7,6 +7,10 @@ is syncable by the pack's rules (analysis.syncability.SyncRules: wide enough, de
 high enough, |yaw| within the limit when head pose is known). Every other row passes through
 unchanged. The edit weight ramps over fade_frames frames inside a synced run, so the mouth never
 snaps between the original and the synced one.
+
+Speakers (FUSE Active Speaker): a face is synced only while it speaks, its speaking segments
+widened by fade_frames on both sides so the fade happens around the segment and the whole of the
+speech is synced; a face with manual ranges follows its ranges instead (manual ranges override).
 """
 
 from __future__ import annotations
@@ -96,12 +100,47 @@ def selected_rows(plan: CropPlan, faces: FaceSelection, ranges: dict) -> np.ndar
         if not chosen:
             parts.append(np.zeros(len(sequence), bool))
             continue
-        face_ranges = ranges.get(str(sequence.track_id), ranges.get(sequence.identity) if sequence.identity else None)
+        face_ranges = _face_ranges(sequence, ranges)
         if face_ranges is None:
             parts.append(np.ones(len(sequence), bool))
             continue
         times_ms = [Fraction(1000 * int(frame)) / fps for frame in sequence.frames]
         parts.append(np.array([any(start <= t < end for start, end in face_ranges) for t in times_ms], bool))
+    return np.concatenate(parts) if parts else np.zeros(0, bool)
+
+
+def _face_ranges(sequence, ranges: dict):
+    return ranges.get(str(sequence.track_id), ranges.get(sequence.identity) if sequence.identity else None)
+
+
+def check_speakers_match_plan(speakers, plan: CropPlan) -> None:
+    """ValueError unless speakers were found on the clip and the tracks the crop plan was made from."""
+    if speakers.frame_count != plan.frame_count or speakers.fps != plan.fps:
+        raise ValueError(
+            f"speakers must come from FUSE Active Speaker on the clip of the crop plan ({plan.frame_count} frames at {plan.fps} fps), "
+            f"but got {speakers.frame_count} frames at {speakers.fps} fps"
+        )
+    missing = sorted({s.track_id for s in plan.sequences if speakers.index_of(s.track_id) is None})
+    if missing:
+        raise ValueError(f"speakers must cover every face of the crop plan, but track ids {missing} are missing; connect FUSE Active Speaker to the tracks the crop plan was made from")
+
+
+def speaking_rows(plan: CropPlan, speakers, ranges: dict, pad_frames: int) -> np.ndarray:
+    """(M,) bool: the row's face speaks in its frame (speakers.speaking, widened by pad_frames frames
+    on both sides within its sequence); True throughout for faces with manual ranges, which
+    selected_rows then applies (manual ranges override the speakers)."""
+    check_speakers_match_plan(speakers, plan)
+    parts = []
+    for sequence in plan.sequences:
+        if _face_ranges(sequence, ranges) is not None:
+            parts.append(np.ones(len(sequence), bool))
+            continue
+        speaking = speakers.speaking[speakers.index_of(sequence.track_id)]
+        if pad_frames > 0:
+            widened = np.convolve(speaking.astype(np.int64), np.ones(2 * pad_frames + 1, np.int64), mode="same") > 0
+        else:
+            widened = speaking
+        parts.append(widened[sequence.frames])
     return np.concatenate(parts) if parts else np.zeros(0, bool)
 
 

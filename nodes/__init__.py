@@ -3,7 +3,7 @@
 from importlib import import_module
 
 # Every stage module, in menu order. Each defines NODE_CLASS_MAPPINGS and NODE_DISPLAY_NAME_MAPPINGS.
-STAGES = ("detect", "track", "analyze", "crop", "sample", "lipsync", "restore", "composite", "preview", "video", "quality", "demo", "download")
+STAGES = ("detect", "track", "analyze", "crop", "sample", "speaker", "lipsync", "restore", "composite", "preview", "video", "quality", "demo", "download")
 
 NODE_CLASS_MAPPINGS: dict = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict = {}

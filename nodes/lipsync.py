@@ -6,13 +6,18 @@ import torch
 
 from ..lipsync.audio import AUDIO_POLICIES, fit_clip_to_audio
 from ..lipsync.backends import LICENSE_NOTE, MODEL_FOLDER, lipsync_options, load_lipsync_model
-from ..lipsync.pipeline import LIPSYNC_AUDIO_POLICIES, face_sequence_audio, lipsync_crops
+from ..lipsync.pipeline import LIPSYNC_AUDIO_POLICIES, face_sequence_audio, lipsync_crops, sequence_speaking_weights
 from ..analysis.selection import FaceSelection
 from ..analysis.syncability import SyncRules
 from ..models.store import file_fingerprint
 from . import host
 
 OFFSET_MS = {"default": 0, "min": -600000, "max": 600000, "step": 1}
+SPEAKERS_TOOLTIP = (
+    "Who speaks when, from FUSE Active Speaker: each face is synced only while it speaks (fading in and out around its "
+    "segments) and keeps its own mouth otherwise; a face given a stem is driven by its own voice. A face listed in ranges "
+    "follows its ranges instead (manual ranges override)."
+)
 
 
 class FUSELipsync:
@@ -52,6 +57,7 @@ class FUSELipsync:
                 "min_face_px": ("INT", {"default": 64, "min": 0, "max": 4096, "step": 1, "tooltip": "Faces narrower than this many source pixels are not synced (too small for Wav2Lip)."}),
                 "min_score": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Frames whose face detection score is below this are not synced (needs tracks); FUSE Analyze Faces calls the same rule min_confidence."}),
                 "fade_frames": ("INT", {"default": 3, "min": 0, "max": 100, "step": 1, "tooltip": "Frames over which the edit fades in and out where syncing starts or stops."}),
+                "speakers": ("FUSE_SPEAKERS", {"tooltip": SPEAKERS_TOOLTIP}),
             },
         }
 
@@ -59,7 +65,7 @@ class FUSELipsync:
     def IS_CHANGED(cls, lipsync_model=None, **_):
         return host.is_changed(file_fingerprint(host.model_store(), MODEL_FOLDER, lipsync_model))  # run again when the checkpoint is replaced
 
-    def lipsync(self, crops, crop_plan, audio, lipsync_model, audio_policy="pad_silence", audio_offset_ms=0, track_ids="all", ranges="", batch_size=16, tracks=None, min_face_px=64, min_score=0.5, fade_frames=3):
+    def lipsync(self, crops, crop_plan, audio, lipsync_model, audio_policy="pad_silence", audio_offset_ms=0, track_ids="all", ranges="", batch_size=16, tracks=None, min_face_px=64, min_score=0.5, fade_frames=3, speakers=None):
         device = host.torch_device()
         model = load_lipsync_model(host.model_path(MODEL_FOLDER, lipsync_model), device=device)
         result = lipsync_crops(
@@ -78,6 +84,7 @@ class FUSELipsync:
             device=device,
             on_progress=host.progress_callback(getattr(crop_plan, "total_rows", 0)),
             check_interrupt=host.check_interrupt,
+            speakers=speakers,
         )
         out_device = host.intermediate_device()
         return (result.crops.to(out_device), result.edit_mask.to(out_device))
@@ -91,13 +98,14 @@ class FUSEFaceSequenceAudio:
     )
     CATEGORY = "FUSE/lipsync"
     FUNCTION = "slice"
-    RETURN_TYPES = ("AUDIO", "IMAGE", "FUSE_CROPS", "FLOAT")
-    RETURN_NAMES = ("audio", "crops", "crop_plan", "fps")
+    RETURN_TYPES = ("AUDIO", "IMAGE", "FUSE_CROPS", "FLOAT", "MASK")
+    RETURN_NAMES = ("audio", "crops", "crop_plan", "fps", "edit_mask")
     OUTPUT_TOOLTIPS = (
-        "The audio from the sequence's first frame to the end of its last, silence where the input audio does not reach; it lasts exactly frames / fps.",
+        "The audio from the sequence's first frame to the end of its last, silence where the input audio does not reach; it lasts exactly frames / fps. With speakers: the face's own stem if it has one, silent outside its speaking segments.",
         "The crops of this sequence only (empty when no crops are connected).",
         "A crop plan holding this sequence alone: paste the processed crops with it.",
         "The video's frame rate (exact value as a float), for nodes that ask for fps.",
+        "Where to paste the other node's result, one mask per crop of the sequence: 1 while the face speaks, fading to 0 around its segments (all 1 without speakers). Connect to FUSE Paste Faces' edit_mask so the face keeps its own mouth while it is silent.",
     )
 
     @classmethod
@@ -111,15 +119,22 @@ class FUSEFaceSequenceAudio:
             },
             "optional": {
                 "crops": ("IMAGE", {"tooltip": "The crops of the plan; the rows of the chosen sequence are passed on."}),
+                "speakers": ("FUSE_SPEAKERS", {"tooltip": "Who speaks when, from FUSE Active Speaker: the audio is the face's own (its stem, if it has one) and silent while it does not speak, and edit_mask says which crops to paste."}),
+                "fade_frames": ("INT", {"default": 3, "min": 0, "max": 100, "step": 1, "tooltip": "With speakers: frames over which the audio and edit_mask fade in and out around each speaking segment."}),
             },
         }
 
-    def slice(self, crop_plan, audio, sequence_index=0, audio_offset_ms=0, crops=None):
-        sliced, rows, plan = face_sequence_audio(crop_plan, audio, int(sequence_index), crops=crops, audio_offset_ms=int(audio_offset_ms))
+    def slice(self, crop_plan, audio, sequence_index=0, audio_offset_ms=0, crops=None, speakers=None, fade_frames=3):
+        sliced, rows, plan = face_sequence_audio(
+            crop_plan, audio, int(sequence_index), crops=crops, audio_offset_ms=int(audio_offset_ms), speakers=speakers, fade_frames=int(fade_frames),
+        )
+        height, width = plan.crop_size
         if rows is None:
-            height, width = plan.crop_size
             rows = torch.zeros((0, height, width, 3))
-        return (sliced, rows.to(host.intermediate_device()), plan, float(crop_plan.fps))
+        weights = torch.from_numpy(sequence_speaking_weights(crop_plan, speakers, int(sequence_index), int(fade_frames)))
+        edit_mask = weights[:, None, None].expand(len(weights), height, width).contiguous()
+        out_device = host.intermediate_device()
+        return (sliced, rows.to(out_device), plan, float(crop_plan.fps), edit_mask.to(out_device))
 
 
 class FUSEFitVideoToAudio:

@@ -8,7 +8,7 @@ import pytest
 HOST_MODULES = ("comfy", "comfy_api", "comfy_extras", "folder_paths", "server", "nodes", "execution")
 
 
-CORE_PACKAGES = ["core", "tracking", "analysis", "compositing", "sampling", "restoration", "lipsync", "models", "media", "quality"]
+CORE_PACKAGES = ["core", "tracking", "analysis", "compositing", "sampling", "restoration", "lipsync", "models", "media", "quality", "speaker"]
 
 
 @pytest.mark.parametrize("package", CORE_PACKAGES)

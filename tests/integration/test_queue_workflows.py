@@ -191,3 +191,80 @@ def test_queue_analysis_report(comfyui, tmp_path, clip_with_audio):
     faces = report["faces"]["results"] + report["faces"]["unknown_faces"]
     assert len(faces) == 2, f"the clip shows two people, the report lists {[face['character_id'] for face in faces]}"
     assert_same_clip_shape(single_video(files), read_video(str(path)))
+
+
+SPEECH_SECONDS = (0.4, 0.7)  # the two-speaker clip's tone: silence before and after
+
+
+@pytest.fixture(scope="module")
+def speech_clip(tmp_path_factory) -> tuple[Path, synthetic.Scene]:
+    """30 frames of the demo faces at 30000/1001 fps; a tone from 0.4 to 0.7 s, silence around it."""
+    scene = synthetic.demo_scene(frame_count=30, frame_size=CLIP_SIZE)
+    time = torch.arange(int(30 / float(scene.fps) * TONE_RATE), dtype=torch.float32) / TONE_RATE
+    tone = 0.3 * torch.sin(2 * torch.pi * 220.0 * time) * ((time >= SPEECH_SECONDS[0]) & (time < SPEECH_SECONDS[1]))
+    path = tmp_path_factory.mktemp("speech_clip") / "two speakers.mp4"
+    write_video(path, synthetic.render(scene), scene.fps, {"waveform": torch.stack([tone, tone])[None], "sample_rate": TONE_RATE})
+    return path, scene
+
+
+@pytest.fixture(scope="module")
+def sync_models(comfyui) -> dict:
+    """Random-weight who-speaks models under the names the workflow's options take: SyncNet in the
+    released layout (models/syncnet/syncnet_v2.model) and an ONNX landmarker shaped like 1k3d68."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from fuse_insightface_models import landmark_3d68_onnx
+    from fuse_syncnet_models import released_state_dict, save_released_checkpoint
+
+    save_released_checkpoint(comfyui.model_dir("syncnet") / "syncnet_v2.model", released_state_dict(seed=0))
+    landmark_3d68_onnx(comfyui.model_dir("insightface") / "buffalo_l" / "1k3d68.onnx")
+    return {"syncnet": "syncnet/syncnet_v2.model", "landmarks": "insightface/buffalo_l/1k3d68.onnx"}
+
+
+@pytest.mark.parametrize("method", ["syncnet", "landmarks"])
+def test_queue_lipsync_two_speakers_routes_the_speech(comfyui, tmp_path, speech_clip, lipsync_model, sync_models, method):
+    """Threshold 0 makes every face on screen speak wherever the audio has speech (the random-weight
+    models' sync scores are noise), so the routing itself is what is checked: mouths change only
+    during the speech, with its fade, and the report and timeline come back."""
+    path, scene = speech_clip
+    result = queue(
+        comfyui, WORKFLOWS / "lipsync_two_speakers.json", tmp_path, "--input", f"file={path}",
+        "--set", f"FUSE Active Speaker.sync_model={sync_models[method]}", "--set", "FUSE Active Speaker.threshold=0.0",
+        "--set", "FUSE Crop Face Sequences.face_size=128",
+    )
+    files = check_success(result, comfyui)
+    report = json.loads(next(file for file in files if file.suffix == ".json").read_text())
+    assert report["method"] == method and report["speech"], f"the tone is speech: {report['speech']}"
+    assert any(file.suffix == ".png" for file in files), f"the timeline picture comes back, got {files}"
+    video, source = single_video(files), read_video(str(path))
+    assert_same_clip_shape(video, source)
+    speaking = np.zeros(source.frame_count, bool)
+    for segment in report["segments"]:
+        speaking[max(segment["start_frame"] - 3, 0) : segment["end_frame"] + 3] = True  # fade_frames 3 around each segment
+    changed = changed_pixels(video, source)
+    assert report["segments"] and changed[speaking].sum() > 100, "the speaking faces' mouths must change"
+    per_frame = changed.sum(axis=(1, 2))  # outside the speech only H.264 re-encoding noise (tens of pixels on the demo photos)
+    assert per_frame[~speaking].max() < 0.05 * per_frame[speaking].mean(), (
+        f"frames outside the speech changed: {dict(zip(np.flatnonzero(~speaking).tolist(), per_frame[~speaking].tolist()))}; "
+        f"speaking frames change {per_frame[speaking].mean():.0f} pixels on average"
+    )
+    outside = changed & ~tracked_face_regions(source.frames, source.fps, grow=0.5)
+    assert outside.sum() <= 0.01 * changed.sum(), f"only the faces may change, but {outside.sum()} of {changed.sum()} changed pixels lie elsewhere"
+
+
+def tracked_face_regions(frames: np.ndarray, fps, grow: float) -> np.ndarray:
+    """(N,H,W) bool: the boxes the server's detector (Haar: its model folders hold no detector) and tracker find (run here),
+    widened by grow x their side on every side: where FUSE Crop Face Sequences cuts its crops."""
+    from comfyui_fuse.models.face_detectors import HAAR_OPTION, detect_faces, load_face_detector
+    from comfyui_fuse.models.store import ModelStore
+    from comfyui_fuse.tracking.track import track_faces
+
+    tracks = track_faces(detect_faces(load_face_detector(HAAR_OPTION, ModelStore()), frames), fps=fps)
+    regions = np.zeros(frames.shape[:3], bool)
+    for index in range(len(tracks)):
+        for frame in np.flatnonzero(tracks.present[index]):
+            x1, y1, x2, y2 = tracks.xyxy[index, frame]
+            side = max(x2 - x1, y2 - y1)
+            regions[frame, max(int(y1 - grow * side), 0) : int(y2 + grow * side) + 1, max(int(x1 - grow * side), 0) : int(x2 + grow * side) + 1] = True
+    return regions

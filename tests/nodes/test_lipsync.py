@@ -133,15 +133,16 @@ def test_lipsync_node_selection_errors_name_the_input_and_the_faces_there(monkey
 def test_face_sequence_audio_node_slices_exactly():
     frames, tracks, plan, crops = make_clip(frame_count=4)
     sound = audio(seconds=1.0, rate=30000)
-    sliced, rows, single, fps = lipsync.FUSEFaceSequenceAudio().slice(plan, sound, 0, 0, crops=crops)
+    sliced, rows, single, fps, edit_mask = lipsync.FUSEFaceSequenceAudio().slice(plan, sound, 0, 0, crops=crops)
     assert sliced["waveform"].shape == (1, 2, 4004), "4 frames at 30000/1001 fps = 0.13347 s = 4004 samples at 30 kHz"
     assert torch.equal(rows, crops) and len(single) == 1
+    assert edit_mask.shape == (4, 96, 96) and bool((edit_mask == 1).all()), "without speakers every crop is pasted"
     assert fps == pytest.approx(29.97002997)
 
 
 def test_face_sequence_audio_node_without_crops_gives_an_empty_batch():
     _, _, plan, _ = make_clip()
-    _, rows, _, _ = lipsync.FUSEFaceSequenceAudio().slice(plan, audio(), 0, 0)
+    _, rows, _, _, _ = lipsync.FUSEFaceSequenceAudio().slice(plan, audio(), 0, 0)
     assert rows.shape == (0, 96, 96, 3)
 
 
