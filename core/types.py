@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -106,6 +107,8 @@ class FaceDetections:
     (detect_every > 1); None means every frame. A frame not sampled has unknown faces, not none.
     fingerprint (frame_count,16,16,C) uint8 or None: core.fingerprint.fingerprint_frames of the
     frames the faces were found in, so they are never used on another video.
+    cuts (c,) int64 or None: the shot boundaries found while detecting (frames that start a new
+    shot, sorted, in [1, N)); None means shots were not looked for.
     """
 
     frame: np.ndarray
@@ -118,6 +121,7 @@ class FaceDetections:
     detector: str = ""
     sampled_frames: np.ndarray | None = None
     fingerprint: np.ndarray | None = None
+    cuts: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         frame = _as_array("frame", self.frame, np.int64).reshape(-1) if np.size(self.frame) == 0 else _as_array("frame", self.frame, np.int64)
@@ -157,6 +161,8 @@ class FaceDetections:
                 raise ValueError("sampled_frames must include every frame that has a detection, but some detections are on frames not sampled")
             object.__setattr__(self, "sampled_frames", _frozen(sampled))
         object.__setattr__(self, "fingerprint", _check_fingerprint(self.fingerprint, self.frame_count))
+        if self.cuts is not None:
+            object.__setattr__(self, "cuts", _frozen(check_cuts(self.cuts, self.frame_count)))
         object.__setattr__(self, "frame", _frozen(frame))
         object.__setattr__(self, "xyxy", _frozen(xyxy))
         object.__setattr__(self, "score", _frozen(score))
@@ -194,6 +200,7 @@ class FaceDetections:
             detector=self.detector,
             sampled_frames=self.sampled_frames,
             fingerprint=self.fingerprint,
+            cuts=self.cuts,
         )
 
     def in_frame(self, index: int) -> "FaceDetections":
@@ -230,109 +237,254 @@ class FaceDetections:
             detector=nonempty[0].detector,
             sampled_frames=None if all(p.sampled_frames is None for p in parts) else np.concatenate([p.sampled_frames if p.sampled_frames is not None else np.arange(p.frame_count) for p in parts]),
             fingerprint=first.fingerprint if all(p.fingerprint is not None and np.array_equal(p.fingerprint, first.fingerprint) for p in parts) else None,
+            cuts=None if all(p.cuts is None for p in parts) else np.concatenate([p.cuts for p in parts if p.cuts is not None]),
         )
 
 
-@dataclass(frozen=True, eq=False)
 class FaceTracks:
     """Faces followed through a clip (socket FUSE_TRACKS).
 
-    track_id (k,) int64, ids from 1; xyxy (k,N,4) float32, NaN where the face is absent;
-    state (k,N) uint8 in {ABSENT, DETECTED, INTERPOLATED}; score (k,N) float32 (0 where absent);
-    landmarks (k,N,5,2) float32 or None; identity (k,) str or None (character names).
-    frame_count N, frame_size (H, W) and fps (a Fraction) describe the source clip; fingerprint
-    (N,16,16,C) uint8 or None (see FaceDetections) lets cropping refuse another video's frames.
+    Stored sparse, one row per (track, frame) where the face is present, so memory grows with the
+    faces, not with tracks x frames. Rows are grouped by track, in track order, frames strictly
+    increasing within a track: track_id (k,) int64, ids from 1; offsets (k+1,) int64, track i's
+    rows are offsets[i]:offsets[i+1]; row_frame (m,) int64; row_xyxy (m,4) float32 source pixels;
+    row_state (m,) uint8 DETECTED or INTERPOLATED; row_score (m,) float32; row_landmarks (m,5,2)
+    float32 or None. identity (k,) str or None (character names). cuts (c,) int64, sorted: the
+    frames that start a new shot (shot boundaries), in [1, N). frame_count N, frame_size (H, W)
+    and fps (a Fraction) describe the source clip; fingerprint (N,16,16,C) uint8 or None (see
+    FaceDetections) lets cropping refuse another video's frames.
+
+    The dense views xyxy (k,N,4) (NaN where absent), state (k,N), score (k,N) (0 where absent),
+    landmarks (k,N,5,2) and present (k,N) are built on first use and kept; code that may meet
+    long clips with many tracks reads the rows (rows_of, frames_of) instead.
+
+    Construct from dense arrays, FaceTracks(track_id, xyxy, state, score, frame_count,
+    frame_size, fps, landmarks, identity, fingerprint, cuts), or from rows with FaceTracks.from_rows(...).
+    Every array is copied and read-only; the object cannot be changed.
     """
 
-    track_id: np.ndarray
-    xyxy: np.ndarray
-    state: np.ndarray
-    score: np.ndarray
-    frame_count: int
-    frame_size: tuple[int, int]
-    fps: Fraction = Fraction(25)
-    landmarks: np.ndarray | None = None
-    identity: np.ndarray | None = None
-    fingerprint: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.frame_count, (int, np.integer)) or self.frame_count < 0:
-            raise ValueError(f"frame_count must be a non-negative int, but got {self.frame_count!r}")
-        n = int(self.frame_count)
-        track_id = _as_array("track_id", self.track_id, np.int64).reshape(-1)
+    def __init__(
+        self,
+        track_id,
+        xyxy,
+        state,
+        score,
+        frame_count: int,
+        frame_size: tuple[int, int],
+        fps=Fraction(25),
+        landmarks=None,
+        identity=None,
+        fingerprint=None,
+        cuts=None,
+    ) -> None:
+        n = _check_frame_count(frame_count)
+        track_id = _as_array("track_id", track_id, np.int64).reshape(-1)
         k = len(track_id)
-        xyxy = _as_array("xyxy", self.xyxy, np.float32).reshape(k, n, 4) if np.size(self.xyxy) == 0 else _as_array("xyxy", self.xyxy, np.float32)
-        state = _as_array("state", self.state, np.uint8).reshape(k, n) if np.size(self.state) == 0 else _as_array("state", self.state, np.uint8)
-        score = _as_array("score", self.score, np.float32).reshape(k, n) if np.size(self.score) == 0 else _as_array("score", self.score, np.float32)
+        xyxy = _as_array("xyxy", xyxy, np.float32).reshape(k, n, 4) if np.size(xyxy) == 0 else _as_array("xyxy", xyxy, np.float32)
+        state = _as_array("state", state, np.uint8).reshape(k, n) if np.size(state) == 0 else _as_array("state", state, np.uint8)
+        score = _as_array("score", score, np.float32).reshape(k, n) if np.size(score) == 0 else _as_array("score", score, np.float32)
         _check_shape("xyxy", xyxy, (k, n, 4))
         _check_shape("state", state, (k, n))
         _check_shape("score", score, (k, n))
+        if not np.isin(state, list(STATE_NAMES)).all():
+            raise ValueError(f"state must hold only {sorted(STATE_NAMES)}, but got {np.unique(state).tolist()}")
+        if landmarks is not None:
+            landmarks = _as_array("landmarks", landmarks, np.float32)
+            _check_shape("landmarks", landmarks, (k, n, 5, 2))
+        track_of_row, frame = np.nonzero(state != ABSENT)  # row-major: grouped by track, frames increasing
+        if not np.isfinite(xyxy[track_of_row, frame]).all():
+            raise ValueError("xyxy must be finite wherever state is not absent, but got NaN or inf")
+        self._set_rows(
+            track_id=track_id,
+            offsets=np.searchsorted(track_of_row, np.arange(k + 1)),
+            frame=frame,
+            xyxy=xyxy[track_of_row, frame],
+            state=state[track_of_row, frame],
+            score=score[track_of_row, frame],
+            landmarks=None if landmarks is None else landmarks[track_of_row, frame],
+            frame_count=n,
+            frame_size=frame_size,
+            fps=fps,
+            identity=identity,
+            fingerprint=fingerprint,
+            cuts=cuts,
+        )
+
+    @classmethod
+    def from_rows(
+        cls,
+        *,
+        track_id,
+        offsets,
+        frame,
+        xyxy,
+        state,
+        score,
+        frame_count: int,
+        frame_size: tuple[int, int],
+        fps=Fraction(25),
+        landmarks=None,
+        identity=None,
+        fingerprint=None,
+        cuts=None,
+    ) -> "FaceTracks":
+        """FaceTracks from its sparse rows (see the class docstring): no dense array is made."""
+        tracks = cls.__new__(cls)
+        tracks._set_rows(
+            track_id=track_id, offsets=offsets, frame=frame, xyxy=xyxy, state=state, score=score, landmarks=landmarks,
+            frame_count=_check_frame_count(frame_count), frame_size=frame_size, fps=fps, identity=identity, fingerprint=fingerprint, cuts=cuts,
+        )
+        return tracks
+
+    def _set_rows(self, *, track_id, offsets, frame, xyxy, state, score, landmarks, frame_count, frame_size, fps, identity, fingerprint, cuts) -> None:
+        track_id = _as_array("track_id", track_id, np.int64).reshape(-1)
+        k = len(track_id)
+        offsets = _as_array("offsets", offsets, np.int64).reshape(-1)
+        frame = _as_array("frame", frame, np.int64).reshape(-1)
+        m = len(frame)
+        xyxy = _as_array("xyxy", xyxy, np.float32).reshape(-1, 4) if np.size(xyxy) == 0 else _as_array("xyxy", xyxy, np.float32)
+        state = _as_array("state", state, np.uint8).reshape(-1)
+        score = _as_array("score", score, np.float32).reshape(-1)
+        _check_shape("offsets", offsets, (k + 1,))
+        _check_shape("xyxy", xyxy, (m, 4))
+        _check_shape("state", state, (m,))
+        _check_shape("score", score, (m,))
         if len(np.unique(track_id)) != k:
             raise ValueError(f"track_id must be unique, but got {track_id.tolist()}")
         if k and track_id.min() < 1:
             raise ValueError(f"track_id must start at 1, but got {track_id.min()}")
-        if not np.isin(state, list(STATE_NAMES)).all():
-            raise ValueError(f"state must hold only {sorted(STATE_NAMES)}, but got {np.unique(state).tolist()}")
-        present = state != ABSENT
-        if not np.isfinite(xyxy[present]).all():
+        if offsets[0] != 0 or offsets[-1] != m or (np.diff(offsets) < 0).any():
+            raise ValueError(f"offsets must rise from 0 to the row count {m}, but got {offsets[:8].tolist()}...")
+        if m and (frame.min() < 0 or frame.max() >= frame_count):
+            raise ValueError(f"frame must hold indices in [0, {frame_count}), but got {frame.min()}..{frame.max()}")
+        step = np.diff(frame)
+        step[offsets[1:-1][(offsets[1:-1] > 0) & (offsets[1:-1] < m)] - 1] = 1  # a new track may start anywhere
+        if (step <= 0).any():
+            raise ValueError("frame must increase strictly within each track, but got a repeated or earlier frame")
+        if not np.isin(state, (DETECTED, INTERPOLATED)).all():
+            raise ValueError(f"state must be DETECTED or INTERPOLATED on every row (absent frames have no row), but got {np.unique(state).tolist()}")
+        if not np.isfinite(xyxy).all():
             raise ValueError("xyxy must be finite wherever state is not absent, but got NaN or inf")
-        xyxy = xyxy.copy()
-        xyxy[~present] = np.nan
-        object.__setattr__(self, "frame_size", check_frame_size(self.frame_size))
-        object.__setattr__(self, "frame_count", n)
-        object.__setattr__(self, "fps", check_fps(self.fps))
-        if self.landmarks is not None:
-            landmarks = _as_array("landmarks", self.landmarks, np.float32)
-            _check_shape("landmarks", landmarks, (k, n, 5, 2))
-            object.__setattr__(self, "landmarks", _frozen(landmarks))
-        if self.identity is not None:
-            identity = np.asarray(self.identity, dtype=str)
+        if landmarks is not None:
+            landmarks = _as_array("landmarks", landmarks, np.float32)
+            if landmarks.size == 0:
+                landmarks = landmarks.reshape(0, 5, 2)
+            _check_shape("landmarks", landmarks, (m, 5, 2))
+            landmarks = _frozen(landmarks)
+        if identity is not None:
+            identity = np.asarray(identity, dtype=str)
             _check_shape("identity", identity, (k,))
-            object.__setattr__(self, "identity", _frozen(identity))
-        object.__setattr__(self, "fingerprint", _check_fingerprint(self.fingerprint, n))
-        object.__setattr__(self, "track_id", _frozen(track_id))
-        object.__setattr__(self, "xyxy", _frozen(xyxy))
-        object.__setattr__(self, "state", _frozen(state))
-        object.__setattr__(self, "score", _frozen(np.where(present, score, 0).astype(np.float32)))
+            identity = _frozen(identity)
+        values = {
+            "track_id": _frozen(track_id),
+            "offsets": _frozen(offsets),
+            "row_frame": _frozen(frame),
+            "row_xyxy": _frozen(xyxy),
+            "row_state": _frozen(state),
+            "row_score": _frozen(score),
+            "row_landmarks": landmarks,
+            "identity": identity,
+            "frame_count": int(frame_count),
+            "frame_size": check_frame_size(frame_size),
+            "fps": check_fps(fps),
+            "fingerprint": _check_fingerprint(fingerprint, frame_count),
+            "cuts": _frozen(check_cuts(cuts, frame_count)),
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"FaceTracks is immutable: cannot set {name}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"FaceTracks is immutable: cannot delete {name}")
 
     def __len__(self) -> int:
         return len(self.track_id)
 
     def __repr__(self) -> str:
-        return f"FaceTracks({len(self)} tracks over {self.frame_count} frames of {self.frame_size[1]}x{self.frame_size[0]} at {self.fps} fps)"
+        shots = f", {len(self.cuts) + 1} shots" if len(self.cuts) else ""
+        return f"FaceTracks({len(self)} tracks over {self.frame_count} frames of {self.frame_size[1]}x{self.frame_size[0]} at {self.fps} fps{shots})"
 
     @property
+    def landmarks_present(self) -> bool:
+        return self.row_landmarks is not None
+
+    def rows_of(self, index: int) -> slice:
+        """The rows of track `index` (a position, not an id) in row_frame, row_xyxy, ..."""
+        return slice(int(self.offsets[index]), int(self.offsets[index + 1]))
+
+    def frames_of(self, index: int) -> np.ndarray:
+        """(m_i,) int64: the frames where track `index` is present."""
+        return self.row_frame[self.rows_of(index)]
+
+    @property
+    def track_of_row(self) -> np.ndarray:
+        """(m,) int64: the track position of each row."""
+        return np.repeat(np.arange(len(self)), np.diff(self.offsets))
+
+    def _dense(self, values: np.ndarray, fill, dtype) -> np.ndarray:
+        out = np.full((len(self), self.frame_count, *values.shape[1:]), fill, dtype)
+        out[self.track_of_row, self.row_frame] = values
+        return _frozen_view(out)
+
+    @cached_property
+    def xyxy(self) -> np.ndarray:
+        """(k,N,4) float32 source pixels, NaN where the face is absent."""
+        return self._dense(self.row_xyxy, np.nan, np.float32)
+
+    @cached_property
+    def state(self) -> np.ndarray:
+        """(k,N) uint8 ABSENT / DETECTED / INTERPOLATED."""
+        return self._dense(self.row_state, ABSENT, np.uint8)
+
+    @cached_property
+    def score(self) -> np.ndarray:
+        """(k,N) float32 detection score, 0 where absent."""
+        return self._dense(self.row_score, 0, np.float32)
+
+    @cached_property
+    def landmarks(self) -> np.ndarray | None:
+        """(k,N,5,2) float32 or None, NaN where absent."""
+        return None if self.row_landmarks is None else self._dense(self.row_landmarks, np.nan, np.float32)
+
+    @cached_property
     def present(self) -> np.ndarray:
         """(k,N) bool: the face is in the frame (detected or interpolated)."""
-        return self.state != ABSENT
+        return self._dense(np.ones(len(self.row_frame), bool), False, bool)
+
+    @property
+    def shots(self) -> list[tuple[int, int]]:
+        """The shots as half-open frame ranges [(0, c1), (c1, c2), ..., (c_last, N)]."""
+        return shot_ranges(self.cuts, self.frame_count)
 
     @classmethod
-    def empty(cls, frame_count: int, frame_size: tuple[int, int], fps=Fraction(25), fingerprint: np.ndarray | None = None) -> "FaceTracks":
-        return cls(
-            track_id=np.zeros(0, np.int64),
-            xyxy=np.zeros((0, frame_count, 4), np.float32),
-            state=np.zeros((0, frame_count), np.uint8),
-            score=np.zeros((0, frame_count), np.float32),
-            frame_count=frame_count,
-            frame_size=frame_size,
-            fps=fps,
-            fingerprint=fingerprint,
+    def empty(cls, frame_count: int, frame_size: tuple[int, int], fps=Fraction(25), fingerprint: np.ndarray | None = None, cuts=None) -> "FaceTracks":
+        return cls.from_rows(
+            track_id=np.zeros(0, np.int64), offsets=np.zeros(1, np.int64), frame=np.zeros(0, np.int64), xyxy=np.zeros((0, 4), np.float32),
+            state=np.zeros(0, np.uint8), score=np.zeros(0, np.float32), frame_count=frame_count, frame_size=frame_size, fps=fps,
+            fingerprint=fingerprint, cuts=cuts,
         )
 
     def select(self, mask: np.ndarray) -> "FaceTracks":
         """A new FaceTracks with the tracks where mask (bool (k,) or integer indices) selects."""
-        mask = np.asarray(mask)
-        return FaceTracks(
-            track_id=self.track_id[mask],
-            xyxy=self.xyxy[mask],
-            state=self.state[mask],
-            score=self.score[mask],
+        chosen = np.arange(len(self))[np.asarray(mask)]
+        lengths = np.diff(self.offsets)[chosen]
+        rows = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in chosen]) if len(chosen) else np.zeros(0, np.int64)
+        return FaceTracks.from_rows(
+            track_id=self.track_id[chosen],
+            offsets=np.concatenate([[0], np.cumsum(lengths)]),
+            frame=self.row_frame[rows],
+            xyxy=self.row_xyxy[rows],
+            state=self.row_state[rows],
+            score=self.row_score[rows],
             frame_count=self.frame_count,
             frame_size=self.frame_size,
             fps=self.fps,
-            landmarks=None if self.landmarks is None else self.landmarks[mask],
-            identity=None if self.identity is None else self.identity[mask],
+            landmarks=None if self.row_landmarks is None else self.row_landmarks[rows],
+            identity=None if self.identity is None else self.identity[chosen],
             fingerprint=self.fingerprint,
+            cuts=self.cuts,
         )
 
     def index_of(self, track_id: int) -> int:
@@ -342,7 +494,51 @@ class FaceTracks:
         return int(hits[0])
 
     def runs(self, index: int) -> list[tuple[int, int]]:
-        """Contiguous present runs of track `index` as half-open frame ranges [(start, stop), ...]."""
-        present = np.concatenate([[False], self.present[index], [False]]).astype(np.int8)
-        edges = np.flatnonzero(np.diff(present))
-        return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+        """Contiguous present runs of track `index` as half-open frame ranges [(start, stop), ...].
+
+        A run never crosses a cut: a face present on both sides of a shot boundary (the same
+        person in both shots) makes two runs, so crops, windows and fades stay inside a shot."""
+        frames = self.frames_of(index)
+        if not len(frames):
+            return []
+        breaks = (np.diff(frames) > 1) | np.isin(frames[1:], self.cuts)
+        starts = np.concatenate([[0], np.flatnonzero(breaks) + 1])
+        stops = np.concatenate([starts[1:], [len(frames)]])
+        return [(int(frames[a]), int(frames[b - 1]) + 1) for a, b in zip(starts, stops)]
+
+
+def _check_frame_count(frame_count) -> int:
+    if isinstance(frame_count, bool) or not isinstance(frame_count, (int, np.integer)) or frame_count < 0:
+        raise ValueError(f"frame_count must be a non-negative int, but got {frame_count!r}")
+    return int(frame_count)
+
+
+def _frozen_view(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+def check_cuts(cuts, frame_count: int) -> np.ndarray:
+    """Shot boundaries as a sorted (c,) int64 array of frames that start a new shot, in [1, N).
+
+    None means no cuts. Unsorted or repeated frames are sorted and merged; a frame outside
+    [1, frame_count) is an error (frame 0 always starts the first shot)."""
+    if cuts is None:
+        return np.zeros(0, np.int64)
+    values = np.asarray(cuts)
+    if values.size and not (np.issubdtype(values.dtype, np.integer) or (np.issubdtype(values.dtype, np.floating) and np.all(values == np.round(values)))):
+        raise ValueError(f"cuts must be whole frame numbers, but got {values.reshape(-1)[:5].tolist()}")
+    values = np.unique(values.astype(np.int64).reshape(-1))
+    if len(values) and (values[0] < 1 or values[-1] >= frame_count):
+        bad = values[(values < 1) | (values >= frame_count)]
+        raise ValueError(
+            f"cuts must be frame numbers in [1, {frame_count - 1}] (a cut at frame c starts a new shot at c; frame 0 always starts the first), "
+            f"but got {bad[:5].tolist()}"
+        )
+    return values
+
+
+def shot_ranges(cuts: np.ndarray, frame_count: int) -> list[tuple[int, int]]:
+    """Half-open frame ranges of the shots between cuts: [(0, c1), (c1, c2), ..., (c_last, N)]."""
+    edges = [0, *(int(c) for c in cuts), int(frame_count)]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]

@@ -2,10 +2,11 @@
 
 The seed smoothed boxes with a trailing 3-frame moving average, which lags a fast face by a frame.
 FUSE sees the whole track, so it smooths forwards and backwards at once: the smoothed series x
-minimises sum(w_t (x_t - z_t)^2) + lam * sum((x_{t+1} - 2 x_t + x_{t-1})^2) over a present run
-of the track (w = 1 on detected frames and INTERPOLATED_WEIGHT on interpolated ones, whose straight-line
-fill the smoother bends smoothly into the detections). It is
-zero-phase, and a face moving at constant speed passes through unchanged (a straight line has no
+minimises sum(w_t (x_t - z_t)^2) + lam * sum((x_{t+1} - 2 x_t + x_{t-1})^2) over a segment
+of the track: a present run, cut at shot boundaries and at motion breaks (motion.py), so a face
+that jumps stays sharp at the jump instead of being smeared over its neighbours (w = 1 on
+detected frames and INTERPOLATED_WEIGHT on interpolated ones, whose straight-line fill the
+smoother bends smoothly into the detections). It is zero-phase, and a face moving at constant speed passes through unchanged (a straight line has no
 second difference), so there is no lag. `smooth_window` sets lam so the smoother removes as much
 white noise as a centred moving average of that many frames would; the size uses three times
 the window, because faces change size more slowly than they move. Landmarks follow their box.
@@ -21,7 +22,7 @@ from scipy.linalg import solveh_banded
 from scipy.optimize import brentq
 
 from .boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
-from ..core.types import ABSENT, DETECTED
+from ..core.types import DETECTED
 
 SIZE_WINDOW_FACTOR = 3  # the size is smoothed over three times the centre's window
 # Interpolated frames pull weakly towards their straight-line fill, so the smoother cannot carry a
@@ -70,25 +71,34 @@ def whittaker(values: np.ndarray, weights: np.ndarray, lam: float) -> np.ndarray
     return solveh_banded(bands, weights[:, None] * np.nan_to_num(values), lower=False)
 
 
-def present_runs(state: np.ndarray) -> list[tuple[int, int]]:
-    """Contiguous non-absent runs of a (N,) state as half-open [start, stop) ranges."""
-    present = np.concatenate([[False], np.asarray(state) != ABSENT, [False]]).astype(np.int8)
-    edges = np.flatnonzero(np.diff(present))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+def segments(frames: np.ndarray, split_before: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """Row ranges [start, stop) of a track's rows that are smoothed together: consecutive frames,
+    split before every frame in split_before (cuts, motion breaks)."""
+    frames = np.asarray(frames, np.int64)
+    if not len(frames):
+        return []
+    new = np.concatenate([[True], np.diff(frames) > 1])
+    if split_before is not None and len(split_before):
+        new |= np.isin(frames, split_before)
+    starts = np.flatnonzero(new)
+    return [(int(a), int(b)) for a, b in zip(starts, np.append(starts[1:], len(frames)))]
 
 
-def smooth_track(xyxy: np.ndarray, state: np.ndarray, window: float) -> np.ndarray:
-    """One track's boxes smoothed: xyxy (N,4) source pixels (NaN where absent), state (N,) uint8.
+def smooth_track(frames: np.ndarray, xyxy: np.ndarray, state: np.ndarray, window: float, split_before: np.ndarray | None = None) -> np.ndarray:
+    """One track's boxes smoothed: frames (p,) strictly increasing, xyxy (p,4) source pixels,
+    state (p,) uint8 DETECTED / INTERPOLATED, for the frames where the face is present.
 
-    Each present run with two or more detected frames is smoothed on its own; detected frames are
-    the measurements, interpolated frames are filled by the smoother. Returns (N,4) float64.
+    Each segment (segments(): consecutive frames, split before the frames in split_before) with
+    two or more detected frames is smoothed on its own, so nothing is spread across a cut or a
+    jump; detected frames are the measurements, interpolated frames are filled by the smoother.
+    Returns (p,4) float64.
     """
     out = np.array(xyxy, np.float64, copy=True)
     lam_centre = smoothing_strength(window)
     lam_size = smoothing_strength(window * SIZE_WINDOW_FACTOR)
     if lam_centre <= 0:
         return out
-    for start, stop in present_runs(state):
+    for start, stop in segments(frames, split_before):
         detected = np.asarray(state[start:stop]) == DETECTED
         weights = np.where(detected, 1.0, INTERPOLATED_WEIGHT)
         if stop - start < 3 or detected.sum() < 2:

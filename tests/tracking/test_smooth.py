@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from comfyui_fuse.tracking.boxes import xyxy_to_cxcywh
-from comfyui_fuse.tracking.smooth import follow_boxes, present_runs, smooth_track, smoothing_strength, whittaker
+from comfyui_fuse.tracking.smooth import follow_boxes, segments, smooth_track, smoothing_strength, whittaker
 from comfyui_fuse.core.types import ABSENT, DETECTED, INTERPOLATED
 
 
@@ -28,28 +28,46 @@ def test_a_straight_line_passes_unchanged():
 
 
 def track_arrays(frames=30, state_pattern=None):
+    """A face moving 5 px/frame: (frames (p,), xyxy (p,4), state (p,)) for its present frames."""
     t = np.arange(frames, dtype=np.float64)
     xyxy = np.stack([100 + 5 * t, np.full(frames, 100.0), 200 + 5 * t, np.full(frames, 220.0)], axis=1)
     state = np.full(frames, DETECTED, np.uint8) if state_pattern is None else np.array(state_pattern, np.uint8)
-    xyxy[state == ABSENT] = np.nan
-    return xyxy, state
+    present = state != ABSENT
+    return np.flatnonzero(present), xyxy[present], state[present]
 
 
-def test_absent_frames_stay_nan_and_runs_are_smoothed_apart():
-    xyxy, state = track_arrays(20, [DETECTED] * 8 + [ABSENT] * 4 + [DETECTED] * 8)
-    noisy = xyxy + np.where(np.isfinite(xyxy), np.random.default_rng(1).normal(0, 2, xyxy.shape), 0)
-    smoothed = smooth_track(noisy, state, 3)
-    assert np.isnan(smoothed[8:12]).all()
-    assert np.isfinite(smoothed[:8]).all() and np.isfinite(smoothed[12:]).all()
-    assert present_runs(state) == [(0, 8), (12, 20)]
+def test_runs_are_smoothed_apart():
+    frames, xyxy, state = track_arrays(20, [DETECTED] * 8 + [ABSENT] * 4 + [DETECTED] * 8)
+    assert segments(frames) == [(0, 8), (8, 16)]
+    noisy = xyxy + np.random.default_rng(1).normal(0, 2, xyxy.shape)
+    first_alone = smooth_track(frames[:8], noisy[:8], state[:8], 3)
+    np.testing.assert_allclose(smooth_track(frames, noisy, state, 3)[:8], first_alone, err_msg="a run must be smoothed without its neighbours")
+
+
+@pytest.mark.parametrize("split_before, expected", [([], [(0, 30)]), ([10], [(0, 10), (10, 30)]), ([10, 20, 99], [(0, 10), (10, 20), (20, 30)])])
+def test_segments_split_at_cuts_and_breaks(split_before, expected):
+    assert segments(np.arange(30), np.array(split_before, np.int64)) == expected
+
+
+def test_a_jump_is_not_smeared():
+    # the face jumps 150 px (1.5 face sizes) between frames 14 and 15, e.g. a whip pan
+    frames, xyxy, state = track_arrays(30)
+    xyxy[15:, [0, 2]] += 150
+    noisy = xyxy + np.random.default_rng(4).normal(0, 1, xyxy.shape)
+    smeared = smooth_track(frames, noisy, state, 5)
+    sharp = smooth_track(frames, noisy, state, 5, split_before=np.array([15]))
+    error_smeared = np.abs(smeared - xyxy)[12:18].max()
+    error_sharp = np.abs(sharp - xyxy)[12:18].max()
+    assert error_smeared > 20, "the builder's jump must be large enough to be smeared when not split"
+    assert error_sharp < 5, f"split at the jump, the boxes next to it stray {error_sharp:.1f} px from the face"
 
 
 def test_smoothing_reduces_jitter_more_on_size_than_on_centre():
-    xyxy, state = track_arrays(200)
+    frames, xyxy, state = track_arrays(200)
     rng = np.random.default_rng(2)
     cxcywh = xyxy_to_cxcywh(xyxy) + rng.normal(0, 3, (200, 4))
     noisy = np.concatenate([cxcywh[:, :2] - cxcywh[:, 2:] / 2, cxcywh[:, :2] + cxcywh[:, 2:] / 2], axis=1)
-    smoothed = xyxy_to_cxcywh(smooth_track(noisy, state, 3))
+    smoothed = xyxy_to_cxcywh(smooth_track(frames, noisy, state, 3))
     error = np.abs(smoothed - xyxy_to_cxcywh(xyxy))[20:-20].mean(axis=0)
     assert error[2:].mean() < error[:2].mean(), f"size error {error[2:]} should be below centre error {error[:2]}"
     assert error.max() < 3 * 0.8, "smoothing must bring the error well below the noise"
@@ -64,15 +82,15 @@ def test_a_gap_is_not_overshot():
     xyxy = np.stack([np.full(frames, 100.0), np.full(frames, 100.0), np.full(frames, 200.0), bottom], axis=1)
     state = np.where(np.isnan(bottom), INTERPOLATED, DETECTED).astype(np.uint8)
     xyxy[13:23] = [100, 100, 200, 170]  # the straight-line fill between frames 12 and 23
-    smoothed = smooth_track(xyxy, state, 3)
+    smoothed = smooth_track(np.arange(frames), xyxy, state, 3)
     lowest = smoothed[13:23, 3].min()
     assert lowest > 165, f"the gap's bottom edge climbs to {lowest:.1f}, well past both neighbours (170)"
 
 
 def test_window_one_leaves_boxes_raw():
-    xyxy, state = track_arrays(10)
+    frames, xyxy, state = track_arrays(10)
     noisy = xyxy + np.random.default_rng(3).normal(0, 2, xyxy.shape)
-    np.testing.assert_array_equal(smooth_track(noisy, state, 1), noisy)
+    np.testing.assert_array_equal(smooth_track(frames, noisy, state, 1), noisy)
 
 
 def test_landmarks_follow_their_box():
