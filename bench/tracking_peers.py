@@ -4,7 +4,8 @@ Each returns the per-frame output as a list over frames of (ids (m,) int64, xyxy
 - seed: the issue's starting algorithm, implemented as described (bench only);
 - ByteTrack and BoT-SORT: ultralytics.trackers with their bytetrack.yaml / botsort.yaml defaults
   (BoT-SORT without ReID and without camera-motion compensation: there are no images);
-- FUSE: comfyui_fuse.tracking.track_faces with its defaults.
+- FUSE: comfyui_fuse.tracking.track_faces with its defaults (it uses the detections' cuts and
+  embeddings when they carry them; the peers cannot).
 """
 
 from __future__ import annotations
@@ -106,11 +107,10 @@ def botsort(detections: FaceDetections) -> Frames:
 
 def fuse(detections: FaceDetections, fps=25) -> Frames:
     tracks = track_faces(detections, fps=fps)
-    out: Frames = []
-    for frame in range(detections.frame_count):
-        present = tracks.present[:, frame]
-        out.append((tracks.track_id[present].astype(np.int64), tracks.xyxy[present, frame].astype(np.float64)))
-    return out
+    order = np.argsort(tracks.row_frame, kind="stable")
+    bounds = np.searchsorted(tracks.row_frame[order], np.arange(detections.frame_count + 1))
+    ids = tracks.track_id[tracks.track_of_row]
+    return [(ids[order[a:b]], tracks.row_xyxy[order[a:b]].astype(np.float64)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 TRACKERS = {"seed": seed_tracker, "ByteTrack": bytetrack, "BoT-SORT": botsort, "FUSE": fuse}

@@ -4,6 +4,15 @@ A scenario holds the true boxes of every face in every frame (no pixels are need
 association). The detector simulation turns them into FaceDetections with box jitter, missed
 detections, false positives and occlusion: a face hidden by a hand, or behind a nearer face, is
 rarely detected; a face mostly outside the frame is neither detected nor in the ground truth.
+With an embedding size it also gives every detection a face embedding: the true person's vector
+plus noise (cosine about 0.7 to it, as ArcFace gives for one person across poses), a random one
+for a false positive.
+
+Edited footage: a scenario may have shots (true cuts), each with its own background, and a
+camera shift per frame (a whip pan moves the faces and the background together). render_small
+draws it the way shot detection sees a video: downscaled to 256x144, faces as real face photos
+(media.synthetic) over each shot's background, so the cuts the tracker gets come from
+PySceneDetect on pixels, not from the ground truth.
 """
 
 from __future__ import annotations
@@ -39,6 +48,15 @@ class Scenario:
     scores: np.ndarray
     frame_size: tuple[int, int] = FRAME_SIZE
     fps: Fraction = FPS
+    cuts: tuple[int, ...] = ()  # true shot boundaries: frames that start a new shot
+    shift: np.ndarray | None = None  # (T,2) px the camera moved the scene (faces already include it)
+    people: np.ndarray | None = None  # (T,K) int: the person in each column per frame (None: column k is person k)
+
+    def person_ids(self) -> np.ndarray:
+        """(T,K) int64: the ground-truth id of each column in each frame."""
+        if self.people is None:
+            return np.broadcast_to(np.arange(self.boxes.shape[1]), self.boxes.shape[:2])
+        return self.people
 
     @property
     def frame_count(self) -> int:
@@ -93,7 +111,7 @@ def _wander(rng: np.random.Generator, frames: int, centre: tuple[float, float], 
     return axes[0], axes[1]
 
 
-def _scenario(name: str, boxes: list[np.ndarray], *, depth=None, scores=None, hidden=None, partial=None) -> Scenario:
+def _scenario(name: str, boxes: list[np.ndarray], *, depth=None, scores=None, hidden=None, partial=None, cuts=(), shift=None) -> Scenario:
     stacked = np.stack(boxes, axis=1)
     frames, count = stacked.shape[:2]
     return Scenario(
@@ -103,6 +121,8 @@ def _scenario(name: str, boxes: list[np.ndarray], *, depth=None, scores=None, hi
         partial=np.ones((frames, count)) if partial is None else partial,
         depth=np.arange(count, dtype=np.float64) if depth is None else np.asarray(depth, np.float64),
         scores=np.array([TIGHT_SCORES] * count if scores is None else scores, np.float64),
+        cuts=tuple(int(c) for c in cuts),
+        shift=shift,
     )
 
 
@@ -186,7 +206,108 @@ def long_clip(rng: np.random.Generator, frames: int = 1500) -> Scenario:
     return _scenario("long clip (1500 frames)" if frames == 1500 else f"long clip ({frames} frames)", faces, depth=[0, 1, 2])
 
 
+def _in_shots(path: np.ndarray, shots: list[tuple[int, int]], keep: list[int]) -> np.ndarray:
+    """path with NaN outside the shots whose index is in keep."""
+    out = np.full_like(path, np.nan)
+    for index in keep:
+        start, stop = shots[index]
+        out[start:stop] = path[start:stop]
+    return out
+
+
+def hard_cuts(rng: np.random.Generator) -> Scenario:
+    """Three shots of two people each; after each cut two other people stand where the last two stood."""
+    frames, cuts = 240, (int(rng.integers(70, 90)), int(rng.integers(150, 170)))
+    shots = list(zip((0, *cuts), (*cuts, frames)))
+    places = [(rng.uniform(330, 430), rng.uniform(320, 400)), (rng.uniform(850, 950), rng.uniform(320, 400))]
+    faces = []
+    for shot in range(3):
+        for cx, cy in places:
+            x, y = _wander(rng, frames, (cx + rng.uniform(-20, 20), cy + rng.uniform(-15, 15)), (25, 15), (60, 120))
+            faces.append(_in_shots(_box(x, y, rng.uniform(105, 125)), shots, [shot]))
+    return _scenario("hard cuts, new people in the same places", faces, cuts=cuts)
+
+
+def cut_and_return(rng: np.random.Generator) -> Scenario:
+    """Shot 1: A and B; shot 2: a close-up of A; shot 3: A and B again, near where they were."""
+    frames, cuts = 250, (int(rng.integers(80, 100)), int(rng.integers(150, 170)))
+    shots = list(zip((0, *cuts), (*cuts, frames)))
+    ax, ay = _wander(rng, frames, (380, 360), (40, 20), (70, 140))
+    bx, by = _wander(rng, frames, (900, 350), (40, 20), (70, 140))
+    cx, cy = _wander(rng, frames, (640, 330), (30, 15), (70, 140))
+    a = np.where(np.isfinite(_in_shots(ax[:, None], shots, [0, 2])), _box(ax, ay, 115), _box(cx, cy, 330))
+    b = _in_shots(_box(bx, by, 110), shots, [0, 2])
+    return _scenario("cut and return, 3 shots", [a, b], cuts=cuts)
+
+
+def _jumps(rng: np.random.Generator, frames: int, size: float, every: tuple[int, int], limit: tuple[float, float]) -> np.ndarray:
+    """(T,2) a cumulative shift that jumps 1.5-2 face sizes at random frames, mostly sideways,
+    turning back before it leaves +-limit px."""
+    shift = np.zeros((frames, 2))
+    frame = int(rng.integers(*every))
+    position = np.zeros(2)
+    while frame < frames:
+        angle = rng.uniform(-0.35, 0.35) + (np.pi if rng.random() < 0.5 else 0.0)
+        step = rng.uniform(1.5, 2.0) * size * np.array([np.cos(angle), np.sin(angle)])
+        if np.abs(position + step)[0] > limit[0] or np.abs(position + step)[1] > limit[1]:
+            step = -step
+        position = position + step
+        shift[frame:] = position
+        frame += int(rng.integers(*every))
+    return shift
+
+
+def whip_pans(rng: np.random.Generator) -> Scenario:
+    """Two people far apart; whip pans move the whole picture 1.5-2 face sizes in one frame."""
+    frames, size = 300, 110.0
+    shift = _jumps(rng, frames, size, (20, 40), (260, 120))
+    faces = []
+    for cx in (rng.uniform(330, 380), rng.uniform(900, 950)):
+        x, y = _wander(rng, frames, (cx, rng.uniform(330, 390)), (25, 12), (80, 160))
+        faces.append(_box(x + shift[:, 0], y + shift[:, 1], size + rng.uniform(-8, 8)))
+    return _scenario("whip pans, jumps of 1.5-2 face sizes", faces, shift=shift)
+
+
+def head_turns(rng: np.random.Generator) -> Scenario:
+    """One face jumps 1.5-2 face sizes in one frame now and then (fast head turns, dropped
+    frames); another face stays put across the frame."""
+    frames, size = 300, 115.0
+    jumps = _jumps(rng, frames, size, (15, 35), (220, 100))
+    x, y = _wander(rng, frames, (420, 360), (20, 10), (80, 160))
+    mover = _box(x + jumps[:, 0], y + jumps[:, 1], size)
+    x, y = _wander(rng, frames, (1050, 330), (20, 10), (80, 160))
+    return _scenario("fast head turns and dropped frames", [mover, _box(x, y, 105)])
+
+
+def many_short_tracks(frames: int = 50_000, per_set: int = 5, set_frames: int = 250, seed: int = 0) -> Scenario:
+    """frames frames; every set_frames frames a new set of per_set people (a cut), wandering.
+    Column k holds the k-th person of whichever set is on screen (people says who), so the
+    ground truth stays frames x per_set, not frames x people."""
+    rng = np.random.default_rng(seed)
+    boxes = np.zeros((frames, per_set, 4))
+    people = np.zeros((frames, per_set), np.int64)
+    t = np.arange(set_frames, dtype=np.float64)
+    for index, start in enumerate(range(0, frames, set_frames)):
+        span = min(set_frames, frames - start)
+        for face in range(per_set):
+            cx = 150 + 245 * face + rng.uniform(-30, 30) + 20 * np.sin(t / rng.uniform(20, 40) + rng.uniform(0, 6))
+            cy = rng.uniform(250, 450) + 12 * np.sin(t / rng.uniform(20, 40))
+            boxes[start : start + span, face] = _box(cx, cy, rng.uniform(90, 130))[:span]
+            people[start : start + span, face] = index * per_set + face
+    return Scenario(
+        name=f"{frames} frames, {int(people.max()) + 1} short tracks",
+        boxes=boxes,
+        hidden=np.zeros((frames, per_set), bool),
+        partial=np.ones((frames, per_set)),
+        depth=np.arange(per_set, dtype=np.float64),
+        scores=np.array([TIGHT_SCORES] * per_set, np.float64),
+        cuts=tuple(range(set_frames, frames, set_frames)),
+        people=people,
+    )
+
+
 SCENARIOS = (crossing, hand_occlusion, leave_and_reenter, fast_motion, tiny_face, crowd, long_clip)
+EDITED_SCENARIOS = (hard_cuts, cut_and_return, whip_pans, head_turns)
 
 
 @dataclass(frozen=True)
@@ -198,7 +319,7 @@ class SimulatedDetections:
     source: np.ndarray
 
 
-def simulate_detector(scenario: Scenario, noise: Noise, rng: np.random.Generator) -> SimulatedDetections:
+def simulate_detector(scenario: Scenario, noise: Noise, rng: np.random.Generator, embedding_size: int | None = None) -> SimulatedDetections:
     truth, present = scenario.truth()
     height, width = scenario.frame_size
     frames, rows_xyxy, scores, sources = [], [], [], []
@@ -238,6 +359,7 @@ def simulate_detector(scenario: Scenario, noise: Noise, rng: np.random.Generator
             rows_xyxy.append(np.array([cx - 0.45 * size, cy - 0.55 * size, cx + 0.45 * size, cy + 0.55 * size]).clip([0, 0, 0, 0], [width, height, width, height]))
             scores.append(rng.uniform(*noise.false_positive_scores))
             sources.append(-1)
+    sources = np.asarray(sources, np.int64)
     detections = FaceDetections(
         frame=np.asarray(frames, np.int64),
         xyxy=np.asarray(rows_xyxy, np.float32).reshape(-1, 4),
@@ -245,5 +367,56 @@ def simulate_detector(scenario: Scenario, noise: Noise, rng: np.random.Generator
         frame_count=scenario.frame_count,
         frame_size=scenario.frame_size,
         detector="simulated",
+        embedding=None if embedding_size is None else simulate_embeddings(sources, scenario.boxes.shape[1], embedding_size, rng),
     )
-    return SimulatedDetections(detections, np.asarray(sources, np.int64))
+    return SimulatedDetections(detections, sources)
+
+
+def simulate_embeddings(sources: np.ndarray, people: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """(n,size) float32: each person's unit vector plus noise (cosine ~0.7 to it), random for -1."""
+    people_vectors = rng.normal(size=(people, size))
+    people_vectors /= np.linalg.norm(people_vectors, axis=1, keepdims=True)
+    noise = rng.normal(size=(len(sources), size)) / np.sqrt(size)
+    vectors = np.where(sources[:, None] >= 0, people_vectors[np.maximum(sources, 0)] + noise, rng.normal(size=(len(sources), size)) / np.sqrt(size))
+    return vectors.astype(np.float32)
+
+
+RENDER_SIZE = (144, 256)  # (H, W): the downscaled copy shot detection looks at
+_RENDER_MARGIN = 80  # px of background around the picture at render scale, for camera shifts
+
+
+def render_small(scenario: Scenario, seed: int) -> np.ndarray:
+    """(T,144,256,3) uint8 RGB frames of the scenario at 1/5 scale: each shot has its own
+    background (shifted with the camera), faces are real face photos (media.synthetic) at their
+    true boxes (person k is sprite k, tinted per person), hidden faces are not drawn."""
+    import cv2
+
+    from comfyui_fuse.media.synthetic import face_sprites, textured_background
+
+    height, width = RENDER_SIZE
+    scale = width / scenario.frame_size[1]
+    sprites = face_sprites()
+    tints = np.random.default_rng(seed).uniform(0.75, 1.1, size=(scenario.boxes.shape[1], 3))
+    shift = np.zeros((scenario.frame_count, 2)) if scenario.shift is None else scenario.shift
+    edges = [0, *scenario.cuts, scenario.frame_count]
+    frames = np.empty((scenario.frame_count, height, width, 3), np.uint8)
+    for shot, (start, stop) in enumerate(zip(edges[:-1], edges[1:])):
+        background = textured_background(height + 2 * _RENDER_MARGIN, width + 2 * _RENDER_MARGIN, seed * 1000 + shot)
+        for frame in range(start, stop):
+            dx, dy = np.clip(np.round(shift[frame] * scale).astype(int), -_RENDER_MARGIN, _RENDER_MARGIN)
+            canvas = background[_RENDER_MARGIN - dy : _RENDER_MARGIN - dy + height, _RENDER_MARGIN - dx : _RENDER_MARGIN - dx + width].astype(np.float32)
+            for face in np.argsort(scenario.depth):
+                box = scenario.boxes[frame, face]
+                if not np.isfinite(box).all() or scenario.hidden[frame, face]:
+                    continue
+                x1, y1, x2, y2 = np.round(box * scale).astype(int)
+                if x2 - x1 < 2 or y2 - y1 < 2:
+                    continue
+                sprite = sprites[face % len(sprites)]
+                fx1, fy1, fx2, fy2 = (int(v) for v in sprite.face_xyxy)
+                patch = cv2.resize(sprite.pixels[fy1:fy2, fx1:fx2], (x2 - x1, y2 - y1), interpolation=cv2.INTER_AREA).astype(np.float32) * tints[face]
+                cx1, cy1, cx2, cy2 = max(x1, 0), max(y1, 0), min(x2, width), min(y2, height)
+                if cx2 > cx1 and cy2 > cy1:
+                    canvas[cy1:cy2, cx1:cx2] = patch[cy1 - y1 : cy2 - y1, cx1 - x1 : cx2 - x1]
+            frames[frame] = np.clip(canvas, 0, 255).astype(np.uint8)
+    return frames

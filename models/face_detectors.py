@@ -139,6 +139,7 @@ def detect_faces(
     batch_size: int = 8,
     on_progress: Callable[[int], None] | None = None,
     check_interrupt: Callable[[], None] | None = None,
+    shot_detector=None,
 ) -> FaceDetections:
     """Run a face detector over a clip.
 
@@ -149,7 +150,9 @@ def detect_faces(
     xyxy) are clipped to the frame; faces scoring below score_threshold or whose shorter side is
     below min_face_size pixels are dropped. No face anywhere gives an empty FaceDetections, never
     an error. on_progress(n) is called with the number of clip frames covered since its last call
-    (they add up to B); check_interrupt() before each batch.
+    (they add up to B); check_interrupt() before each batch. shot_detector (a
+    media.shots.ShotDetector, or None) is fed every frame in the same pass, and the result carries
+    the cuts it found.
     """
     frame_count, height, width = _check_frames(frames_bhwc)
     check_number("score_threshold", score_threshold, 0.0, 1.0)
@@ -163,6 +166,8 @@ def detect_faces(
         if check_interrupt is not None:
             check_interrupt()
         chunk = sampled[start : start + int(batch_size)]
+        if shot_detector is not None:
+            shot_detector.feed(frames_bhwc, covered, int(chunk[-1]) + 1)
         for index in chunk:  # clamping NaN or 0..255 pixels to uint8 would find no face, silently
             check_image_values("images", frames_bhwc[int(index) : int(index) + 1], [int(index)])
         faces = detector.detect_batch(image_to_uint8(frames_bhwc, chunk), score_threshold=float(score_threshold))
@@ -186,8 +191,9 @@ def detect_faces(
         covered = int(chunk[-1]) + 1
     sampled_frames = sampled if detect_every > 1 else None
     fingerprint = fingerprint_frames(frames_bhwc)  # the tracks carry it, so cropping another video is refused
+    cuts = None if shot_detector is None else shot_detector.finish()
     if not found_frame:
-        return FaceDetections(frame=np.zeros(0, np.int64), xyxy=np.zeros((0, 4), np.float32), score=np.zeros(0, np.float32), frame_count=frame_count, frame_size=(height, width), detector=detector.name, sampled_frames=sampled_frames, fingerprint=fingerprint)
+        return FaceDetections(frame=np.zeros(0, np.int64), xyxy=np.zeros((0, 4), np.float32), score=np.zeros(0, np.float32), frame_count=frame_count, frame_size=(height, width), detector=detector.name, sampled_frames=sampled_frames, fingerprint=fingerprint, cuts=cuts)
     with_landmarks = all(part is not None for part in found_landmarks)
     return FaceDetections(
         frame=np.concatenate(found_frame),
@@ -199,4 +205,5 @@ def detect_faces(
         detector=detector.name,
         sampled_frames=sampled_frames,
         fingerprint=fingerprint,
+        cuts=cuts,
     )

@@ -8,7 +8,9 @@ it down for faces smaller than REFERENCE_FACE_SIZE: the radius is
 100 px for faces of 100 px and more, and one face width for a 25 px face (a tiny face is never
 matched to something four of its widths away). Big faces need no larger radius: their IoU gate
 already covers large moves. Inside the gate the cost is measured in face sizes, so it means the
-same for a 20 px face as for a 400 px face.
+same for a 20 px face as for a 400 px face. A face does not change size by more than
+MAX_SIZE_RATIO from one frame to the next (a hand over the chin shrinks the box by a third), so
+a box twice as large or small is never the same face (a false positive, or another face).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from scipy.optimize import linear_sum_assignment
 from .boxes import face_size, iou_matrix, xyxy_to_cxcywh
 
 REFERENCE_FACE_SIZE = 100.0  # px: the face size the seed's 100 px distance threshold was set for
+MAX_SIZE_RATIO = 2.0  # a match never changes the face size (sqrt(w*h)) by more than this factor
 _INFEASIBLE = 1e9  # stands in for a gated-out pair inside the solver
 
 
@@ -32,7 +35,8 @@ def association_cost(predicted_xyxy: np.ndarray, detected_xyxy: np.ndarray, *, i
 
     predicted_xyxy (m,4) and detected_xyxy (n,4): source-frame pixels. radius_scale (m,) widens the
     distance gate per track (a track unseen for a while is less certain of where it is).
-    Returns (m,n) float64: (1 - IoU) + centre distance in face sizes + |log size ratio|.
+    Returns (m,n) float64: (1 - IoU) + centre distance in face sizes + |log size ratio|; inf
+    outside the gate or when the sizes differ by more than MAX_SIZE_RATIO.
     """
     predicted = np.asarray(predicted_xyxy, np.float64).reshape(-1, 4)
     detected = np.asarray(detected_xyxy, np.float64).reshape(-1, 4)
@@ -47,8 +51,9 @@ def association_cost(predicted_xyxy: np.ndarray, detected_xyxy: np.ndarray, *, i
     radius = distance_gate(size_p, distance_threshold)
     if radius_scale is not None:
         radius = radius * np.asarray(radius_scale, np.float64).reshape(-1, 1)
-    allowed = ((iou >= iou_threshold) & (iou > 0)) | (distance <= radius)
-    cost = (1.0 - iou) + distance / size_p + np.abs(np.log(size_d / size_p))
+    log_ratio = np.abs(np.log(size_d / size_p))
+    allowed = (((iou >= iou_threshold) & (iou > 0)) | (distance <= radius)) & (log_ratio <= np.log(MAX_SIZE_RATIO))
+    cost = (1.0 - iou) + distance / size_p + log_ratio
     return np.where(allowed, cost, np.inf)
 
 

@@ -17,12 +17,12 @@ turn, a dropped frame. A confirmed track that found nothing in its gate may take
 detection up to `max_jump` of its face sizes away when
 - the size agrees (within JUMP_MAX_SIZE_RATIO) and, when detections carry embeddings, so does
   the appearance (cosine >= JUMP_EMBEDDING_VETO);
-- it is unambiguous: every other free candidate of the track, and every other unmatched track
-  that could take the detection, costs at least JUMP_MARGIN face sizes more (candidates that the
-  same assignment gives to someone else do not count);
+- it is unambiguous: every other free candidate of the track, and every other confirmed track
+  (lost or not) that could reach the detection, costs at least JUMP_MARGIN face sizes more (a
+  candidate that the same assignment gives to another lost track does not count);
 - the next sampled frames of the shot confirm it (the clip is seen whole, so the pass looks
-  ahead): within JUMP_LOOKAHEAD of them the face is detected again where the jump leads, and
-  before that nothing is detected where the track would have been without the jump.
+  ahead): within JUMP_LOOKAHEAD of them a face of its size is detected again where the jump
+  leads, and before that none where the track would have been without the jump.
 After a jump the motion model moves with the face: its velocity is kept, its position shifted.
 """
 
@@ -43,8 +43,8 @@ GATE_GROWTH_PER_FRAME = 0.1  # the distance gate widens by 10% per frame since t
 PROBATION_HITS = 2  # hits in a row that confirm a lost track has found its face again
 JUMP_MAX_SIZE_RATIO = 1.3  # a face that jumps keeps its size
 JUMP_MARGIN = 0.5  # face sizes between a jump and its nearest rival
-JUMP_LOOKAHEAD = 2  # sampled frames after a jump in which it must be confirmed
-JUMP_MAX_MISSES = 2  # a track may jump after missing at most this many sampled frames
+JUMP_LOOKAHEAD = 3  # sampled frames after a jump in which it must be confirmed
+JUMP_MAX_MISSES = 3  # a track may jump after missing at most this many sampled frames
 JUMP_EMBEDDING_VETO = 0.3  # cosine similarity under which a jump is refused
 
 
@@ -93,17 +93,22 @@ class _ActiveTrack:
     def last_frame(self) -> int:
         return (self.probation[-1] if self.probation else (None, self.frames[-1]))[1]
 
-    def _fit(self) -> np.ndarray:
-        """(7,) anchor frame, centre (2,) at the anchor, velocity (2,) px/frame, size (w, h): a
-        least-squares line through the last MOTION_HISTORY trail centres, the mean of the last 3 sizes."""
-        recent = np.array(self.trail[-MOTION_HISTORY:], np.float64)
-        t = recent[:, 0]
-        anchor = t.mean()
-        centre = recent[:, 1:3].mean(axis=0)
-        velocity = np.zeros(2)
-        if len(t) >= 2 and np.ptp(t) > 0:
-            velocity = ((t - anchor)[:, None] * (recent[:, 1:3] - centre)).sum(axis=0) / ((t - anchor) ** 2).sum()
-        return np.array([anchor, *centre, *velocity, *recent[-3:, 3:5].mean(axis=0)])
+    def _fit(self) -> tuple[float, ...]:
+        """anchor frame, centre (x, y) at the anchor, velocity (x, y) px/frame, size (w, h): a
+        least-squares line through the last MOTION_HISTORY trail centres, the mean of the last 3
+        sizes. Plain Python: a handful of points, fitted once per hit."""
+        recent = self.trail[-MOTION_HISTORY:]
+        count = len(recent)
+        anchor = sum(entry[0] for entry in recent) / count
+        cx = sum(entry[1] for entry in recent) / count
+        cy = sum(entry[2] for entry in recent) / count
+        spread = sum((entry[0] - anchor) ** 2 for entry in recent)
+        vx = vy = 0.0
+        if spread > 0:
+            vx = sum((entry[0] - anchor) * (entry[1] - cx) for entry in recent) / spread
+            vy = sum((entry[0] - anchor) * (entry[2] - cy) for entry in recent) / spread
+        last = recent[-3:]
+        return (anchor, cx, cy, vx, vy, sum(entry[3] for entry in last) / len(last), sum(entry[4] for entry in last) / len(last))
 
     def _extend_trail(self, frame: int, cxcywh: np.ndarray) -> None:
         self.trail.append([float(frame), *map(float, cxcywh)])
@@ -122,7 +127,9 @@ class _ActiveTrack:
             self._accept_probation()
 
     def jump(self, row: int, frame: int, cxcywh: np.ndarray, predicted_centre: np.ndarray) -> None:
-        """Take a detection beyond the gate: the motion model moves by the jump, keeps its velocity."""
+        """Take a detection beyond the gate: the motion model moves by the jump, keeps its velocity.
+        Hits on probation are accepted: the face was found again, then it jumped."""
+        self._accept_probation()
         offset = np.asarray(cxcywh[:2], np.float64) - predicted_centre
         for entry in self.trail:
             entry[1] += offset[0]
@@ -140,6 +147,8 @@ class _ActiveTrack:
         self.probation = []
 
     def _accept_probation(self) -> None:
+        if not self.probation:
+            return
         self.rows += [row for row, _ in self.probation]
         self.frames += [frame for _, frame in self.probation]
         self.probation = []
@@ -151,7 +160,7 @@ class _ActiveTrack:
 
 def predict_xyxy(tracks: list[_ActiveTrack], frame: int) -> np.ndarray:
     """(m,4) xyxy where each track's face should be at `frame`."""
-    fits = np.stack([track.fit for track in tracks])
+    fits = np.array([track.fit for track in tracks], np.float64)
     centre = fits[:, 1:3] + fits[:, 3:5] * (frame - fits[:, :1])
     return cxcywh_to_xyxy(np.concatenate([centre, fits[:, 5:7]], axis=1))
 
@@ -173,12 +182,16 @@ class _Clip:
         self.distance_threshold = distance_threshold
 
     def gated(self, expected_xyxy: np.ndarray, frame: int) -> bool:
-        """Is any detection of `frame` inside the match gate of the (4,) box expected there?"""
+        """Is a face of the expected size detected at `frame` inside the match gate of the (4,) box
+        expected there?"""
         rows = self.rows_of_frame[frame]
         if not len(rows):
             return False
         cost = association_cost(expected_xyxy[None], self.xyxy[rows], iou_threshold=self.iou_threshold, distance_threshold=self.distance_threshold)
-        return bool(np.isfinite(cost).any())
+        size_e = np.sqrt(self.cxcywh[rows, 2] * self.cxcywh[rows, 3]).clip(1.0)
+        expected = xyxy_to_cxcywh(expected_xyxy)
+        alike = np.abs(np.log(size_e / max(float(np.sqrt(expected[2] * expected[3])), 1.0))) <= np.log(JUMP_MAX_SIZE_RATIO)
+        return bool((np.isfinite(cost[0]) & alike).any())
 
 
 def _match(tracks: list[_ActiveTrack], detected_xyxy: np.ndarray, frame: int, clip: _Clip) -> list[tuple[int, int]]:
@@ -214,7 +227,7 @@ def _jump_cost(tracks: list[_ActiveTrack], rows: np.ndarray, frame: int, clip: _
 def _jump_confirmed(track: _ActiveTrack, row: int, frame: int, shot_stop: int, clip: _Clip) -> bool:
     """Do the next sampled frames of the shot show the face where the jump leads, and nothing
     where the track would have been without it?"""
-    velocity = track.fit[3:5]
+    velocity = np.array(track.fit[3:5])
     jumped = clip.cxcywh[row]
     checked = 0
     for later in range(frame + 1, shot_stop):
@@ -231,22 +244,24 @@ def _jump_confirmed(track: _ActiveTrack, row: int, frame: int, shot_stop: int, c
     return False
 
 
-def _jumps(tracks: list[_ActiveTrack], rows: np.ndarray, frame: int, shot_stop: int, clip: _Clip, max_jump: float) -> list[tuple[int, int, np.ndarray]]:
-    """(track index, detection index into rows, predicted centre) of the jumps to make at `frame`."""
-    if not tracks or not len(rows):
+def _jumps(lost: list[_ActiveTrack], settled: list[_ActiveTrack], rows: np.ndarray, frame: int, shot_stop: int, clip: _Clip, max_jump: float) -> list[tuple[int, int, np.ndarray]]:
+    """(index into lost, detection index into rows, predicted centre) of the jumps to make at
+    `frame`. lost: confirmed tracks that found nothing in their gate; settled: the other confirmed
+    tracks, which may not jump but are rivals for a detection near them."""
+    if not lost or not len(rows):
         return []
-    cost, predicted = _jump_cost(tracks, rows, frame, clip, max_jump)
-    pairs = assign(cost)
+    cost, predicted = _jump_cost(lost + settled, rows, frame, clip, max_jump)
+    pairs = assign(cost[: len(lost)])
     taken_by = dict((int(d), int(t)) for t, d in pairs)
     jumps = []
     for t, d in pairs:
         value = cost[t, d]
         other_detections = [j for j in range(cost.shape[1]) if j != d and taken_by.get(j, t) == t]
-        other_tracks = [i for i in range(cost.shape[0]) if i != t and i not in taken_by.values()]
+        other_tracks = [i for i in range(cost.shape[0]) if i != t and (i >= len(lost) or i not in taken_by.values())]
         runner_up = min(cost[t, other_detections].min(initial=np.inf), cost[other_tracks, d].min(initial=np.inf))
         if runner_up - value < JUMP_MARGIN:
             continue
-        if _jump_confirmed(tracks[t], int(rows[d]), frame, shot_stop, clip):
+        if _jump_confirmed(lost[t], int(rows[d]), frame, shot_stop, clip):
             jumps.append((int(t), int(d), predicted[t]))
     return jumps
 
@@ -264,9 +279,10 @@ def _step(active: list[_ActiveTrack], frame: int, shot_stop: int, clip: _Clip, m
         free[left[d]] = False
         matched.add(id(confirmed[t]))
     if max_jump > 0:
-        lost = [t for t in confirmed if id(t) not in matched and not t.probation and t.misses < JUMP_MAX_MISSES + 1]
+        lost = [t for t in confirmed if id(t) not in matched and t.misses <= JUMP_MAX_MISSES]
+        settled = [t for t in confirmed if id(t) in matched or t.misses > JUMP_MAX_MISSES]
         left = np.flatnonzero(free)
-        for t, d, predicted in _jumps(lost, rows[left], frame, shot_stop, clip, max_jump):
+        for t, d, predicted in _jumps(lost, settled, rows[left], frame, shot_stop, clip, max_jump):
             lost[t].jump(int(rows[left[d]]), frame, clip.cxcywh[rows[left[d]]], predicted)
             free[left[d]] = False
             matched.add(id(lost[t]))

@@ -17,6 +17,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 BREAK_DEVIATION = 0.5  # face sizes a step may stray from the local motion (noise, acceleration)
 BREAK_DEVIATION_PER_FRAME = 0.05  # ... plus this per frame of the step (motion changes over a gap)
 BREAK_CONTEXT = 3  # steps on each side that give the local velocity
+OUTLIER_DEVIATION = 0.35  # face sizes a detection may lie off the line between its neighbours
 
 
 def motion_breaks(frames: np.ndarray, cxcywh: np.ndarray) -> np.ndarray:
@@ -39,3 +40,35 @@ def motion_breaks(frames: np.ndarray, cxcywh: np.ndarray) -> np.ndarray:
     step_size = np.sqrt(size[:-1] * size[1:])
     deviation = np.linalg.norm(velocity - local, axis=1) * gap / step_size
     return deviation > BREAK_DEVIATION + BREAK_DEVIATION_PER_FRAME * gap
+
+
+def motion_outliers(frames: np.ndarray, cxcywh: np.ndarray) -> np.ndarray:
+    """(m,) bool: detections that stray out and straight back (a false positive or a bad box the
+    track took while its face was missed), so the track is better without them.
+
+    An inner detection is one when it lies more than OUTLIER_DEVIATION (+ BREAK_DEVIATION_PER_FRAME
+    per frame to its farther neighbour) face sizes off the line between its neighbours, counting
+    the centre and the log size ratio, and the step from one neighbour to the other is no break.
+    The first or last detection of a track of three or more is one when its step is a break (a
+    real jump is followed by more detections)."""
+    frames = np.asarray(frames, np.float64)
+    cxcywh = np.asarray(cxcywh, np.float64)
+    outlier = np.zeros(len(frames), bool)
+    if len(frames) < 3:
+        return outlier
+    before, after = frames[1:-1] - frames[:-2], frames[2:] - frames[1:-1]
+    weight = (before / (before + after))[:, None]
+    expected = (1 - weight) * cxcywh[:-2] + weight * cxcywh[2:]
+    size = np.sqrt(cxcywh[:, 2] * cxcywh[:, 3]).clip(1.0)
+    expected_size = np.sqrt(expected[:, 2] * expected[:, 3]).clip(1.0)
+    deviation = np.linalg.norm(cxcywh[1:-1, :2] - expected[:, :2], axis=1) / expected_size + np.abs(np.log(size[1:-1] / expected_size))
+    candidate = deviation > OUTLIER_DEVIATION + BREAK_DEVIATION_PER_FRAME * np.maximum(before, after)
+    inner = np.flatnonzero(candidate) + 1
+    if len(inner):
+        kept = np.flatnonzero(~np.isin(np.arange(len(frames)), inner))
+        bridged = motion_breaks(frames[kept], cxcywh[kept])  # the steps over the removed ones
+        outlier[inner] = ~bridged[np.searchsorted(kept, inner) - 1]
+    breaks = motion_breaks(frames, cxcywh)
+    outlier[0] |= breaks[0]
+    outlier[-1] |= breaks[-1]
+    return outlier

@@ -7,7 +7,8 @@
 2. offline linking (link.py): tracklets of one face joined across longer gaps of one shot when
    unambiguous, and across shots by appearance when detections carry embeddings;
 3. gap filling (interpolate.py): state INTERPOLATED where the face was there but not detected,
-   never across a cut or a motion break (motion.py);
+   never across a cut or a motion break (motion.py); a detection that jumps out and straight
+   back (a false positive the track took) is dropped first and its frame filled like a miss;
 4. smoothing (smooth.py): zero-phase, centre and size apart, segments split at cuts and motion
    breaks, landmarks follow their box;
 5. ids 1..k by first frame, then left edge, then top edge. Same input, same output.
@@ -28,7 +29,7 @@ from .cuts import resolve_cuts
 from .interpolate import fill_track
 from .lifecycle import Tracklet, follow_tracks
 from .link import link_tracklets
-from .motion import motion_breaks
+from .motion import motion_breaks, motion_outliers
 from .smooth import follow_boxes, smooth_track
 from .spec import TrackSpec
 from ..core.types import FaceDetections, FaceTracks
@@ -67,6 +68,7 @@ def _build_track(chain: list[int], tracklets: list[Tracklet], detections: FaceDe
     """The rows of one face: its detections, gaps filled, boxes smoothed."""
     rows = np.concatenate([tracklets[index].rows for index in chain])
     rows = rows[np.argsort(detections.frame[rows], kind="stable")]
+    rows = rows[~motion_outliers(detections.frame[rows], xyxy_to_cxcywh(detections.xyxy[rows]))]
     frames = detections.frame[rows]
     breaks = motion_breaks(frames, xyxy_to_cxcywh(detections.xyxy[rows]))
     landmarks = None if detections.landmarks is None else detections.landmarks[rows]
