@@ -24,9 +24,11 @@ from .compositing.overlay import draw_tracks
 from .compositing.paste import PasteSpec, paste_faces
 from .compositing.plan import CropPlan
 from .compositing.warp import crop_face_sequences, crop_faces, plan_face_crops
+from .media.shots import ShotDetector
 from .models.face_detectors import detect_faces, load_face_detector
 from .models.store import ModelFolders, ModelStore
 from .tracking.report import tracks_to_dict
+from .tracking.spec import TrackSpec
 from .tracking.track import track_faces
 from .core.progress import StageProgress
 from .core.types import FaceDetections, FaceTracks, check_fps
@@ -94,6 +96,8 @@ def run_track_pipeline(
     composite: bool = True,
     progress: StageProgress | None = None,
     check_interrupt: Callable[[], None] | None = None,
+    detect_cuts: bool = True,
+    cuts: str = "",
 ) -> PipelineResult:
     """Detect, track, crop and paste back every face of a clip; draw a preview; write a report.
 
@@ -105,9 +109,12 @@ def run_track_pipeline(
     face; see CropSpec, PasteSpec). composite False skips crop and paste
     (output None), which saves the crops' memory when only tracks are wanted.
     progress(stage, total) gives the on_progress of each stage ("detect", "track", "crop",
-    "paste", "preview"). The input is never changed.
+    "paste", "preview"). detect_cuts: find shot boundaries while detecting (media/shots.py);
+    cuts: the user's changes to them (tracking/cuts.py). Nothing crosses a cut: tracks, crops and
+    the paste's fades stop at it. The input is never changed.
     """
     fps = check_fps(fps)
+    spec = TrackSpec(fps=fps, cuts=cuts)  # a malformed cut list fails before detection
     loaded = load_face_detector(detector, models if models is not None else ModelStore())
     count = int(frames_bhwc.shape[0])
 
@@ -116,9 +123,9 @@ def run_track_pipeline(
 
     detections = detect_faces(
         loaded, frames_bhwc, score_threshold=score_threshold, min_face_size=min_face_size, detect_every=detect_every,
-        on_progress=stage("detect", count), check_interrupt=check_interrupt,
+        on_progress=stage("detect", count), check_interrupt=check_interrupt, shot_detector=ShotDetector() if detect_cuts else None,
     )
-    tracks = track_faces(detections, fps=fps, on_progress=stage("track", count), check_interrupt=check_interrupt)
+    tracks = track_faces(detections, spec, on_progress=stage("track", count), check_interrupt=check_interrupt)
     report = {
         "video": {"frame_count": count, "width": int(frames_bhwc.shape[2]), "height": int(frames_bhwc.shape[1]), "fps": f"{fps.numerator}/{fps.denominator}", "fps_float": float(fps)},
         "detector": detections.detector,
@@ -178,7 +185,7 @@ def process_faces_in_video(
         if detector is None:
             raise ValueError("detector must be a loaded face detector when no tracks are given, but got None; connect tracks or pick a detector")
         check_names_usable(selection, False, "the detections")  # before any detection
-        detections = detect_faces(detector, frames_bhwc, on_progress=stage("detect", count), check_interrupt=check_interrupt)
+        detections = detect_faces(detector, frames_bhwc, on_progress=stage("detect", count), check_interrupt=check_interrupt, shot_detector=ShotDetector())
         tracks = track_faces(
             detections, fps=fps, iou_threshold=iou_threshold, smooth_boxes=smooth_boxes, smooth_window=smooth_window,
             on_progress=stage("track", count), check_interrupt=check_interrupt,

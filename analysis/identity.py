@@ -253,6 +253,7 @@ def _named_tracks(tracks: FaceTracks, groups: list[list[int]], names_of_groups: 
         landmarks=None if tracks.landmarks is None else stacked(3, (0, count, 5, 2), np.float32),
         identity=np.array(names, dtype=str) if order else None,
         fingerprint=tracks.fingerprint,
+        cuts=tracks.cuts,
     )
     return result, order
 

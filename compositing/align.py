@@ -144,4 +144,4 @@ def plan_aligned_crops(tracks: FaceTracks, fingerprint: np.ndarray, spec: CropSp
         smoothed = smooth_landmarks(landmarks, smooth_window) - 0.5  # pixel edges -> pixel centres
         affine = similarity_transforms(smoothed, target)
         sequences.append(FaceSequence(int(tracks.track_id[index]), np.arange(start, stop), affine, (side, side), identity))
-    return CropPlan(tuple(sequences), tracks.frame_size, tracks.frame_count, tracks.fps, fingerprint)
+    return CropPlan(tuple(sequences), tracks.frame_size, tracks.frame_count, tracks.fps, fingerprint, tracks.cuts)

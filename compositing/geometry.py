@@ -147,7 +147,7 @@ def plan_crops(tracks: FaceTracks, fingerprint: np.ndarray, spec: CropSpec = Cro
         identity = "" if tracks.identity is None else str(tracks.identity[index])
         affine = box_affines(tracks.xyxy[index, start:stop], crop_size, spec.face_padding, spec.margin)
         sequences.append(FaceSequence(int(tracks.track_id[index]), np.arange(start, stop), affine, crop_size, identity))
-    return CropPlan(tuple(sequences), tracks.frame_size, tracks.frame_count, tracks.fps, fingerprint)
+    return CropPlan(tuple(sequences), tracks.frame_size, tracks.frame_count, tracks.fps, fingerprint, tracks.cuts)
 
 
 def plan_rows(plan: CropPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -214,17 +214,18 @@ def crop_landmarks(plan: CropPlan, tracks: FaceTracks | None, blend_mode: str, s
 def sequence_fades(plan: CropPlan, fade_frames: int) -> np.ndarray:
     """(M,) float32 per crop row (plan order): the paste weight that fades each face sequence in
     over its first fade_frames frames and out over its last, linearly (1/(F+1), 2/(F+1), ...),
-    so a face never pops in or out. A sequence that starts at the clip's first frame is not faded
-    in, one that ends at the clip's last frame is not faded out: the face was there all along.
+    so a face never pops in or out. A sequence that starts at the clip's first frame, or at a cut,
+    is not faded in, one that ends at the clip's last frame, or right before a cut, is not faded
+    out: the face was there all along, or the whole picture changes there anyway.
     A sequence shorter than 2 F frames peaks below 1. fade_frames 0 = every weight 1."""
     check_number("fade_frames", fade_frames, 0, integer=True, note=" (0 = no fades)")
     parts = []
     for sequence in plan.sequences:
         position = np.arange(len(sequence), dtype=np.float64)
         weight = np.ones(len(sequence))
-        if sequence.frames[0] > 0:
+        if sequence.frames[0] > 0 and sequence.frames[0] not in plan.cuts:
             weight = np.minimum(weight, (position + 1) / (fade_frames + 1))
-        if sequence.frames[-1] < plan.frame_count - 1:
+        if sequence.frames[-1] < plan.frame_count - 1 and sequence.frames[-1] + 1 not in plan.cuts:
             weight = np.minimum(weight, (len(sequence) - position) / (fade_frames + 1))
         parts.append(weight)
     return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)

@@ -16,7 +16,7 @@ import numpy as np
 from ..core.fingerprint import FINGERPRINT_GRID, fingerprint_frames, same_video  # noqa: F401 - re-exported: the plan carries this fingerprint
 from ..core.checks import check_instance
 from ..core.images import check_image_batch
-from ..core.types import _as_array, _check_shape, _frozen, check_fps, check_frame_size
+from ..core.types import _as_array, _check_shape, _frozen, check_cuts, check_fps, check_frame_size
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,13 +65,15 @@ class FaceSequence:
 
 @dataclass(frozen=True, eq=False)
 class CropPlan:
-    """Face sequences cut from one source video, in batch order."""
+    """Face sequences cut from one source video, in batch order. cuts (c,) int64: the source's
+    shot boundaries (frames that start a new shot); no sequence crosses one."""
 
     sequences: tuple[FaceSequence, ...]
     frame_size: tuple[int, int]
     frame_count: int
     fps: Fraction
     fingerprint: np.ndarray  # (frame_count,16,16,C) uint8 pixel samples of the source, see fingerprint_frames
+    cuts: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         sequences = tuple(self.sequences)
@@ -87,9 +89,14 @@ class CropPlan:
         fingerprint = np.asarray(self.fingerprint, dtype=np.uint8)
         _check_shape("fingerprint", fingerprint, (self.frame_count, None, None, None))
         object.__setattr__(self, "fingerprint", _frozen(fingerprint))
+        cuts = check_cuts(self.cuts, self.frame_count)
+        object.__setattr__(self, "cuts", _frozen(cuts))
         for sequence in sequences:
             if sequence.frames[-1] >= self.frame_count:
                 raise ValueError(f"sequence of track {sequence.track_id} must stay within {self.frame_count} frames, but reaches frame {sequence.frames[-1]}")
+            crossed = cuts[(cuts > sequence.frames[0]) & (cuts <= sequence.frames[-1])]
+            if len(crossed):
+                raise ValueError(f"sequence of track {sequence.track_id} must stay within one shot, but crosses the cut at frame {int(crossed[0])}")
         sizes = {s.crop_size for s in sequences}
         if len(sizes) > 1:
             raise ValueError(f"sequences must share one crop_size so their crops form one IMAGE batch, but got {sorted(sizes)}")
@@ -138,7 +145,7 @@ class CropPlan:
     def select_tracks(self, track_ids) -> "CropPlan":
         """A plan with only the sequences of the given track ids (the crop batch must follow)."""
         wanted = {int(t) for t in track_ids}
-        return CropPlan(tuple(s for s in self.sequences if s.track_id in wanted), self.frame_size, self.frame_count, self.fps, self.fingerprint)
+        return CropPlan(tuple(s for s in self.sequences if s.track_id in wanted), self.frame_size, self.frame_count, self.fps, self.fingerprint, self.cuts)
 
 
 def check_crops_match_plan(crops, plan: CropPlan, *, channels=(3, 4)) -> None:

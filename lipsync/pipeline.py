@@ -238,5 +238,5 @@ def face_sequence_audio(
         check_crops_match_plan(crops, plan, channels=(3,))
         offsets = plan.row_offsets
         rows = crops[int(offsets[sequence_index]) : int(offsets[sequence_index + 1])].clone()
-    single = CropPlan((sequence,), plan.frame_size, plan.frame_count, plan.fps, plan.fingerprint)
+    single = CropPlan((sequence,), plan.frame_size, plan.frame_count, plan.fps, plan.fingerprint, plan.cuts)
     return sliced, rows, single

@@ -9,8 +9,8 @@ from . import host
 class FUSEPreviewTracks:
     DESCRIPTION = (
         "Draws every tracked face on the frames: a box, its track id and its state "
-        "(green = detected, yellow = filled in across a gap). Connect the output to Preview Image "
-        "or a video saver to check the tracks before processing."
+        "(green = detected, yellow = filled in across a gap), and marks the first frames after each cut (magenta border, "
+        "'cut -> shot N'). Connect the output to Preview Image or a video saver to check the tracks before processing."
     )
     CATEGORY = "FUSE/preview"
     FUNCTION = "preview"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..tracking.report import tracks_to_json
+from ..tracking.spec import TrackSpec
 from ..tracking.track import track_faces
 from . import host
 
@@ -40,7 +41,19 @@ class FUSETrackFaces:
                     "Keep a face's id across longer gaps (it left the frame and came back) when its position, size and the "
                     "time away make it unambiguous; otherwise it gets a new id."
                 )}),
-            }
+            },
+            "optional": {
+                "cuts": ("STRING", {"default": "", "tooltip": (
+                    "Change the shot boundaries FUSE Face Detector found (FUSE Preview Tracks shows them). Frame numbers from 0, "
+                    "comma separated: '120, +348' adds cuts, '-200' removes the one found at 200, '=120, 348' gives the cuts exactly, "
+                    "'none' means one shot. Empty: as found. A cut at frame c starts a new shot at c; nothing is tracked, smoothed, "
+                    "filled, cropped or blended across a cut."
+                )}),
+                "max_jump": ("FLOAT", {"default": 2.5, "min": 0.0, "max": 10.0, "step": 0.1, "tooltip": (
+                    "Face sizes a face may jump in one frame (whip pans, fast head turns, dropped frames) and keep its id, when no "
+                    "other face is near and the next frames confirm it. Nothing is drawn between the two places. 0 = off."
+                )}),
+            },
         }
 
     RETURN_TYPES = ("FUSE_TRACKS",)
@@ -50,12 +63,12 @@ class FUSETrackFaces:
     CATEGORY = "FUSE/track"
     DESCRIPTION = (
         "Follows each face through the clip, seeing the whole clip at once: global matching per frame, tracks that survive "
-        "occlusions, false positives dropped, ids kept across gaps, gaps interpolated, boxes smoothed without lag."
+        "occlusions and fast jumps, false positives dropped, ids kept across gaps, gaps interpolated, boxes smoothed without lag. "
+        "Shot by shot: nothing crosses a cut; with face embeddings the same person keeps one id across shots."
     )
 
-    def track(self, faces, fps, iou_threshold, distance_threshold, max_gap, min_hits, smooth_boxes, smooth_window, link_gaps):
-        tracks = track_faces(
-            faces,
+    def track(self, faces, fps, iou_threshold, distance_threshold, max_gap, min_hits, smooth_boxes, smooth_window, link_gaps, cuts="", max_jump=2.5):
+        spec = TrackSpec(
             fps=fps,
             iou_threshold=iou_threshold,
             distance_threshold=distance_threshold,
@@ -64,9 +77,10 @@ class FUSETrackFaces:
             link_gaps=link_gaps,
             smooth_boxes=smooth_boxes,
             smooth_window=smooth_window,
-            on_progress=host.progress_callback(getattr(faces, "frame_count", 0)),
-            check_interrupt=host.check_interrupt,
+            max_jump=max_jump,
+            cuts=cuts,
         )
+        tracks = track_faces(faces, spec, on_progress=host.progress_callback(getattr(faces, "frame_count", 0)), check_interrupt=host.check_interrupt)
         return (tracks,)
 
 
@@ -77,7 +91,7 @@ class FUSETracksToJSON:
 
     RETURN_TYPES = ("STRING",)
     RETURN_NAMES = ("json",)
-    OUTPUT_TOOLTIPS = ("The tracks as JSON: fps, frame size and, per track id, every present frame's box, state and score.",)
+    OUTPUT_TOOLTIPS = ("The tracks as JSON: fps, frame size, the cuts and shots and, per track id, every present frame's box, state and score.",)
     FUNCTION = "to_json"
     CATEGORY = "FUSE/track"
     OUTPUT_NODE = True

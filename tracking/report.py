@@ -1,10 +1,13 @@
 """FaceTracks <-> a JSON-able dict (the FUSE Tracks To JSON node, files, other programs).
 
 Layout: {"fps": "30000/1001", "fps_float": 29.97..., "frame_count": N, "frame_size": [H, W],
+"cuts": [c1, c2, ...], "shots": [[0, c1], [c1, c2], ..., [c_last, N]],
 "tracks": [{"id": 1, "identity": null | "name", "frames": [{"frame": 0, "xyxy": [x1, y1, x2, y2],
 "state": "detected" | "interpolated", "score": 0.93, "landmarks": [[x, y] * 5]}, ...]}, ...]}.
-Only the frames where a track is present are listed; "landmarks" appears when the tracks carry
-them. Numbers are the float32 values written as floats, so a round trip is exact.
+A cut at frame c starts a new shot at c; shots are half-open frame ranges. Only the frames where
+a track is present are listed; "landmarks" appears when the tracks carry them. Numbers are the
+float32 values written as floats, so a round trip is exact. A dict without "cuts" (written
+before shots existed) reads as one shot.
 """
 
 from __future__ import annotations
@@ -24,17 +27,15 @@ def tracks_to_dict(tracks: FaceTracks) -> dict:
     if not isinstance(tracks, FaceTracks):
         raise TypeError(f"tracks must be a FaceTracks (socket FUSE_TRACKS), but got {type(tracks).__name__}")
     out_tracks = []
+    xyxy, score = tracks.row_xyxy.tolist(), tracks.row_score.tolist()
+    landmarks = None if tracks.row_landmarks is None else tracks.row_landmarks.tolist()
+    frames_of_row, states = tracks.row_frame.tolist(), tracks.row_state.tolist()
     for index, track_id in enumerate(tracks.track_id.tolist()):
         frames = []
-        for frame in np.flatnonzero(tracks.state[index] != ABSENT).tolist():
-            entry = {
-                "frame": frame,
-                "xyxy": [float(v) for v in tracks.xyxy[index, frame]],
-                "state": STATE_NAMES[int(tracks.state[index, frame])],
-                "score": float(tracks.score[index, frame]),
-            }
-            if tracks.landmarks is not None:
-                entry["landmarks"] = [[float(x), float(y)] for x, y in tracks.landmarks[index, frame]]
+        for row in range(int(tracks.offsets[index]), int(tracks.offsets[index + 1])):
+            entry = {"frame": frames_of_row[row], "xyxy": xyxy[row], "state": STATE_NAMES[states[row]], "score": score[row]}
+            if landmarks is not None:
+                entry["landmarks"] = landmarks[row]
             frames.append(entry)
         identity = None if tracks.identity is None else str(tracks.identity[index])
         out_tracks.append({"id": int(track_id), "identity": identity, "frames": frames})
@@ -43,6 +44,8 @@ def tracks_to_dict(tracks: FaceTracks) -> dict:
         "fps_float": float(tracks.fps),
         "frame_count": tracks.frame_count,
         "frame_size": [int(v) for v in tracks.frame_size],
+        "cuts": tracks.cuts.tolist(),
+        "shots": [list(shot) for shot in tracks.shots],
         "tracks": out_tracks,
     }
 
@@ -59,40 +62,39 @@ def _require(mapping: dict, key: str, where: str):
 
 
 def tracks_from_dict(data: dict) -> FaceTracks:
-    """The FaceTracks a tracks_to_dict dict describes (absent frames: NaN boxes and landmarks)."""
+    """The FaceTracks a tracks_to_dict dict describes (frames listed in any order per track)."""
     frame_count = int(_require(data, "frame_count", "data"))
     frame_size = tuple(_require(data, "frame_size", "data"))
     fps: Fraction = check_fps(_require(data, "fps", "data"))
     entries = _require(data, "tracks", "data")
-    count = len(entries)
     has_landmarks = any("landmarks" in f for t in entries for f in _require(t, "frames", "data['tracks'][i]"))
-    xyxy = np.full((count, frame_count, 4), np.nan, np.float32)
-    state = np.full((count, frame_count), ABSENT, np.uint8)
-    score = np.zeros((count, frame_count), np.float32)
-    landmarks = np.full((count, frame_count, 5, 2), np.nan, np.float32) if has_landmarks else None
-    identities = []
-    for index, entry in enumerate(entries):
+    frames, xyxy, state, score, landmarks, offsets, identities = [], [], [], [], [], [0], []
+    for entry in entries:
         identities.append(entry.get("identity"))
-        for frame_entry in entry["frames"]:
-            frame = int(_require(frame_entry, "frame", "a frame entry"))
+        for frame_entry in sorted(entry["frames"], key=lambda f: int(_require(f, "frame", "a frame entry"))):
+            frame = int(frame_entry["frame"])
             if not 0 <= frame < frame_count:
                 raise ValueError(f"frame must be in [0, {frame_count}), but got {frame} in track {entry.get('id')}")
             name = _require(frame_entry, "state", "a frame entry")
             if name not in _STATE_OF_NAME or _STATE_OF_NAME[name] == ABSENT:
                 raise ValueError(f"state must be 'detected' or 'interpolated', but got {name!r} in track {entry.get('id')}")
-            xyxy[index, frame] = _require(frame_entry, "xyxy", "a frame entry")
-            state[index, frame] = _STATE_OF_NAME[name]
-            score[index, frame] = _require(frame_entry, "score", "a frame entry")
-            if landmarks is not None and "landmarks" in frame_entry:
-                landmarks[index, frame] = frame_entry["landmarks"]
-    return FaceTracks(
+            frames.append(frame)
+            xyxy.append(_require(frame_entry, "xyxy", "a frame entry"))
+            state.append(_STATE_OF_NAME[name])
+            score.append(_require(frame_entry, "score", "a frame entry"))
+            landmarks.append(frame_entry.get("landmarks", [[np.nan, np.nan]] * 5))
+        offsets.append(len(frames))
+    return FaceTracks.from_rows(
         track_id=np.array([int(_require(t, "id", "data['tracks'][i]")) for t in entries], np.int64),
-        xyxy=xyxy,
-        state=state,
-        score=score,
+        offsets=np.array(offsets, np.int64),
+        frame=np.array(frames, np.int64),
+        xyxy=np.array(xyxy, np.float32).reshape(-1, 4),
+        state=np.array(state, np.uint8),
+        score=np.array(score, np.float32),
         frame_count=frame_count,
         frame_size=frame_size,
         fps=fps,
-        landmarks=landmarks,
+        landmarks=np.array(landmarks, np.float32).reshape(-1, 5, 2) if has_landmarks else None,
         identity=None if all(i is None for i in identities) else np.array(["" if i is None else i for i in identities]),
+        cuts=data.get("cuts"),
     )
