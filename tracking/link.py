@@ -6,7 +6,8 @@ back) can keep its id afterwards.
 By place and time (within one shot only). Tracklet A may continue as a later tracklet B of the
 same shot when B starts after A stops, their sizes agree within LINK_MAX_SIZE_RATIO and B starts
 within a distance of where A stopped that grows with the gap (LINK_BASE_DISTANCE face sizes plus
-LINK_DISTANCE_PER_SECOND per second, at most LINK_MAX_DISTANCE), measured from A's last position
+LINK_DISTANCE_PER_SECOND per second, at most LINK_MAX_DISTANCE; over gaps up to LINK_JUMP_SECONDS
+at least max_jump, the jump the online pass allows), measured from A's last position
 (a face that re-enters where it left) or from A's motion continued over the gap (clamped to the
 frame). The cost is that distance plus the log size ratio plus LINK_COST_PER_SECOND per second
 of gap. A link is made only when it is unambiguous: every rival costs at least LINK_MARGIN more.
@@ -44,6 +45,7 @@ LINK_MAX_SIZE_RATIO = 1.5
 LINK_COST_PER_SECOND = 0.2  # cost of each second of gap: the later of two look-alikes is less likely
 LINK_MARGIN = 0.5  # cost units (about face sizes) between the best candidate and the runner-up
 LINK_HORIZON_SECONDS = 10.0  # longest gap linked by place and time when max_link_gap is None
+LINK_JUMP_SECONDS = 0.5  # over a gap this short a face may also have jumped max_jump face sizes
 LINK_SCAN_CHUNK = 256  # candidates costed at once
 LINK_MAX_CANDIDATES = 16  # possible successors after which a tracklet stops looking further
 EMBEDDING_VETO = 0.3  # cosine similarity under which two tracklets are never one face
@@ -85,11 +87,11 @@ def _unit_mean_embeddings(tracklets: list[Tracklet], embedding: np.ndarray | Non
 def link_costs(
     stop_centre: np.ndarray, stop_velocity: np.ndarray, stop_size: np.ndarray,
     start_centre: np.ndarray, start_velocity: np.ndarray, start_size: np.ndarray,
-    gap: np.ndarray, fps: float, frame_size: tuple[int, int], similarity: np.ndarray | None,
+    gap: np.ndarray, fps: float, frame_size: tuple[int, int], similarity: np.ndarray | None, max_jump: float = 0.0,
 ) -> np.ndarray:
     """Cost of "the face that stopped continues as the one that starts `gap` frames later", inf
     where it may not, for n pairs: centres and velocities (n,2) px, sizes (n,) px, gap (n,) frames,
-    similarity (n,) cosine of their embeddings or None. Returns (n,) float64."""
+    similarity (n,) cosine of their embeddings or None, max_jump face sizes. Returns (n,) float64."""
     height, width = frame_size
     upper = np.array([width, height], np.float64)
     gap = np.asarray(gap, np.float64)
@@ -103,6 +105,7 @@ def link_costs(
         np.linalg.norm(backward - stop_centre, axis=1),
     ]) / size
     limit = np.minimum(LINK_BASE_DISTANCE + LINK_DISTANCE_PER_SECOND * gap / fps, LINK_MAX_DISTANCE)
+    limit = np.where(gap <= LINK_JUMP_SECONDS * fps, np.maximum(limit, max_jump), limit)
     cost = distance + log_ratio + LINK_COST_PER_SECOND * gap / fps
     allowed = (distance <= limit) & (log_ratio <= np.log(LINK_MAX_SIZE_RATIO))
     if similarity is not None:
@@ -111,7 +114,7 @@ def link_costs(
     return np.where(allowed, cost, np.inf)
 
 
-def candidate_links(tracklets: list[Tracklet], detections: FaceDetections, *, fps: Fraction, horizon: int, cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def candidate_links(tracklets: list[Tracklet], detections: FaceDetections, *, fps: Fraction, horizon: int, cuts: np.ndarray, max_jump: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The possible links by place and time: (a (p,), b (p,), cost (p,)) with a stopping before b
     starts, in the same shot, at most `horizon` frames apart (see the module docstring)."""
     count = len(tracklets)
@@ -137,7 +140,7 @@ def candidate_links(tracklets: list[Tracklet], detections: FaceDetections, *, fp
             similarity = None if embeddings is None else embeddings[b] @ embeddings[a]
             cost = link_costs(
                 np.broadcast_to(stop_centre[a], (len(b), 2)), np.broadcast_to(stop_velocity[a], (len(b), 2)), np.full(len(b), stop_size[a]),
-                start_centre[b], start_velocity[b], start_size[b], starts[b] - stops[a], float(fps), detections.frame_size, similarity,
+                start_centre[b], start_velocity[b], start_size[b], starts[b] - stops[a], float(fps), detections.frame_size, similarity, max_jump,
             )
             ok = np.isfinite(cost)
             found_a.append(np.full(int(ok.sum()), a))
@@ -258,12 +261,14 @@ def link_tracklets(
     fps: Fraction,
     max_link_gap: int | None = None,
     cuts: np.ndarray | None = None,
+    max_jump: float = 0.0,
 ) -> list[list[int]]:
     """Group the tracklets that are one face: chains of indices into `tracklets`, each in time order.
 
     A tracklet nobody links stays a chain of its own. max_link_gap (frames between A's last and B's
     first detection) bounds the gaps linked by place and time; None: LINK_HORIZON_SECONDS. cuts:
-    shot boundaries (no link by place crosses one). Same input, same chains.
+    shot boundaries (no link by place crosses one). max_jump: face sizes a face may jump over a
+    short gap. Same input, same chains.
     """
     if not tracklets:
         return []
@@ -271,7 +276,7 @@ def link_tracklets(
     horizon = int(max_link_gap) if max_link_gap is not None else max(1, int(np.ceil(LINK_HORIZON_SECONDS * float(fps))))
     starts = np.array([t.start for t in tracklets])
     stops = np.array([t.stop for t in tracklets])
-    a, b, cost = candidate_links(tracklets, detections, fps=fps, horizon=horizon, cuts=cuts)
+    a, b, cost = candidate_links(tracklets, detections, fps=fps, horizon=horizon, cuts=cuts, max_jump=max_jump)
     chains = _chains_from_links(_clear_links(a, b, cost, starts, stops), len(tracklets), starts, stops)
     chains = merge_by_appearance(chains, tracklets, detections.embedding)
     return sorted(chains, key=lambda chain: chain[0])

@@ -3,10 +3,12 @@
 A face that jumps (a whip pan, a fast head turn, dropped frames) is one face before and after,
 but nothing lies between: gap filling must not draw a box through the background between the two
 places, and smoothing must not spread the jump over its neighbours. A step between consecutive
-detections j and j+1 (g frames apart) is a break when it strays from the local velocity by more
-than BREAK_DEVIATION + BREAK_DEVIATION_PER_FRAME * g face sizes. The local velocity is the
-median of the step velocities of the BREAK_CONTEXT steps on either side (not the step itself),
-so one jump, or one noisy box, cannot hide another.
+detections j and j+1 (g frames apart) is a break when it strays from the local motion by more
+than BREAK_DEVIATION + BREAK_DEVIATION_PER_FRAME * g face sizes, plus half the change of
+velocity across it times g (a face that slows into a turn during a gap is not a jump). The
+velocity before and after are the medians of the step velocities of the BREAK_CONTEXT steps on
+each side (not the step itself), so one jump, or one noisy box, cannot hide another; the local
+motion is their mean.
 """
 
 from __future__ import annotations
@@ -20,6 +22,20 @@ BREAK_CONTEXT = 3  # steps on each side that give the local velocity
 OUTLIER_DEVIATION = 0.35  # face sizes a detection may lie off the line between its neighbours
 
 
+def _side_medians(velocity: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per step, the median of the BREAK_CONTEXT step velocities before it (side -1) or after it
+    (side +1), and whether there was any: ((n,2), (n,) bool)."""
+    count = len(velocity)
+    padded = np.full((count + 2 * BREAK_CONTEXT, 2), np.nan)
+    padded[BREAK_CONTEXT:-BREAK_CONTEXT] = velocity
+    windows = sliding_window_view(padded, BREAK_CONTEXT, axis=0)  # (n + BREAK_CONTEXT + 1, 2, BREAK_CONTEXT)
+    windows = windows[:count] if side < 0 else windows[BREAK_CONTEXT + 1 : BREAK_CONTEXT + 1 + count]
+    found = np.isfinite(windows[:, 0]).any(axis=1)
+    with np.errstate(all="ignore"):
+        median = np.nanmedian(np.where(found[:, None, None], windows, 0.0), axis=2)
+    return median, found
+
+
 def motion_breaks(frames: np.ndarray, cxcywh: np.ndarray) -> np.ndarray:
     """(m-1,) bool: step j (detection j -> j+1) is a break. frames (m,) strictly increasing,
     cxcywh (m,4) source pixels (centre, width, height)."""
@@ -29,17 +45,18 @@ def motion_breaks(frames: np.ndarray, cxcywh: np.ndarray) -> np.ndarray:
         return np.zeros(0, bool)
     gap = np.diff(frames)
     velocity = np.diff(cxcywh[:, :2], axis=0) / gap[:, None]  # (m-1,2) px/frame
-    padded = np.full((len(velocity) + 2 * BREAK_CONTEXT, 2), np.nan)
-    padded[BREAK_CONTEXT:-BREAK_CONTEXT] = velocity
-    windows = sliding_window_view(padded, 2 * BREAK_CONTEXT + 1, axis=0).copy()  # (m-1,2,7)
-    windows[:, :, BREAK_CONTEXT] = np.nan  # the step itself is not its own context
-    has_context = np.isfinite(windows).any(axis=2)
-    with np.errstate(all="ignore"):
-        local = np.where(has_context, np.nanmedian(np.where(has_context[..., None], windows, 0.0), axis=2), 0.0)
+    before, has_before = _side_medians(velocity, -1)
+    after, has_after = _side_medians(velocity, +1)
+    before = np.where(has_before[:, None], before, after)  # one side only: it stands for both
+    after = np.where(has_after[:, None], after, before)
+    known = (has_before | has_after)[:, None]
+    local = np.where(known, (before + after) / 2, 0.0)
+    change = np.where(known, np.abs(after - before), 0.0)
     size = np.sqrt(cxcywh[:, 2] * cxcywh[:, 3]).clip(1.0)
     step_size = np.sqrt(size[:-1] * size[1:])
     deviation = np.linalg.norm(velocity - local, axis=1) * gap / step_size
-    return deviation > BREAK_DEVIATION + BREAK_DEVIATION_PER_FRAME * gap
+    tolerance = BREAK_DEVIATION + BREAK_DEVIATION_PER_FRAME * gap + np.linalg.norm(change, axis=1) * gap / 2 / step_size
+    return deviation > tolerance
 
 
 def motion_outliers(frames: np.ndarray, cxcywh: np.ndarray) -> np.ndarray:

@@ -148,7 +148,7 @@ def track_faces(
         check_interrupt=check_interrupt,
     )
     if spec.link_gaps:
-        chains = link_tracklets(tracklets, detections, fps=spec.fps, max_link_gap=spec.max_link_gap, cuts=cuts)
+        chains = link_tracklets(tracklets, detections, fps=spec.fps, max_link_gap=spec.max_link_gap, cuts=cuts, max_jump=float(spec.max_jump))
     else:
         chains = [[index] for index in range(len(tracklets))]
     tracks = [_build_track(chain, tracklets, detections, spec, cuts) for chain in chains]
