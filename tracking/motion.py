@@ -30,10 +30,12 @@ def _side_medians(velocity: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarr
     padded[BREAK_CONTEXT:-BREAK_CONTEXT] = velocity
     windows = sliding_window_view(padded, BREAK_CONTEXT, axis=0)  # (n + BREAK_CONTEXT + 1, 2, BREAK_CONTEXT)
     windows = windows[:count] if side < 0 else windows[BREAK_CONTEXT + 1 : BREAK_CONTEXT + 1 + count]
-    found = np.isfinite(windows[:, 0]).any(axis=1)
-    with np.errstate(all="ignore"):
-        median = np.nanmedian(np.where(found[:, None, None], windows, 0.0), axis=2)
-    return median, found
+    valid = np.isfinite(windows).sum(axis=2)  # (n,2) values per window (NaN pads the ends)
+    ordered = np.sort(windows, axis=2)  # NaN sorts last
+    low = np.take_along_axis(ordered, ((valid - 1) // 2).clip(0)[..., None], axis=2)[..., 0]
+    high = np.take_along_axis(ordered, (valid // 2).clip(0, BREAK_CONTEXT - 1)[..., None], axis=2)[..., 0]
+    found = valid[:, 0] > 0
+    return np.where(found[:, None], (low + high) / 2, 0.0), found
 
 
 def motion_breaks(frames: np.ndarray, cxcywh: np.ndarray) -> np.ndarray:
@@ -67,7 +69,7 @@ def motion_outliers(frames: np.ndarray, cxcywh: np.ndarray) -> np.ndarray:
     per frame to its farther neighbour) face sizes off the line between its neighbours, counting
     the centre and the log size ratio, and the step from one neighbour to the other is no break.
     The first or last detection of a track of three or more is one when its step is a break (a
-    real jump is followed by more detections)."""
+    real jump is followed by more detections). At least two detections always stay."""
     frames = np.asarray(frames, np.float64)
     cxcywh = np.asarray(cxcywh, np.float64)
     outlier = np.zeros(len(frames), bool)
@@ -88,4 +90,6 @@ def motion_outliers(frames: np.ndarray, cxcywh: np.ndarray) -> np.ndarray:
     breaks = motion_breaks(frames, cxcywh)
     outlier[0] |= breaks[0]
     outlier[-1] |= breaks[-1]
+    if (~outlier).sum() < 2:  # nothing to tell the track from its outliers: keep it whole
+        return np.zeros(len(frames), bool)
     return outlier

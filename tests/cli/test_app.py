@@ -233,3 +233,9 @@ def test_every_command_exits_through_the_same_codes():
     from comfyui_fuse.cli import progress, queue
 
     assert (cli.EXIT_USER_ERROR, cli.EXIT_INTERRUPTED, queue.EXIT_INTERRUPTED) == (progress.EXIT_USER_ERROR, progress.EXIT_INTERRUPTED, progress.EXIT_INTERRUPTED) == (2, 130, 130)
+
+
+def test_a_bad_cut_list_fails_before_the_video_is_read(tmp_path):
+    code, _, err = run_cli(["track", tmp_path / "missing.mp4", "--out", tmp_path / "r.json", "--detector", "haar (built-in, low quality)", "--cuts", "12;40"])
+    assert code != 0 and "cuts must be frame numbers separated by commas" in err
+    assert "missing.mp4" not in err, "the cut list is checked before the video is opened"

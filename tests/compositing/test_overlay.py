@@ -141,3 +141,18 @@ def test_bad_input_is_a_clear_error(frames, tracks, thickness, message):
 def test_tracks_of_wrong_type_is_a_type_error():
     with pytest.raises(TypeError, match="tracks must be a FaceTracks"):
         draw_tracks(make_frames(1), {"track_id": [1]})
+
+
+def test_cuts_are_marked_on_the_first_frames_of_each_new_shot():
+    from comfyui_fuse.compositing.overlay import CUT_COLOUR, CUT_MARK_FRAMES
+
+    tracks = make_tracks([[ABSENT] * 12], [[40, 50, 90, 85]])
+    tracks = FaceTracks(tracks.track_id, tracks.xyxy, tracks.state, tracks.score, 12, (96, 128), cuts=[4, 10])
+    frames = make_frames(12)
+    out = draw_tracks(frames, tracks)
+    marked = changed(frames, out).any(axis=(1, 2))
+    expected = np.zeros(12, bool)
+    expected[4 : 4 + CUT_MARK_FRAMES] = True
+    expected[10:12] = True  # the last shot is only two frames long
+    assert marked.tolist() == expected.tolist(), f"cut marks on frames {np.flatnonzero(marked).tolist()}"
+    np.testing.assert_allclose(out[4, 1, 64].numpy(), np.array(CUT_COLOUR) / 255, err_msg="the border has the cut colour")

@@ -313,3 +313,32 @@ def test_bad_parameters_are_refused(parameters, message):
     """NaN compares false with every bound, so it passed range checks and silently found no face."""
     with pytest.raises(ValueError, match=message):
         detect_faces(ScriptedDetector(), numbered_frames(2), **parameters)
+
+
+class RecordingShots:
+    """Stands in for media.shots.ShotDetector: records the frame ranges it is fed."""
+
+    def __init__(self):
+        self.ranges = []
+
+    def feed(self, frames_bhwc, start, stop):
+        self.ranges.append((start, stop))
+
+    def finish(self):
+        return np.array([5])
+
+
+def test_the_shot_detector_sees_every_frame_in_the_same_pass_and_its_cuts_are_kept():
+    shots = RecordingShots()
+    faces = detect_faces(ScriptedDetector(), numbered_frames(10), detect_every=4, batch_size=2, shot_detector=shots)
+    assert shots.ranges == [(0, 5), (5, 10)], "frames skipped by detect_every must still reach the shot detector, in order"
+    assert faces.cuts.tolist() == [5]
+    assert detect_faces(ScriptedDetector(), numbered_frames(4)).cuts is None, "no shot detector: shots were not looked for"
+
+
+def test_real_cuts_come_through_detect_faces():
+    from comfyui_fuse.media.shots import ShotDetector
+    from comfyui_fuse.media.synthetic import textured_background
+
+    frames = np.stack([textured_background(72, 128, 1)] * 20 + [textured_background(72, 128, 2)] * 20)
+    assert detect_faces(ScriptedDetector(), frames, shot_detector=ShotDetector()).cuts.tolist() == [20]

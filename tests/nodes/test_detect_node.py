@@ -193,3 +193,20 @@ def test_a_chosen_file_runs_again_when_it_changes_and_builtins_never_do(tmp_path
 def test_a_linked_detector_input_always_runs():
     value = is_changed(None)  # ComfyUI passes None for a linked input
     assert value != value, "NaN (never equal to itself) when the choice is not known"
+
+
+def test_cut_detection_inputs_come_last_and_optional(fake_host):
+    inputs = detect.FUSEFaceDetector.INPUT_TYPES()
+    assert list(inputs["optional"]) == ["detect_cuts", "cut_threshold", "min_shot_frames"], "new inputs go at the end, so saved workflows still load"
+    assert inputs["optional"]["detect_cuts"][1]["default"] is True
+    for name, (_, options) in inputs["optional"].items():
+        assert options.get("tooltip"), f"input {name} has no tooltip"
+
+
+def test_node_finds_the_cuts_in_the_same_pass(fake_host):
+    shots = [np.stack([synthetic.textured_background(90, 160, seed)] * 10) for seed in (1, 2)]
+    images = torch.from_numpy(np.concatenate(shots)).float() / 255
+    (faces,) = detect.FUSEFaceDetector().detect(images, HAAR_OPTION, 0.5, 16, 1, 8)
+    assert faces.cuts.tolist() == [10]
+    (faces,) = detect.FUSEFaceDetector().detect(images, HAAR_OPTION, 0.5, 16, 1, 8, detect_cuts=False)
+    assert faces.cuts is None

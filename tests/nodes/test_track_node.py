@@ -44,6 +44,26 @@ def test_track_node_keeps_the_seed_inputs_and_defaults():
     assert node_defaults() == {"fps": 25.0, "iou_threshold": 0.3, "distance_threshold": 100.0, "max_gap": 15, "min_hits": 3, "smooth_boxes": True, "smooth_window": 3, "link_gaps": True}
 
 
+def test_new_inputs_are_optional_and_last():
+    optional = track.FUSETrackFaces.INPUT_TYPES()["optional"]
+    assert list(optional) == ["cuts", "max_jump"] and optional["cuts"][1]["default"] == "" and optional["max_jump"][1]["default"] == 2.5
+    assert all(options.get("tooltip") for _, options in optional.values())
+
+
+def test_the_cut_list_reaches_the_tracks_and_the_json():
+    faces = make_faces(20)
+    faces = FaceDetections(frame=faces.frame, xyxy=faces.xyxy, score=faces.score, frame_count=20, frame_size=(360, 640), cuts=[10])
+    (tracks,) = track.FUSETrackFaces().track(faces, **node_defaults())
+    assert tracks.cuts.tolist() == [10] and len(tracks) == 4, "two faces, each followed in both shots, no embeddings: four ids"
+    (tracks,) = track.FUSETrackFaces().track(faces, **node_defaults(), cuts="none")
+    assert tracks.cuts.tolist() == [] and len(tracks) == 2
+    (tracks,) = track.FUSETrackFaces().track(faces, **node_defaults(), cuts="+15")
+    data = json.loads(track.FUSETracksToJSON().to_json(tracks)["result"][0])
+    assert data["cuts"] == [10, 15] and data["shots"] == [[0, 10], [10, 15], [15, 20]]
+    with pytest.raises(ValueError, match=r"cuts must be frame numbers in \[1, 19\]"):
+        track.FUSETrackFaces().track(faces, **node_defaults(), cuts="25")
+
+
 def test_registered_with_display_names():
     assert track.NODE_DISPLAY_NAME_MAPPINGS == {"FUSETrackFaces": "FUSE Track Faces", "FUSETracksToJSON": "FUSE Tracks To JSON"}
     assert set(track.NODE_CLASS_MAPPINGS) == set(track.NODE_DISPLAY_NAME_MAPPINGS)

@@ -45,3 +45,19 @@ def test_progress_counts_every_frame(builders):
     steps = []
     run(builders.detections([builders.moving_box(17, 100, 100, 80)]), on_progress=steps.append)
     assert sum(steps) == 17
+
+
+def test_a_jump_is_taken_when_the_next_frames_confirm_it(builders):
+    path = builders.moving_box(40, 300, 300, 100)
+    path[20:, [0, 2]] += 180  # 1.8 face sizes in one frame
+    tracklets = run(builders.detections([path]), max_jump=2.5)
+    assert len(tracklets) == 1 and len(tracklets[0]) == 40, f"the jump split the face: {[len(t) for t in tracklets]}"
+    assert len(run(builders.detections([path]), max_jump=0.0)) == 2, "with jumps off the gate cannot reach the new place"
+
+
+def test_no_jump_when_the_face_is_still_where_it_was(builders):
+    face = builders.drop(builders.moving_box(40, 300, 300, 100), [20])  # missed once ...
+    other = builders.moving_box(40, 480, 300, 100)
+    other[:20] = np.nan  # ... just as another face turns up 1.8 face sizes away, and stays
+    tracklets = run(builders.detections([face, other]), max_jump=2.5)
+    assert sorted(len(t) for t in tracklets) == [20, 39], "the track must not jump to the newcomer: its own face is back next frame"

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from comfyui_fuse.tracking.lifecycle import Tracklet
+from comfyui_fuse.tracking import link as link_module
 from comfyui_fuse.tracking.link import link_tracklets
 from comfyui_fuse.core.types import FaceDetections
 
@@ -90,3 +91,45 @@ def test_embeddings_decide_when_present(first, second, expected):
 
 def test_nothing_to_link():
     assert link_tracklets([], FaceDetections.empty(5, (10, 10)), fps=Fraction(25)) == []
+
+
+def test_no_link_by_place_across_a_cut_but_by_appearance():
+    detections, tracklets = pieces((0, 40, 500, 300, 100), (45, 120, 505, 300, 100))
+    assert link_tracklets(tracklets, detections, fps=Fraction(25), cuts=np.array([42])) == [[0], [1]], "a face where another stood before the cut is someone else"
+    same = [np.array([1.0, 0, 0]), np.array([0.95, 0.2, 0])]
+    detections, tracklets = pieces((0, 40, 100, 300, 100), (45, 120, 1100, 300, 200), embeddings=same)
+    assert link_tracklets(tracklets, detections, fps=Fraction(25), cuts=np.array([42])) == [[0, 1]], "one face by its embedding, whatever the shot"
+
+
+def test_a_short_gap_allows_a_jump_of_max_jump():
+    detections, tracklets = pieces((0, 40, 500, 300, 100), (42, 120, 700, 300, 100))  # 2 face sizes over 2 frames
+    assert link_tracklets(tracklets, detections, fps=Fraction(25)) == [[0], [1]]
+    assert link_tracklets(tracklets, detections, fps=Fraction(25), max_jump=2.5) == [[0, 1]]
+
+
+def noise_tracklets(frames: int, per_frame: int, seed: int = 0):
+    """Issue 11: one-frame tracklets of per_frame random boxes in every frame (min_hits=1 on noise)."""
+    rng = np.random.default_rng(seed)
+    spans = [(f, f + 1, rng.uniform(100, 1180), rng.uniform(100, 620), rng.uniform(30, 120)) for f in range(frames) for _ in range(per_frame)]
+    return pieces(*spans, frame_count=frames)
+
+
+def test_linking_does_not_compare_every_pair(monkeypatch):
+    compared = []
+    original = link_module.link_costs
+
+    def counting(*args, **kwargs):
+        compared.append(len(args[6]))  # gap: one entry per pair costed
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(link_module, "link_costs", counting)
+    counts = {}
+    for frames in (600, 2400):
+        compared.clear()
+        detections, tracklets = noise_tracklets(frames, 2)
+        link_tracklets(tracklets, detections, fps=Fraction(25))
+        counts[frames] = sum(compared)
+    pairs = 4800 * 4799 // 2
+    assert counts[2400] < pairs / 4, f"{counts[2400]} of {pairs} pairs costed: linking compares (almost) every pair"
+    growth = counts[2400] / counts[600]
+    assert growth < 6, f"4x the tracklets cost {growth:.1f}x the pair comparisons: linking grows faster than linearly (every pair: 16x)"

@@ -323,3 +323,105 @@ def test_progress_and_interrupt(builders):
 
     with pytest.raises(Interrupted):
         track_faces(detections, check_interrupt=interrupt)
+
+
+# --- edited footage: cuts, jumps --------------------------------------------------------------
+
+
+def with_cuts(detections: FaceDetections, cuts) -> FaceDetections:
+    return FaceDetections(
+        frame=detections.frame, xyxy=detections.xyxy, score=detections.score, frame_count=detections.frame_count,
+        frame_size=detections.frame_size, landmarks=detections.landmarks, embedding=detections.embedding, cuts=cuts,
+    )
+
+
+def test_a_new_person_where_the_last_one_stood_gets_a_new_id(builders):
+    # shot 1: A at the left; shot 2 (cut at 40): B stands exactly where A stood
+    a = builders.moving_box(80, 300, 200, 120, vx=0.5)
+    b = a.copy() + 3.0
+    a[40:], b[:40] = np.nan, np.nan
+    detections = builders.detections([a, b])
+    without = track_faces(detections)
+    assert len(without) == 1, "the builder must fool a tracker that does not know the cut"
+    tracks = track_faces(with_cuts(detections, [40]))
+    assert len(tracks) == 2, f"a track ran across the cut: {len(tracks)} track(s) for two people"
+    assert id_covering(tracks, 39, a[39]) != id_covering(tracks, 40, b[40])
+    assert tracks.cuts.tolist() == [40] and all(run[1] <= 40 or run[0] >= 40 for index in range(len(tracks)) for run in tracks.runs(index))
+
+
+def test_nothing_is_smoothed_or_filled_across_a_cut(builders):
+    # one person on both sides of the cut (an embedding says so), a different place in shot 2
+    a = builders.moving_box(60, 300, 200, 120, vx=1.0)
+    a[30:] = builders.moving_box(30, 800, 300, 150, vx=-1.0)
+    a[28:32] = np.nan  # missed on both sides of the cut
+    tracks = track_faces(with_cuts(builders.detections([a], embeddings=[np.eye(8)[0]]), [30]))
+    assert len(tracks) == 1, "one person, one id across the cut (the embedding links the shots)"
+    assert (tracks.state[0, 28:32] == ABSENT).all(), "the gap spans the cut: it must stay absent"
+    assert tracks.runs(0) == [(0, 28), (32, 60)]
+    error = np.abs(tracks.xyxy[0, 26:28] - a[26:28]).max()
+    assert error < 2.0, f"the last boxes before the cut were pulled {error:.1f} px towards the next shot"
+
+
+def test_the_same_person_across_shots_keeps_one_id_with_embeddings_and_not_without(builders):
+    frames = 150
+    alice = builders.moving_box(frames, 300, 200, 110, vx=0.5)
+    bob = builders.moving_box(frames, 800, 220, 105, vx=-0.5)
+    close_up = builders.moving_box(frames, 500, 150, 300)
+    alice_shot2 = close_up.copy()
+    alice[50:100], bob[50:100] = np.nan, np.nan
+    alice_shot2[:50], alice_shot2[100:] = np.nan, np.nan
+    path = np.where(np.isfinite(alice), alice, alice_shot2)
+    vectors = [np.eye(16)[0] + 0.1 * np.eye(16)[2], np.eye(16)[1]]
+    with_embeddings = track_faces(with_cuts(builders.detections([path, bob], embeddings=vectors), [50, 100]))
+    assert len(with_embeddings) == 2, f"alice and bob over three shots: {len(with_embeddings)} ids"
+    assert id_covering(with_embeddings, 10, path[10]) == id_covering(with_embeddings, 70, path[70]) == id_covering(with_embeddings, 120, path[120])
+    without = track_faces(with_cuts(builders.detections([path, bob]), [50, 100]))
+    assert len(without) == 5, "without embeddings a new shot gets new ids, even where a face stood before"
+
+
+@pytest.mark.parametrize("jump", [150.0, 220.0])  # 1.25 and 1.8 face sizes
+def test_a_face_that_jumps_keeps_its_id_and_nothing_is_drawn_between(builders, jump):
+    path = builders.moving_box(60, 300, 250, 120, vx=1.0)
+    path[30:, [0, 2]] += jump  # a whip pan
+    path = builders.drop(path, [30])  # ... and the detector missed the frame of the jump
+    tracks = track_faces(builders.detections([path, builders.moving_box(60, 1000, 300, 100)]))
+    assert len(tracks) == 2, f"the jump broke the face into {len(tracks)} tracks (with the other face)"
+    index = tracks.index_of(id_covering(tracks, 10, path[10]))
+    assert id_covering(tracks, 50, path[50]) == tracks.track_id[index]
+    assert tracks.state[index, 30] == ABSENT, "the frame missed at the jump must stay absent, not hold a box between the two places"
+    error = np.abs(tracks.xyxy[index, [29, 31]] - path[[29, 31]]).max()
+    assert error < 3.0, f"smoothing spread the jump over its neighbours: {error:.1f} px off"
+
+
+def test_a_jump_is_not_taken_when_another_face_could_be_it(builders):
+    path = builders.moving_box(60, 300, 250, 120)
+    path[30:] = np.nan  # the face leaves at frame 30 ...
+    left = builders.moving_box(60, 80, 250, 120)
+    right = builders.moving_box(60, 520, 250, 120)
+    left[:31], right[:31] = np.nan, np.nan  # ... and two look-alikes appear either side, as far away
+    tracks = track_faces(builders.detections([path, left, right]))
+    first = id_covering(tracks, 10, path[10])
+    assert first not in (id_covering(tracks, 40, left[40]), id_covering(tracks, 40, right[40])), "an ambiguous jump must not be taken"
+
+
+@pytest.mark.parametrize("shots", ["every frame", "two frames"])
+def test_a_clip_of_very_short_shots_still_has_tracks(builders, shots, caplog):
+    path = builders.moving_box(12, 300, 250, 120)
+    cuts = list(range(1, 12)) if shots == "every frame" else list(range(2, 12, 2))
+    tracks = track_faces(with_cuts(builders.detections([path]), cuts))
+    assert len(tracks) == 1 + len(cuts), "one track per shot (no embeddings: nothing links shots)"
+    assert (tracks.state == DETECTED).sum() == 12, "every detection is kept, none is smoothed or filled"
+    assert "shorter than min_hits" in caplog.text or "fewer than min_hits" in caplog.text
+
+
+def test_the_cut_list_changes_the_detected_cuts(builders):
+    a = builders.moving_box(60, 300, 200, 120)
+    detections = with_cuts(builders.detections([a]), [20, 40])
+    assert track_faces(detections).cuts.tolist() == [20, 40]
+    assert track_faces(detections, cuts="none").cuts.tolist() == []
+    assert track_faces(detections, cuts="-20, +50").cuts.tolist() == [40, 50]
+    assert len(track_faces(detections, cuts="none")) == 1 and len(track_faces(detections)) == 3
+    with pytest.raises(ValueError, match=r"cuts must be frame numbers in \[1, 59\]"):
+        track_faces(detections, cuts="60")
+    with pytest.raises(ValueError, match="removes no cut"):
+        track_faces(detections, cuts="-30")

@@ -141,3 +141,81 @@ def test_fps_is_kept_exact(fps, expected):
 def test_bad_fps_is_rejected(fps):
     with pytest.raises(ValueError, match="fps must be"):
         check_fps(fps)
+
+
+# --- sparse storage and shots -------------------------------------------------------------------
+
+
+def sparse_tracks(cuts=None, **overrides):
+    """Builder: track 1 on frames 0-3, track 2 on frames 2-7, of an 8-frame clip."""
+    values = dict(
+        track_id=np.array([1, 2]),
+        offsets=np.array([0, 4, 10]),
+        frame=np.array([0, 1, 2, 3, 2, 3, 4, 5, 6, 7]),
+        xyxy=np.tile(np.array([10, 20, 50, 70], np.float32), (10, 1)),
+        state=np.array([DETECTED, DETECTED, INTERPOLATED, DETECTED] + [DETECTED] * 6, np.uint8),
+        score=np.full(10, 0.9, np.float32),
+        frame_count=8,
+        frame_size=(100, 200),
+        cuts=cuts,
+    )
+    values.update(overrides)
+    return FaceTracks.from_rows(**values)
+
+
+def test_rows_and_dense_views_agree():
+    result = sparse_tracks()
+    assert result.present.sum() == 10 and result.present[0].tolist() == [True] * 4 + [False] * 4
+    assert result.state[0, 2] == INTERPOLATED and result.state[1, 0] == ABSENT
+    assert np.isnan(result.xyxy[0, 5]).all() and result.score[1, 1] == 0
+    dense = FaceTracks(result.track_id, result.xyxy, result.state, result.score, 8, (100, 200))
+    np.testing.assert_array_equal(dense.row_frame, result.row_frame)
+    np.testing.assert_array_equal(dense.offsets, result.offsets)
+    assert result.frames_of(1).tolist() == [2, 3, 4, 5, 6, 7]
+
+
+def test_runs_and_selection_stop_at_cuts():
+    result = sparse_tracks(cuts=[5, 3])  # unsorted input is sorted
+    assert result.cuts.tolist() == [3, 5]
+    assert result.shots == [(0, 3), (3, 5), (5, 8)]
+    assert result.runs(0) == [(0, 3), (3, 4)], "a run must never cross a cut"
+    assert result.runs(1) == [(2, 3), (3, 5), (5, 8)]
+    picked = result.select([1])
+    assert picked.cuts.tolist() == [3, 5] and picked.track_id.tolist() == [2] and picked.runs(0) == [(2, 3), (3, 5), (5, 8)]
+    assert "3 shots" in repr(result)
+
+
+@pytest.mark.parametrize(
+    "overrides, words",
+    [
+        ({"cuts": [0]}, r"cuts must be frame numbers in \[1, 7\]"),
+        ({"cuts": [8]}, r"cuts must be frame numbers in \[1, 7\].*but got \[8\]"),
+        ({"cuts": [2.5]}, "cuts must be whole frame numbers"),
+        ({"offsets": np.array([0, 4, 9])}, "offsets must rise from 0 to the row count 10"),
+        ({"frame": np.array([0, 1, 2, 3, 2, 3, 4, 4, 6, 7])}, "frame must increase strictly within each track"),
+        ({"state": np.zeros(10, np.uint8)}, "state must be DETECTED or INTERPOLATED on every row"),
+        ({"xyxy": np.full((10, 4), np.nan, np.float32)}, "xyxy must be finite"),
+    ],
+)
+def test_bad_rows_are_named(overrides, words):
+    with pytest.raises(ValueError, match=words):
+        sparse_tracks(**overrides)
+
+
+def test_face_tracks_cannot_be_changed():
+    result = sparse_tracks()
+    with pytest.raises(AttributeError, match="immutable"):
+        result.cuts = np.array([2])
+    with pytest.raises(ValueError):
+        result.row_xyxy[0, 0] = 1
+    with pytest.raises(ValueError):
+        result.xyxy[0, 0, 0] = 1
+
+
+def test_face_detections_carry_cuts():
+    faces = detections(n=2, frame_count=6, cuts=[4, 2, 2])
+    assert faces.cuts.tolist() == [2, 4]
+    assert faces.select([0]).cuts.tolist() == [2, 4]
+    assert detections(n=2, frame_count=6).cuts is None, "None: shots were not looked for"
+    with pytest.raises(ValueError, match="cuts must be frame numbers"):
+        detections(n=2, frame_count=6, cuts=[6])
