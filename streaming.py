@@ -42,6 +42,7 @@ from .compositing.warp import crop_faces
 from .core.threads import one_torch_thread
 from .core.types import FaceDetections, FaceTracks
 from .media.stream import SEGMENT_EXTENSION, DecodeReport, SegmentWriter, VideoInfo, check_output_path, finish_video, iter_frames, probe_video
+from .media.shots import ShotDetector
 from .models.face_detectors import detect_faces
 from .tracking.report import tracks_to_dict
 from .tracking.track import track_faces
@@ -101,13 +102,15 @@ def track_video(
     track_options: dict | None = None,
     on_progress: Callable[[int], None] | None = None,
     check_interrupt: Callable[[], None] | None = None,
+    detect_cuts: bool = True,
 ) -> VideoTracking:
     """Detect and track every face of a video file in one decoding pass (see module docstring).
 
     detector: a loaded models.face_detectors detector. detect_size: the longest side of the frames
     the detector sees (0 = full size); boxes and landmarks are scaled back to source pixels, and
-    min_face_size is in source pixels. track_options go to tracking.track.track_faces.
-    on_progress(n) counts decoded frames.
+    min_face_size is in source pixels. detect_cuts: find the shot boundaries in the same pass
+    (media/shots.py, on the decoded chunks). track_options go to tracking.track.track_faces
+    (e.g. {"cuts": "+120"} to change the cuts found). on_progress(n) counts decoded frames.
     """
     path = os.fspath(path)
     info = probe_limited(path, max_frames)
@@ -118,15 +121,17 @@ def track_video(
     chunk_frames = max(int(detect_every), int(chunk_frames) // int(detect_every) * int(detect_every))
     report = DecodeReport()
     parts, sampled = [], []
+    shots = ShotDetector() if detect_cuts else None
     for start, frames in iter_frames(path, chunk_frames=chunk_frames, size=(width, height), info=info, report=report, check_interrupt=check_interrupt):
+        if shots is not None:
+            shots.feed(frames)
         found = detect_faces(detector, frames, score_threshold=score_threshold, min_face_size=float(min_face_size) / max(scale_x, scale_y), detect_every=detect_every, check_interrupt=check_interrupt)
         sampled.append(start + (found.sampled_frames if found.sampled_frames is not None else np.arange(len(frames))))
         parts.append(_to_source_pixels(found, start, info, scale_x, scale_y))
         if on_progress is not None:
             on_progress(len(frames))
     detections = FaceDetections.merge(parts) if parts else FaceDetections.empty(info.frame_count, info.frame_size, getattr(detector, "name", ""))
-    if detect_every > 1:
-        detections = _with_sampled(detections, np.unique(np.concatenate(sampled)))
+    detections = _with_sampled(detections, np.unique(np.concatenate(sampled)) if detect_every > 1 and sampled else None, None if shots is None else shots.finish())
     tracks = track_faces(detections, fps=info.fps, check_interrupt=check_interrupt, **(track_options or {}))
     return VideoTracking(detections=detections, tracks=tracks, info=info, decode=report)
 
@@ -144,10 +149,11 @@ def _to_source_pixels(found: FaceDetections, start: int, info: VideoInfo, scale_
     )
 
 
-def _with_sampled(detections: FaceDetections, sampled: np.ndarray) -> FaceDetections:
+def _with_sampled(detections: FaceDetections, sampled: np.ndarray | None, cuts: np.ndarray | None) -> FaceDetections:
+    cuts = None if cuts is None else cuts[cuts < detections.frame_count]  # a decode may stop short of the probed length
     return FaceDetections(
         frame=detections.frame, xyxy=detections.xyxy, score=detections.score, frame_count=detections.frame_count, frame_size=detections.frame_size,
-        landmarks=detections.landmarks, embedding=detections.embedding, detector=detections.detector, sampled_frames=sampled,
+        landmarks=detections.landmarks, embedding=detections.embedding, detector=detections.detector, sampled_frames=sampled, cuts=cuts,
     )
 
 
@@ -248,7 +254,7 @@ class VideoJob:
 
 def tracks_key(tracks: FaceTracks) -> str:
     digest = hashlib.sha256()
-    for array in (tracks.track_id, tracks.xyxy, tracks.state):
+    for array in (tracks.track_id, tracks.offsets, tracks.row_frame, tracks.row_xyxy, tracks.row_state, tracks.cuts):
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
 
@@ -366,12 +372,8 @@ def process_video(
 
 
 def tracks_window(tracks: FaceTracks, start: int, stop: int) -> FaceTracks:
-    """The tracks on frames [start, stop), as tracks of a clip of those frames."""
-    return FaceTracks(
-        track_id=tracks.track_id, xyxy=tracks.xyxy[:, start:stop], state=tracks.state[:, start:stop], score=tracks.score[:, start:stop],
-        frame_count=stop - start, frame_size=tracks.frame_size, fps=tracks.fps,
-        landmarks=None if tracks.landmarks is None else tracks.landmarks[:, start:stop], identity=tracks.identity,
-    )
+    """The tracks on frames [start, stop), as tracks of a clip of those frames (cuts included)."""
+    return tracks.window(start, stop)
 
 
 def paste_chunk(frames_uint8, processed, edit_mask, plan: CropPlan, rows: np.ndarray, weights: torch.Tensor, paste: PasteSpec, check_interrupt, *, tracks=None, start=0, measure=None) -> np.ndarray:
@@ -413,16 +415,17 @@ def _run_processor(process_crops, crops: torch.Tensor, plan: CropPlan, start: in
 def row_fades(plan: CropPlan, tracks: FaceTracks, start: int, fade_frames: int) -> torch.Tensor:
     """(M,) paste weights of a window plan's rows (frames from `start`), fading each face in and
     out at the ends of its run in the whole video, as compositing.masks.sequence_fades does for
-    a whole-video plan (so a window edge is never mistaken for a face appearing)."""
+    a whole-video plan (so a window edge is never mistaken for a face appearing; a cut, where
+    the whole picture changes, is no fade either)."""
     weights = []
     for sequence in plan.sequences:
         runs = tracks.runs(tracks.index_of(sequence.track_id))
         for frame in (sequence.frames + start).tolist():
             first, stop = next((a, b) for a, b in runs if a <= frame < b)
             weight = 1.0
-            if first > 0:
+            if first > 0 and first not in tracks.cuts:
                 weight = min(weight, (frame - first + 1) / (fade_frames + 1))
-            if stop < tracks.frame_count:
+            if stop < tracks.frame_count and stop not in tracks.cuts:
                 weight = min(weight, (stop - frame) / (fade_frames + 1))
             weights.append(weight)
     return torch.tensor(weights, dtype=torch.float32)
@@ -522,12 +525,15 @@ def track_file(
     face_size: int = 256,
     stage=None,
     check_interrupt: Callable[[], None] | None = None,
+    detect_cuts: bool = True,
+    cuts: str = "",
 ) -> tuple[VideoTracking, dict]:
     """The command line's `track` on a file, in bounded memory: track, then optionally write the
     unprocessed round trip (output) and a preview. Returns the tracking and a JSON-ready report
     (video, detector, detections, tracks and, with output, the round-trip check).
 
-    stage(name, total) -> on_progress, as pipeline.run_track_pipeline's progress.
+    stage(name, total) -> on_progress, as pipeline.run_track_pipeline's progress. detect_cuts /
+    cuts: shot boundaries, as in pipeline.run_track_pipeline.
     """
     def progress(name: str, total: int):
         return None if stage is None else stage(name, total)
@@ -539,8 +545,8 @@ def track_file(
             if os.path.exists(path) and os.path.samefile(path, source):
                 raise ValueError(f"{name} must not be the source video ({path!r}): it would be overwritten; choose another file name")
     info = probe_limited(source, max_frames)
-    tracked = track_video(source, detector, max_frames=max_frames, score_threshold=score_threshold, detect_size=detect_size,
-                          on_progress=progress("detect+track", info.frame_count), check_interrupt=check_interrupt)
+    tracked = track_video(source, detector, max_frames=max_frames, score_threshold=score_threshold, detect_size=detect_size, detect_cuts=detect_cuts,
+                          track_options={"cuts": cuts}, on_progress=progress("detect+track", info.frame_count), check_interrupt=check_interrupt)
     detections = tracked.detections
     report = {
         "video": {"frame_count": info.frame_count, "width": info.width, "height": info.height, "fps": f"{info.fps.numerator}/{info.fps.denominator}", "fps_float": float(info.fps)},

@@ -41,6 +41,21 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score-threshold", type=finite_float, default=0.5, help="minimum detector confidence (default 0.5)")
     parser.add_argument("--face-size", type=positive_int, default=256, help="side of the face crops in pixels (default 256)")
     parser.add_argument("--list-detectors", action="store_true", help="print the detector options found and exit")
+    add_cut_arguments(parser)
+
+
+def add_cut_arguments(parser: argparse.ArgumentParser) -> None:
+    """Shot boundary options: nothing is tracked, smoothed, cropped or blended across a cut."""
+    parser.add_argument("--cuts", default="", help='change the cuts found: "120,+348" adds, "-200" removes the one found at 200, "=120,348" gives them exactly, "none" = one shot (frames from 0)')
+    parser.add_argument("--no-cut-detection", action="store_true", help="do not look for shot boundaries (the clip is one shot unless --cuts gives some)")
+
+
+def cut_arguments(args: argparse.Namespace) -> dict:
+    """Keyword arguments for shots (detect_cuts, cuts); a malformed cut list fails before any work."""
+    from ..tracking.cuts import parse_cut_override
+
+    parse_cut_override(args.cuts)
+    return {"detect_cuts": not args.no_cut_detection, "cuts": args.cuts}
 
 
 def detector_arguments(args: argparse.Namespace) -> dict:
@@ -160,7 +175,7 @@ def run_demo(args: argparse.Namespace) -> int:
         os.makedirs(args.out, exist_ok=True)
         write_rendered(paths["input.mp4"], scene, progress)
         tracked, report = track_file(paths["input.mp4"], load_detector(arguments), output=paths["output.mp4"], preview=paths["preview.mp4"],
-                                     score_threshold=args.score_threshold, face_size=args.face_size, stage=progress)
+                                     score_threshold=args.score_threshold, face_size=args.face_size, stage=progress, **cut_arguments(args))
     write_report(paths["report.json"], {**report, "demo": {"faces_in_scene": len(scene.boxes), "frame_size": list(scene.frame_size)}})
     print_summary(report, tracked.tracks, arguments, list(paths.values()))
     return 0
@@ -188,8 +203,9 @@ def run_track(args: argparse.Namespace) -> int:
         check_video_path("--preview", args.preview)
         check_video_path("--output", args.output)
         check_output_paths({"VIDEO": args.video}, {"--out": args.out, "--preview": args.preview, "--output": args.output})
+        shots = cut_arguments(args)
         tracked, report = track_file(args.video, load_detector(arguments), output=args.output, preview=args.preview, max_frames=args.max_frames,
-                                     score_threshold=args.score_threshold, face_size=args.face_size, stage=args.progress.stage)
+                                     score_threshold=args.score_threshold, face_size=args.face_size, stage=args.progress.stage, **shots)
     written = [path for path in (args.output, args.preview) if path is not None]
     write_report(args.out, {**report, "source": {"path": os.path.abspath(args.video), "audio": tracked.info.has_audio}})
     written.append(args.out)
@@ -287,10 +303,13 @@ def analyse_video(args: argparse.Namespace, arguments: dict, images, names, embe
     from ..analysis.analyze import analyze_faces
     from ..analysis.syncability import SyncRules
     from ..media.video import read_video
+    from ..media.shots import ShotDetector
     from ..models.face_detectors import detect_faces, load_face_detector
+    from ..tracking.spec import TrackSpec
     from ..tracking.track import track_faces
 
     rules = SyncRules(max_yaw_deg=args.max_yaw, min_face_px=args.min_face_px, min_confidence=args.min_confidence)
+    shots = cut_arguments(args)
     progress = args.progress.stage
     timing = {}
     start = time.perf_counter()
@@ -298,10 +317,13 @@ def analyse_video(args: argparse.Namespace, arguments: dict, images, names, embe
     timing["decode_ms"] = (time.perf_counter() - start) * 1000
     start = time.perf_counter()
     detector = load_face_detector(arguments["detector"], arguments["models"])
-    detections = detect_faces(detector, video.frames, score_threshold=args.score_threshold, detect_every=args.detect_every, on_progress=progress("detect", video.frame_count))
+    detections = detect_faces(
+        detector, video.frames, score_threshold=args.score_threshold, detect_every=args.detect_every, on_progress=progress("detect", video.frame_count),
+        shot_detector=ShotDetector() if shots["detect_cuts"] else None,
+    )
     timing["detection_ms"] = (time.perf_counter() - start) * 1000
     start = time.perf_counter()
-    tracks = track_faces(detections, fps=video.fps, on_progress=progress("track", video.frame_count))
+    tracks = track_faces(detections, TrackSpec(fps=video.fps, cuts=shots["cuts"]), on_progress=progress("track", video.frame_count))
     timing["tracking_ms"] = (time.perf_counter() - start) * 1000
     analysis = analyze_faces(
         video.frames, tracks, embedder=embedder, landmarker=landmarker, reference_images=images, reference_names=names,
@@ -359,6 +381,7 @@ def add_detect_command(subparsers) -> None:
     add_models_dir_arguments(parser)
     parser.add_argument("--score-threshold", type=finite_float, default=0.5, help="minimum detector confidence (default 0.5)")
     parser.add_argument("--list-detectors", action="store_true", help="print the detector options found and exit")
+    add_cut_arguments(parser)
     parser.set_defaults(run=run_detect)
 
 

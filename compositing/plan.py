@@ -140,7 +140,8 @@ class CropPlan:
                 rows.append(offset + np.flatnonzero(inside))
             offset += len(sequence)
         rows = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
-        return CropPlan(tuple(sequences), self.frame_size, stop - start, self.fps, fingerprint), rows
+        cuts = self.cuts[(self.cuts > start) & (self.cuts < stop)] - start
+        return CropPlan(tuple(sequences), self.frame_size, stop - start, self.fps, fingerprint, cuts), rows
 
     def select_tracks(self, track_ids) -> "CropPlan":
         """A plan with only the sequences of the given track ids (the crop batch must follow)."""

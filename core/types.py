@@ -487,6 +487,29 @@ class FaceTracks:
             cuts=self.cuts,
         )
 
+    def window(self, start: int, stop: int) -> "FaceTracks":
+        """The tracks on frames [start, stop), as the tracks of a clip of those frames (frames and
+        cuts shifted by -start; every track kept, absent where it has no frame there)."""
+        if not 0 <= start < stop <= self.frame_count:
+            raise ValueError(f"window must lie in 0..{self.frame_count} with start < stop, but got [{start}, {stop})")
+        keep = (self.row_frame >= start) & (self.row_frame < stop)
+        counts = np.add.reduceat(keep.astype(np.int64), self.offsets[:-1]) if len(self.row_frame) else np.zeros(len(self), np.int64)
+        counts = np.where(np.diff(self.offsets) > 0, counts, 0)  # reduceat gives an empty track its neighbour's value
+        return FaceTracks.from_rows(
+            track_id=self.track_id,
+            offsets=np.concatenate([[0], np.cumsum(counts)]),
+            frame=self.row_frame[keep] - start,
+            xyxy=self.row_xyxy[keep],
+            state=self.row_state[keep],
+            score=self.row_score[keep],
+            frame_count=stop - start,
+            frame_size=self.frame_size,
+            fps=self.fps,
+            landmarks=None if self.row_landmarks is None else self.row_landmarks[keep],
+            identity=self.identity,
+            cuts=self.cuts[(self.cuts > start) & (self.cuts < stop)] - start,
+        )
+
     def index_of(self, track_id: int) -> int:
         hits = np.flatnonzero(self.track_id == track_id)
         if not len(hits):

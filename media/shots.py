@@ -63,11 +63,11 @@ class ShotDetector:
     def frames_seen(self) -> int:
         return self._next
 
-    def feed(self, frames_bhwc, start: int, stop: int) -> None:
-        """Look at frames start..stop-1 of a clip (torch float [B,H,W,C] 0..1, or np uint8 RGB);
-        calls must cover the clip in order, without gaps."""
-        if start != self._next:
-            raise ValueError(f"frames must be fed in order without gaps: expected frame {self._next} next, but got {start}")
+    def feed(self, frames_bhwc, start: int = 0, stop: int | None = None) -> None:
+        """Look at frames_bhwc[start:stop] (torch float [B,H,W,C] 0..1, or np uint8 RGB), the next
+        frames of the clip: calls must cover the clip in order, without gaps (a whole IMAGE batch
+        a range at a time, or a decoded chunk at a time)."""
+        stop = len(frames_bhwc) if stop is None else stop
         for offset in range(start, stop, 16):
             small = downscale_rgb(frames_bhwc, offset, min(offset + 16, stop))
             for frame in small:

@@ -25,6 +25,7 @@ from ..lipsync.selection import check_range_keys, parse_ranges, range_key
 from ..media.stream import CODECS, SegmentWriter, finish_video, probe_video
 from ..models.face_detectors import DETECTORS, HAAR_OPTION, detector_options, load_face_detector
 from ..core.threads import one_torch_thread
+from ..tracking.cuts import parse_cut_override
 from ..streaming import (
     PASTE_CHUNK, VideoJob, WindowReader, check_tracks_match, cut_crops, fingerprint_uint8, paste_chunk, plan_windows, process_video, row_fades,
     track_video, tracks_key,
@@ -93,7 +94,17 @@ class FUSEVideoTrackFaces:
                     "Longest side of the frames the detector sees (FFmpeg scales while decoding, cheaply). 0 = full size. "
                     "Lower is faster; faces smaller than about 20 px at this size are missed."
                 )}),
-            }
+            },
+            "optional": {
+                "detect_cuts": ("BOOLEAN", {"default": True, "tooltip": (
+                    "Find shot boundaries (hard cuts, fades through black) in the same decoding pass, as FUSE Face Detector does. "
+                    "Nothing is tracked, smoothed, filled, cropped or blended across a cut. Off: the video is one shot."
+                )}),
+                "cuts": ("STRING", {"default": "", "tooltip": (
+                    "Change the cuts found, as in FUSE Track Faces: '120, +348' adds, '-200' removes the one found at 200, "
+                    "'=120, 348' gives them exactly, 'none' means one shot. Frame numbers from 0."
+                )}),
+            },
         }
 
     @classmethod
@@ -101,13 +112,15 @@ class FUSEVideoTrackFaces:
         # run again when "auto" would pick another model (one was added) or the chosen file changed
         return host.is_changed(DETECTORS.fingerprint(detector, host.model_store()))
 
-    def track(self, video, detector, score_threshold, min_face_size, detect_every, detect_size):
+    def track(self, video, detector, score_threshold, min_face_size, detect_every, detect_size, detect_cuts=True, cuts=""):
+        parse_cut_override(cuts)  # a malformed cut list fails before the video is decoded
         path = host.video_file(video)
         info = probe_video(path)
         loaded = load_face_detector(detector, host.model_store(), device=host.torch_device())
         result = track_video(
             path, loaded, detect_size=int(detect_size), score_threshold=float(score_threshold), min_face_size=float(min_face_size),
             detect_every=int(detect_every), on_progress=host.progress_callback(info.frame_count), check_interrupt=host.check_interrupt,
+            detect_cuts=bool(detect_cuts), track_options={"cuts": cuts},
         )
         for note in result.decode.warnings(os.path.basename(path)):
             log.warning(note)

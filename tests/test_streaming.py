@@ -217,3 +217,26 @@ def test_tracking_on_a_downscaled_decode_maps_boxes_back_to_source_pixels(tmp_pa
             centre = (box[:2] + box[2:]) / 2
             nearest = np.abs((ours[:, :2] + ours[:, 2:]) / 2 - centre).sum(axis=1).min()
             assert nearest < 0.1 * (box[2] - box[0]), f"frame {frame}: a box found at full size has no counterpart within 10 %"
+
+
+def test_a_video_with_a_cut_is_tracked_shot_by_shot_and_windows_keep_the_cut(tmp_path):
+    from comfyui_fuse.media import synthetic
+    from comfyui_fuse.media.video import write_video
+    from comfyui_fuse.models.face_detectors import HAAR_OPTION, load_face_detector
+
+    box = synthetic.linear_path(12, (110, 40, 200, 130), (118, 44, 208, 134))
+    frames = np.concatenate([synthetic.render(synthetic.Scene(12, (240, 320), [box], [0], seed=0)), synthetic.render(synthetic.Scene(12, (240, 320), [box], [1], seed=7))])
+    write_video(tmp_path / "cut.mp4", frames, FPS, crf=0)
+    detector = load_face_detector(HAAR_OPTION, None)
+    result = streaming.track_video(tmp_path / "cut.mp4", detector, chunk_frames=5)
+    assert result.detections.cuts.tolist() == [12] and result.tracks.cuts.tolist() == [12], "the cut is found across decode chunks"
+    assert len(result.tracks) == 2, "a different person where the last one stood gets a new id"
+    assert streaming.track_video(tmp_path / "cut.mp4", detector, detect_cuts=False).tracks.cuts.tolist() == []
+    assert streaming.track_video(tmp_path / "cut.mp4", detector, track_options={"cuts": "-12, +6"}).tracks.cuts.tolist() == [6]
+    window = streaming.tracks_window(result.tracks, 8, 20)
+    assert window.cuts.tolist() == [4] and window.frame_count == 12
+    plan = plan_crops(result.tracks, np.zeros((24, 1, 1, 3), np.uint8), face_size=32)
+    part, _ = plan.window(8, 20, np.zeros((12, 1, 1, 3), np.uint8))
+    assert part.cuts.tolist() == [4]
+    fades = streaming.row_fades(part, result.tracks, 8, 3).numpy()
+    assert fades.min() == 1.0, "no fade at a cut, in a window as in the whole video"
