@@ -58,6 +58,7 @@ TARGET_CUT_PRECISION = 0.95
 TARGET_SCALE_MS = 1.0
 TARGET_SCALE_MB = 300.0
 EMBEDDING_SIZE = 64
+SCALE_REPEATS = 3
 CUT_TOLERANCE = 1  # frames
 FAST_SCENARIOS = ("whip pans, jumps of 1.5-2 face sizes", "fast head turns and dropped frames")
 CUT_SCENARIOS = ("hard cuts, new people in the same places", "cut and return, 3 shots", "cut and return, 3 shots (embeddings)")
@@ -248,24 +249,45 @@ def run(seeds: list[int], quick: bool):
     return results, per_frame, dict(memory), dict(cut_results), shot_seconds / max(shot_frames, 1), scenario_names
 
 
-def run_scale(frames: int, trackers: list[str], repeats: int = 3) -> dict[str, dict[str, float]]:
-    """Every tracker on the many-short-tracks clip (noisy detections, true cuts given); FUSE's
-    times are the best of `repeats` runs."""
+def _rss_mb() -> float:
+    """The process's resident memory now, in MB."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def scale_child(name: str, frames: int) -> dict[str, float]:
+    """One tracker on the many-short-tracks clip (noisy detections, true cuts given), in this
+    (fresh) process: times are the best of SCALE_REPEATS runs for FUSE (the machine may be
+    shared); memory is the growth of the resident set while tracking and, for FUSE, the peak of
+    Python allocations (tracemalloc)."""
     scenario = many_short_tracks(frames)
     simulated = simulate_detector(scenario, NOISY, np.random.default_rng([0, 99]))
     detections = with_cuts(simulated.detections, np.array(scenario.cuts, np.int64))
     truth_xyxy, present = scenario.truth()
+    tracker = TRACKERS[name]
+    tracker(FaceDetections.empty(10, detections.frame_size))  # imports and first-call set-up are not tracking
+    before = _rss_mb()
+    elapsed = cpu = np.inf
+    for _ in range(SCALE_REPEATS if name == "FUSE" else 1):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        output = tracker(detections)
+        elapsed, cpu = min(elapsed, time.perf_counter() - start), min(cpu, time.process_time() - cpu_start)
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+    result = {"ms/frame": 1000 * elapsed / frames, "cpu ms/frame": 1000 * cpu / frames, "rss MB": max(grown, 0.0), "detections": len(detections), "tracks": int(scenario.person_ids().max()) + 1}
+    if name == "FUSE":
+        result["peak MB"] = peak_mb(lambda: tracker(detections))
+    return {**result, **evaluate(truth_xyxy, present, output, scenario.cuts, scenario.people)}
+
+
+def run_scale(frames: int, trackers: list[str]) -> dict[str, dict[str, float]]:
+    """Every tracker on the scale clip, each in a process of its own (see scale_child)."""
+    import json
+    import subprocess
+
     out = {}
     for name in trackers:
-        tracker = TRACKERS[name]
-        elapsed = cpu = np.inf
-        for _ in range(repeats if name == "FUSE" else 1):  # the best of a few runs: the machine may be shared
-            start, cpu_start = time.perf_counter(), time.process_time()
-            output = tracker(detections)
-            elapsed, cpu = min(elapsed, time.perf_counter() - start), min(cpu, time.process_time() - cpu_start)
-        metrics = evaluate(truth_xyxy, present, output, scenario.cuts, scenario.people)
-        out[name] = {"ms/frame": 1000 * elapsed / frames, "cpu ms/frame": 1000 * cpu / frames, "peak MB": peak_mb(lambda: tracker(detections)), **metrics}
-    out["_detections"] = {"count": len(detections), "tracks": scenario.boxes.shape[1]}
+        done = subprocess.run([sys.executable, os.path.abspath(__file__), "--scale-child", name, "--scale-frames", str(frames)], capture_output=True, text=True, check=True)
+        out[name] = json.loads(done.stdout.strip().splitlines()[-1])
     return out
 
 
@@ -341,8 +363,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 5, --quick 2)")
     parser.add_argument("--scale-frames", type=int, default=None, help="frames of the scale run (default 50000, --quick 5000; 0 = skip)")
     parser.add_argument("--scale-peers", action="store_true", help="run the peers on the scale clip too (minutes)")
+    parser.add_argument("--scale-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
+    if args.scale_child:
+        import json
+
+        print(json.dumps(scale_child(args.scale_child, args.scale_frames)))
+        return
     count = args.seeds or (2 if args.quick else 5)
     seeds = list(range(args.seed, args.seed + count))
     results, per_frame, memory, cut_results, shot_per_frame, scenario_names = run(seeds, args.quick)
@@ -364,12 +392,13 @@ def main(argv: list[str] | None = None) -> None:
     scale_frames = args.scale_frames if args.scale_frames is not None else (5000 if args.quick else 50_000)
     scale = None
     if scale_frames:
-        scale = run_scale(scale_frames, list(TRACKERS) if args.scale_peers else ["FUSE"])
-        info = scale.pop("_detections")
-        print(f"\n### Scale: {scale_frames} frames, {info['tracks']} short tracks ({info['count']} noisy detections, a cut every 250 frames)\n")
-        print("| tracker | IDF1 | IDsw | carries | ms/frame (wall) | ms/frame (CPU) | peak MB |\n|---|---|---|---|---|---|---|")
+        scale = run_scale(scale_frames, ["FUSE", "ByteTrack", "BoT-SORT"] if args.scale_peers else ["FUSE"])
+        info = scale["FUSE"]
+        print(f"\n### Scale: {scale_frames} frames, {info['tracks']} short tracks ({info['detections']} noisy detections, a cut every 250 frames)\n")
+        print("| tracker | IDF1 | IDsw | carries | ms/frame (wall) | ms/frame (CPU) | resident growth MB | peak Python allocations MB |\n|---|---|---|---|---|---|---|---|")
         for name, values in scale.items():
-            print(f"| {name} | {values['IDF1']:.3f} | {values['IDsw']:.0f} | {values['carries']:.0f} | {values['ms/frame']:.3f} | {values['cpu ms/frame']:.3f} | {values['peak MB']:.1f} |")
+            peak = f"{values['peak MB']:.1f}" if "peak MB" in values else "-"
+            print(f"| {name} | {values['IDF1']:.3f} | {values['IDsw']:.0f} | {values['carries']:.0f} | {values['ms/frame']:.3f} | {values['cpu ms/frame']:.3f} | {values['rss MB']:.0f} | {peak} |")
     print(f"\nprocess peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     fuse, byte, raw = overall[("noisy", "FUSE")], overall[("noisy", "ByteTrack")], overall[("noisy", "raw detections")]
     gain = fuse["IDF1"] - byte["IDF1"]
