@@ -189,3 +189,14 @@ def test_bad_inputs_are_named(kwargs, message):
     tracks = span_tracks(5, [(0, 5)])
     with pytest.raises(ValueError, match=message):
         assign_identities(tracks, characters=references("alice"), **kwargs)
+
+
+def test_a_name_applies_across_shots_and_the_cuts_are_kept():
+    # shot 1 (frames 0-19): alice and bob; shot 2 (20-29): a close-up of alice; shot 3 (30-49): both again
+    plain = span_tracks(50, [(0, 20), (0, 20), (20, 30), (30, 50), (30, 50)])
+    tracks = type(plain)(plain.track_id, plain.xyxy, plain.state, plain.score, 50, plain.frame_size, cuts=[20, 30])
+    index, vectors = frame_embeddings(tracks, ["alice", "bob", "alice", "alice", "bob"])
+    result = assign_identities(tracks, index, vectors, references("alice", "bob"))
+    assert identities(result) == ["alice", "bob"], f"one track per person over three shots, got {identities(result)}"
+    assert result.tracks.cuts.tolist() == [20, 30], "the merged tracks must keep the shot boundaries"
+    assert result.tracks.runs(0) == [(0, 20), (20, 30), (30, 50)], "alice's track spans three shots but its runs stop at every cut"
