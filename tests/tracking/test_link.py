@@ -108,7 +108,7 @@ def test_a_short_gap_allows_a_jump_of_max_jump():
 
 
 def noise_tracklets(frames: int, per_frame: int, seed: int = 0):
-    """Issue 11: one-frame tracklets of per_frame random boxes in every frame (min_hits=1 on noise)."""
+    """One-frame tracklets of per_frame random boxes in every frame: what min_hits=1 makes of noisy detections."""
     rng = np.random.default_rng(seed)
     spans = [(f, f + 1, rng.uniform(100, 1180), rng.uniform(100, 620), rng.uniform(30, 120)) for f in range(frames) for _ in range(per_frame)]
     return pieces(*spans, frame_count=frames)
