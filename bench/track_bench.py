@@ -249,31 +249,25 @@ def run(seeds: list[int], quick: bool):
     return results, per_frame, dict(memory), dict(cut_results), shot_seconds / max(shot_frames, 1), scenario_names
 
 
-def _rss_mb() -> float:
-    """The process's resident memory now, in MB."""
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def scale_child(name: str, frames: int) -> dict[str, float]:
     """One tracker on the many-short-tracks clip (noisy detections, true cuts given), in this
     (fresh) process: times are the best of SCALE_REPEATS runs for FUSE (the machine may be
-    shared); memory is the growth of the resident set while tracking and, for FUSE, the peak of
-    Python allocations (tracemalloc)."""
+    shared); memory is the process's peak resident set (interpreter, libraries, the clip and the
+    tracking; ultralytics brings torch) and, for FUSE, the peak of the allocations made while
+    tracking (tracemalloc, numpy included)."""
     scenario = many_short_tracks(frames)
     simulated = simulate_detector(scenario, NOISY, np.random.default_rng([0, 99]))
     detections = with_cuts(simulated.detections, np.array(scenario.cuts, np.int64))
     truth_xyxy, present = scenario.truth()
     tracker = TRACKERS[name]
     tracker(FaceDetections.empty(10, detections.frame_size))  # imports and first-call set-up are not tracking
-    before = _rss_mb()
     elapsed = cpu = np.inf
     for _ in range(SCALE_REPEATS if name == "FUSE" else 1):
         start, cpu_start = time.perf_counter(), time.process_time()
         output = tracker(detections)
         elapsed, cpu = min(elapsed, time.perf_counter() - start), min(cpu, time.process_time() - cpu_start)
-    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
-    result = {"ms/frame": 1000 * elapsed / frames, "cpu ms/frame": 1000 * cpu / frames, "rss MB": max(grown, 0.0), "detections": len(detections), "tracks": int(scenario.person_ids().max()) + 1}
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = {"ms/frame": 1000 * elapsed / frames, "cpu ms/frame": 1000 * cpu / frames, "rss MB": peak_rss, "detections": len(detections), "tracks": int(scenario.person_ids().max()) + 1}
     if name == "FUSE":
         result["peak MB"] = peak_mb(lambda: tracker(detections))
     return {**result, **evaluate(truth_xyxy, present, output, scenario.cuts, scenario.people)}
@@ -395,7 +389,7 @@ def main(argv: list[str] | None = None) -> None:
         scale = run_scale(scale_frames, ["FUSE", "ByteTrack", "BoT-SORT"] if args.scale_peers else ["FUSE"])
         info = scale["FUSE"]
         print(f"\n### Scale: {scale_frames} frames, {info['tracks']} short tracks ({info['detections']} noisy detections, a cut every 250 frames)\n")
-        print("| tracker | IDF1 | IDsw | carries | ms/frame (wall) | ms/frame (CPU) | resident growth MB | peak Python allocations MB |\n|---|---|---|---|---|---|---|---|")
+        print("| tracker | IDF1 | IDsw | carries | ms/frame (wall) | ms/frame (CPU) | process peak RSS MB | tracking allocations peak MB |\n|---|---|---|---|---|---|---|---|")
         for name, values in scale.items():
             peak = f"{values['peak MB']:.1f}" if "peak MB" in values else "-"
             print(f"| {name} | {values['IDF1']:.3f} | {values['IDsw']:.0f} | {values['carries']:.0f} | {values['ms/frame']:.3f} | {values['cpu ms/frame']:.3f} | {values['rss MB']:.0f} | {peak} |")

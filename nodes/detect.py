@@ -48,7 +48,7 @@ class FUSEFaceDetector:
     OUTPUT_TOOLTIPS = ("Face boxes (source pixels), scores and landmarks (when the detector gives them) per frame, and the shot boundaries found.",)
     FUNCTION = "detect"
     CATEGORY = "FUSE/detect"
-    DESCRIPTION = "Detects faces in every frame of a video, and the cuts between its shots. Connect the faces to FUSE Track Faces."
+    DESCRIPTION = "Detects the faces and the cuts of a video. Connect the faces to FUSE Track Faces."
 
     @classmethod
     def IS_CHANGED(cls, detector=None, **_):
