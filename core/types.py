@@ -489,7 +489,8 @@ class FaceTracks:
 
     def window(self, start: int, stop: int) -> "FaceTracks":
         """The tracks on frames [start, stop), as the tracks of a clip of those frames (frames and
-        cuts shifted by -start; every track kept, absent where it has no frame there)."""
+        cuts shifted by -start, the fingerprint cut to the window; every track kept, absent where
+        it has no frame there)."""
         if not 0 <= start < stop <= self.frame_count:
             raise ValueError(f"window must lie in 0..{self.frame_count} with start < stop, but got [{start}, {stop})")
         keep = (self.row_frame >= start) & (self.row_frame < stop)
@@ -507,6 +508,7 @@ class FaceTracks:
             fps=self.fps,
             landmarks=None if self.row_landmarks is None else self.row_landmarks[keep],
             identity=self.identity,
+            fingerprint=None if self.fingerprint is None else self.fingerprint[start:stop],
             cuts=self.cuts[(self.cuts > start) & (self.cuts < stop)] - start,
         )
 

@@ -78,7 +78,7 @@ def clip_with_a_cut():
 
 
 def test_cuts_are_found_and_nothing_crosses_them(clip_with_a_cut):
-    result = run_track_pipeline(clip_with_a_cut, 25, detector=HAAR, face_size=96)
+    result = run_track_pipeline(clip_with_a_cut, 25, detector=HAAR, crop=CropSpec(face_size=96))
     assert result.report["tracks"]["cuts"] == [12] and result.tracks.cuts.tolist() == [12]
     assert result.report["tracks"]["shots"] == [[0, 12], [12, 24]]
     assert len(result.tracks) == 2, f"two people one after the other in the same place: two ids, but got {result.tracks.track_id.tolist()}"
@@ -102,7 +102,7 @@ def test_nothing_processed_in_one_shot_leaks_into_the_next(clip_with_a_cut):
         out[torch.from_numpy(frames < 12)] *= 0.2
         return out
 
-    output = process_faces_in_video(clip_with_a_cut, darken_first_shot, detector=load_face_detector(HAAR, None), face_size=96)
+    output = process_faces_in_video(clip_with_a_cut, darken_first_shot, detector=load_face_detector(HAAR, None), crop=CropSpec(face_size=96))
     plan = seen["plan"]
     assert plan.cuts.tolist() == [12]
     for sequence in plan.sequences:

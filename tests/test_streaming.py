@@ -235,7 +235,7 @@ def test_a_video_with_a_cut_is_tracked_shot_by_shot_and_windows_keep_the_cut(tmp
     assert streaming.track_video(tmp_path / "cut.mp4", detector, track_options={"cuts": "-12, +6"}).tracks.cuts.tolist() == [6]
     window = streaming.tracks_window(result.tracks, 8, 20)
     assert window.cuts.tolist() == [4] and window.frame_count == 12
-    plan = plan_crops(result.tracks, np.zeros((24, 1, 1, 3), np.uint8), face_size=32)
+    plan = plan_crops(result.tracks, np.zeros((24, 1, 1, 3), np.uint8), CropSpec(face_size=32))
     part, _ = plan.window(8, 20, np.zeros((12, 1, 1, 3), np.uint8))
     assert part.cuts.tolist() == [4]
     fades = streaming.row_fades(part, result.tracks, 8, 3).numpy()
