@@ -254,7 +254,7 @@ class VideoJob:
 
 def tracks_key(tracks: FaceTracks) -> str:
     digest = hashlib.sha256()
-    for array in (tracks.track_id, tracks.offsets, tracks.row_frame, tracks.row_xyxy, tracks.row_state, tracks.cuts):
+    for array in (tracks.track_id, tracks.offsets, tracks.row_frame, tracks.row_xyxy, tracks.row_state, tracks.cut_frames):
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
 
@@ -423,9 +423,9 @@ def row_fades(plan: CropPlan, tracks: FaceTracks, start: int, fade_frames: int) 
         for frame in (sequence.frames + start).tolist():
             first, stop = next((a, b) for a, b in runs if a <= frame < b)
             weight = 1.0
-            if first > 0 and first not in tracks.cuts:
+            if first > 0 and first not in tracks.cut_frames:
                 weight = min(weight, (frame - first + 1) / (fade_frames + 1))
-            if stop < tracks.frame_count and stop not in tracks.cuts:
+            if stop < tracks.frame_count and stop not in tracks.cut_frames:
                 weight = min(weight, (stop - frame) / (fade_frames + 1))
             weights.append(weight)
     return torch.tensor(weights, dtype=torch.float32)

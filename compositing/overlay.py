@@ -43,7 +43,7 @@ def _label(tracks: FaceTracks, index: int) -> str:
 def _cut_marks(tracks: FaceTracks) -> dict[int, int]:
     """frame -> the shot number (from 1) whose cut mark it carries."""
     marks = {}
-    edges = [*tracks.cuts.tolist(), tracks.frame_count]
+    edges = [*tracks.cut_frames.tolist(), tracks.frame_count]
     for shot, (cut, stop) in enumerate(zip(edges[:-1], edges[1:]), start=2):
         for frame in range(cut, min(cut + CUT_MARK_FRAMES, stop)):
             marks[frame] = shot

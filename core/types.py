@@ -250,7 +250,8 @@ class FaceTracks:
     rows are offsets[i]:offsets[i+1]; row_frame (m,) int64; row_xyxy (m,4) float32 source pixels;
     row_state (m,) uint8 DETECTED or INTERPOLATED; row_score (m,) float32; row_landmarks (m,5,2)
     float32 or None. identity (k,) str or None (character names). cuts (c,) int64, sorted: the
-    frames that start a new shot (shot boundaries), in [1, N). frame_count N, frame_size (H, W)
+    frames that start a new shot (shot boundaries), in [1, N); None when shots were not looked
+    for (cut_frames is then empty). frame_count N, frame_size (H, W)
     and fps (a Fraction) describe the source clip; fingerprint (N,16,16,C) uint8 or None (see
     FaceDetections) lets cropping refuse another video's frames.
 
@@ -388,7 +389,7 @@ class FaceTracks:
             "frame_size": check_frame_size(frame_size),
             "fps": check_fps(fps),
             "fingerprint": _check_fingerprint(fingerprint, frame_count),
-            "cuts": _frozen(check_cuts(cuts, frame_count)),
+            "cuts": None if cuts is None else _frozen(check_cuts(cuts, frame_count)),
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)
@@ -403,7 +404,7 @@ class FaceTracks:
         return len(self.track_id)
 
     def __repr__(self) -> str:
-        shots = f", {len(self.cuts) + 1} shots" if len(self.cuts) else ""
+        shots = f", {len(self.cut_frames) + 1} shots" if len(self.cut_frames) else ""
         return f"FaceTracks({len(self)} tracks over {self.frame_count} frames of {self.frame_size[1]}x{self.frame_size[0]} at {self.fps} fps{shots})"
 
     @property
@@ -454,9 +455,14 @@ class FaceTracks:
         return self._dense(np.ones(len(self.row_frame), bool), False, bool)
 
     @property
+    def cut_frames(self) -> np.ndarray:
+        """(c,) int64: the cuts, empty when there are none or shots were not looked for."""
+        return np.zeros(0, np.int64) if self.cuts is None else self.cuts
+
+    @property
     def shots(self) -> list[tuple[int, int]]:
         """The shots as half-open frame ranges [(0, c1), (c1, c2), ..., (c_last, N)]."""
-        return shot_ranges(self.cuts, self.frame_count)
+        return shot_ranges(self.cut_frames, self.frame_count)
 
     @classmethod
     def empty(cls, frame_count: int, frame_size: tuple[int, int], fps=Fraction(25), fingerprint: np.ndarray | None = None, cuts=None) -> "FaceTracks":
@@ -509,7 +515,7 @@ class FaceTracks:
             landmarks=None if self.row_landmarks is None else self.row_landmarks[keep],
             identity=self.identity,
             fingerprint=None if self.fingerprint is None else self.fingerprint[start:stop],
-            cuts=self.cuts[(self.cuts > start) & (self.cuts < stop)] - start,
+            cuts=None if self.cuts is None else self.cuts[(self.cuts > start) & (self.cuts < stop)] - start,
         )
 
     def index_of(self, track_id: int) -> int:
@@ -526,7 +532,7 @@ class FaceTracks:
         frames = self.frames_of(index)
         if not len(frames):
             return []
-        breaks = (np.diff(frames) > 1) | np.isin(frames[1:], self.cuts)
+        breaks = (np.diff(frames) > 1) | np.isin(frames[1:], self.cut_frames)
         starts = np.concatenate([[0], np.flatnonzero(breaks) + 1])
         stops = np.concatenate([starts[1:], [len(frames)]])
         return [(int(frames[a]), int(frames[b - 1]) + 1) for a, b in zip(starts, stops)]

@@ -59,12 +59,15 @@ def parse_cut_override(text: str) -> CutOverride:
 
 
 def resolve_cuts(detected, override: str, frame_count: int) -> np.ndarray:
-    """The cuts to track with: (c,) int64 sorted frames in [1, frame_count).
+    """The cuts to track with: (c,) int64 sorted frames in [1, frame_count), or None when shots
+    were not looked for and the cut list is empty (nothing is known about them).
 
     detected: the cuts found while detecting ((c,) ints, or None when shots were not looked
     for); override: the user's cut list. A frame outside the clip, or removing a cut that was not
     detected, is a ValueError that says what is there."""
     parsed = parse_cut_override(override)
+    if detected is None and not parsed.replace and not parsed.add and not parsed.remove:
+        return None
     found = check_cuts(detected, frame_count)
     cuts = set() if parsed.replace else set(found.tolist())
     for frame in parsed.remove:

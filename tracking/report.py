@@ -4,7 +4,8 @@ Layout: {"fps": "30000/1001", "fps_float": 29.97..., "frame_count": N, "frame_si
 "cuts": [c1, c2, ...], "shots": [[0, c1], [c1, c2], ..., [c_last, N]],
 "tracks": [{"id": 1, "identity": null | "name", "frames": [{"frame": 0, "xyxy": [x1, y1, x2, y2],
 "state": "detected" | "interpolated", "score": 0.93, "landmarks": [[x, y] * 5]}, ...]}, ...]}.
-A cut at frame c starts a new shot at c; shots are half-open frame ranges. Only the frames where
+A cut at frame c starts a new shot at c; shots are half-open frame ranges; "cuts" is null when
+shots were not looked for. Only the frames where
 a track is present are listed; "landmarks" appears when the tracks carry them. Numbers are the
 float32 values written as floats, so a round trip is exact. A dict without "cuts" (written
 before shots existed) reads as one shot.
@@ -44,7 +45,7 @@ def tracks_to_dict(tracks: FaceTracks) -> dict:
         "fps_float": float(tracks.fps),
         "frame_count": tracks.frame_count,
         "frame_size": [int(v) for v in tracks.frame_size],
-        "cuts": tracks.cuts.tolist(),
+        "cuts": None if tracks.cuts is None else tracks.cuts.tolist(),
         "shots": [list(shot) for shot in tracks.shots],
         "tracks": out_tracks,
     }

@@ -85,7 +85,7 @@ def _build_track(chain: list[int], tracklets: list[Tracklet], detections: FaceDe
     return frames, xyxy, state, score, track_landmarks
 
 
-def _assemble(tracks: list[TrackRows], detections: FaceDetections, spec: TrackSpec, cuts: np.ndarray) -> FaceTracks:
+def _assemble(tracks: list[TrackRows], detections: FaceDetections, spec: TrackSpec, cuts: np.ndarray | None) -> FaceTracks:
     """FaceTracks from the tracks' rows, ids 1..k by first frame, then left edge, then top edge."""
     if not tracks:
         return FaceTracks.empty(detections.frame_count, detections.frame_size, spec.fps, detections.fingerprint, cuts=cuts)
@@ -122,18 +122,20 @@ def track_faces(
     (track_faces(detections, fps=29.97, min_hits=2)); neither gives the defaults.
     on_progress receives frame_count steps in total; check_interrupt is called once per frame.
 
-    Returns FaceTracks whose cuts are the shot boundaries used: xyxy float32 rows, state DETECTED /
+    Returns FaceTracks whose cuts are the shot boundaries used (None when the detections did not
+    look for shots and the spec gives no cut list): xyxy float32 rows, state DETECTED /
     INTERPOLATED, score the detection score (decayed on interpolated frames), landmarks when
     detections carry them.
     """
     if not isinstance(detections, FaceDetections):
         raise TypeError(f"detections must be a FaceDetections (socket FUSE_FACES), but got {type(detections).__name__}")
     spec = _spec_from(spec, settings)
-    cuts = resolve_cuts(detections.cuts, spec.cuts, detections.frame_count)
+    known = resolve_cuts(detections.cuts, spec.cuts, detections.frame_count)  # None: shots not looked for
+    cuts = np.zeros(0, np.int64) if known is None else known
     if len(detections) == 0:
         if on_progress is not None:
             on_progress(detections.frame_count)
-        return FaceTracks.empty(detections.frame_count, detections.frame_size, spec.fps, detections.fingerprint, cuts=cuts)
+        return FaceTracks.empty(detections.frame_count, detections.frame_size, spec.fps, detections.fingerprint, cuts=known)
     sampled = detections.is_sampled
     _warn_short_shots(cuts, sampled, spec.min_hits)
     tracklets = follow_tracks(
@@ -153,4 +155,4 @@ def track_faces(
         chains = [[index] for index in range(len(tracklets))]
     tracks = [_build_track(chain, tracklets, detections, spec, cuts) for chain in chains]
     tracks = [track for track in tracks if len(track[0]) >= spec.min_track_length]
-    return _assemble(tracks, detections, spec, cuts)
+    return _assemble(tracks, detections, spec, known)

@@ -10,7 +10,7 @@ from comfyui_fuse.tracking.cuts import parse_cut_override, resolve_cuts, shot_of
     "detected, text, expected",
     [
         ([30, 60], "", [30, 60]),
-        (None, "", []),
+        (None, "none", []),
         ([30, 60], "none", []),
         ([30, 60], " NONE ", []),
         ([30, 60], "=10, 90", [10, 90]),
@@ -23,6 +23,10 @@ from comfyui_fuse.tracking.cuts import parse_cut_override, resolve_cuts, shot_of
 )
 def test_cut_lists(detected, text, expected):
     assert resolve_cuts(detected, text, 100).tolist() == expected
+
+
+def test_nothing_known_about_shots_stays_unknown():
+    assert resolve_cuts(None, "", 100) is None, "no shot search and no cut list: the cuts are unknown (None), not 'none'"
 
 
 @pytest.mark.parametrize(
