@@ -66,8 +66,10 @@ def run_one(harness, comfyui_path: str, python: str, source: Path, folder: Path,
         pid = server._process.pid
         idle = peak_rss_gb(pid)
         out = folder / "out"
+        # Placed in ComfyUI's input folder as a user would (an upload is capped at 100 MB by the server).
+        os.link(source, server.input_dir / source.name)
         command = [sys.executable, "-m", "comfyui_fuse.cli", "queue", str(workflow), "--server", server.url,
-                   "--out", str(out), "--input", f"file={source}", "--timeout", str(args.timeout)]
+                   "--out", str(out), "--set", f"LoadVideo.file={source.name}", "--timeout", str(args.timeout)]
         start = time.perf_counter()
         result = subprocess.run(command, capture_output=True, text=True)
         seconds = time.perf_counter() - start

@@ -126,7 +126,8 @@ def test_video_quality_check_and_the_command_line_on_the_video_path_output(comfy
     assert len(report["faces"]) == 2 and not any(face["failed_segments"] for face in report["faces"]), f"an unprocessed round trip passes: {report.get('summary')}"
     assert report["outside_faces"]["unchanged"] and report["fallback"] == {"enabled": True, "applied": False, "fade_frames": 2, "segments_replaced": 0}
     assert report["lip_sync"]["available"], "the processed file's own audio and models/syncnet give lip-sync figures"
-    assert all(segment["figures"]["sync_stacks"] > 0 for face in report["faces"] for segment in face["segments"])
+    segments = [(face.get("track_id"), segment) for face in report["faces"] for segment in face["segments"]]
+    assert all(segment["figures"]["sync_stacks"] > 0 for _, segment in segments), f"every segment gets SyncNet stacks: {segments}"
     saved = next(path for path in files if path.suffix == ".mp4")
     returned = np.concatenate([chunk for _, chunk in stream.iter_frames(saved)])
     original = np.concatenate([chunk for _, chunk in stream.iter_frames(source)])
