@@ -16,7 +16,8 @@ import argparse
 import os
 
 from .models import add_models_dir_arguments, models_dir
-from .track import check_output_paths, check_video_path, detector_arguments, finite_float, load_detector, positive_int
+from .files import check_output_paths, check_video_path
+from .track import detector_arguments, finite_float, load_detector, positive_int
 
 
 def add_processing_arguments(parser: argparse.ArgumentParser, model_help: str) -> None:

@@ -13,28 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from .track import check_output_paths, detector_arguments, fps_text, list_detectors, load_detector, positive_int, write_report
+from .files import check_output_paths, check_picture_path, require_video_and_out, write_picture, write_report
+from .track import detector_arguments, fps_text, list_detectors, load_detector, positive_int
 from .models import add_models_dir_arguments, models_dir
-
-
-def write_png(path: str, image_rgb) -> None:
-    """Write a PNG atomically (a temporary file beside `path`, renamed at the end)."""
-    import cv2
-
-    ok, encoded = cv2.imencode(".png", image_rgb[..., ::-1])
-    if not ok:
-        raise ValueError(f"--timeline {path!r}: the picture could not be encoded as PNG")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    partial = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.partial")
-    try:
-        with open(partial, "wb") as handle:
-            handle.write(encoded.tobytes())
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.remove(partial)
-        raise
 
 
 def print_speaker_summary(info, report: dict, written: list[str]) -> None:
@@ -64,12 +45,8 @@ def run_speakers(args: argparse.Namespace) -> int:
         arguments = detector_arguments(args)
         if args.list_detectors:
             return list_detectors(arguments)
-        if args.video is None:
-            raise ValueError("VIDEO must name the video file, e.g. comfyui-fuse speakers clip.mp4 --out speakers.json")
-        if args.out is None:
-            raise ValueError("--out must name the JSON report to write, e.g. --out speakers.json")
-        if args.timeline is not None and not args.timeline.lower().endswith(".png"):
-            raise ValueError(f"--timeline must end in .png, but got {args.timeline!r}")
+        require_video_and_out(args, "speakers", report="speakers.json")
+        check_picture_path("--timeline", args.timeline, (".png",))
         inputs = {"VIDEO": args.video, "--audio": args.audio, **{f"--stem {path}": path for path in args.stem}}
         check_output_paths(inputs, {"--out": args.out, "--timeline": args.timeline})
         settings = SpeakerSettings(threshold=args.threshold, window_ms=args.window_ms, min_segment_ms=args.min_segment_ms, max_gap_ms=args.max_gap_ms)
@@ -86,7 +63,7 @@ def run_speakers(args: argparse.Namespace) -> int:
                                    on_progress=args.progress.stage("speakers", tracks.frame_count))
     written = []
     if args.timeline is not None:
-        write_png(args.timeline, timeline_image(run.speakers))
+        write_picture("--timeline", args.timeline, timeline_image(run.speakers))
         written.append(args.timeline)
     write_report(args.out, {**run.report, "source": {"path": os.path.abspath(args.video), "audio": os.path.abspath(args.audio) if args.audio else None, "stems": [os.path.abspath(p) for p in args.stem]}})
     written.append(args.out)

@@ -11,11 +11,11 @@ half-written report or video; the audio track and the exact fps are carried thro
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 from fractions import Fraction
 
+from .files import check_output_paths, check_video_path, read_json, require_video_and_out, write_report
 from .models import add_models_dir_arguments, models_dir
 
 
@@ -81,22 +81,6 @@ def list_detectors(arguments: dict) -> int:
     return 0
 
 
-def write_report(path: str, report: dict) -> None:
-    """Write JSON atomically: a temporary file beside `path`, renamed at the end."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    partial = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.partial")
-    try:
-        with open(partial, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2)
-            handle.write("\n")
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.remove(partial)
-        raise
-
-
 def fps_text(fps: Fraction) -> str:
     """'25' or '30000/1001 (29.970)': the exact rate and, when fractional, its decimal value."""
     return str(fps) if fps.denominator == 1 else f"{fps} ({float(fps):.3f})"
@@ -123,13 +107,6 @@ def print_summary(report: dict, tracks, arguments: dict, written: list[str]) -> 
         print(f"crop -> paste round trip: max abs difference outside faces = {check['max_abs_diff_outside_faces']:g}/255, inside faces = {check['max_abs_diff_inside_faces']:g}/255")
     for path in written:
         print(f"wrote {path}")
-
-
-def check_video_path(option: str, path: str | None) -> None:
-    from ..media.video import VIDEO_EXTENSIONS
-
-    if path is not None and os.path.splitext(path)[1].lower() not in VIDEO_EXTENSIONS:
-        raise ValueError(f"{option} must end in one of {', '.join(VIDEO_EXTENSIONS)}, but got {path!r}")
 
 
 def load_detector(arguments: dict):
@@ -196,10 +173,7 @@ def run_track(args: argparse.Namespace) -> int:
         arguments = detector_arguments(args)
         if args.list_detectors:
             return list_detectors(arguments)
-        if args.video is None:
-            raise ValueError("VIDEO must name the video file to track, e.g. comfyui-fuse track clip.mp4 --out report.json")
-        if args.out is None:
-            raise ValueError("--out must name the JSON report to write, e.g. --out report.json")
+        require_video_and_out(args, "track", " to track")
         check_video_path("--preview", args.preview)
         check_video_path("--output", args.output)
         check_output_paths({"VIDEO": args.video}, {"--out": args.out, "--preview": args.preview, "--output": args.output})
@@ -211,33 +185,6 @@ def run_track(args: argparse.Namespace) -> int:
     written.append(args.out)
     print_summary(report, tracked.tracks, arguments, written)
     return 0
-
-
-def _same_path(first: str, second: str) -> bool:
-    if os.path.exists(first) and os.path.exists(second):
-        return os.path.samefile(first, second)  # also hard links
-    return os.path.realpath(first) == os.path.realpath(second)
-
-
-def check_output_paths(inputs: dict[str, str | None], outputs: dict[str, str | None]) -> None:
-    """Before any work: each output (option -> path) names a file that can be written, is no
-    input (option -> path; writing it would replace the source) and no other output."""
-    written: dict[str, str] = {}
-    for option, path in outputs.items():
-        if path is None:
-            continue
-        if os.path.isdir(path):
-            raise ValueError(f"{option} must name a file, but {path!r} is a directory; e.g. {option} {os.path.join(path, 'report.json' if option == '--out' else 'output.mp4')}")
-        folder = os.path.dirname(os.path.abspath(path))
-        while not os.path.exists(folder):
-            folder = os.path.dirname(folder)
-        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-            raise ValueError(f"{option} must be a file in a folder you can write to, but {folder!r} is {'a file' if not os.path.isdir(folder) else 'not writable'}; choose another path")
-        for other_option, other in list(inputs.items()) + list(written.items()):
-            if other is not None and _same_path(path, other):
-                what = "the input would be overwritten" if other_option in inputs else "one would overwrite the other"
-                raise ValueError(f"{option} must not be the same file as {other_option} ({other!r}): {what}; choose another name")
-        written[option] = path
 
 
 def add_track_command(subparsers) -> None:
@@ -257,11 +204,7 @@ def read_references(path: str) -> tuple[list, list[str]]:
     Image paths are relative to the JSON file's folder; 1 to 15 images per character."""
     import cv2
 
-    with open(path, encoding="utf-8") as handle:
-        try:
-            characters = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"--refs {path!r} must be JSON such as {{\"alice\": [\"alice1.jpg\"]}}, but it is not valid JSON: {error}") from None
+    characters = read_json("--refs", path, 'JSON such as {"alice": ["alice1.jpg"]}')
     if not isinstance(characters, dict) or not characters:
         raise ValueError(f"--refs {path!r} must map each character name to a list of 1 to 15 image files, e.g. {{\"alice\": [\"alice1.jpg\"]}}")
     folder = os.path.dirname(os.path.abspath(path))
@@ -350,10 +293,7 @@ def run_detect(args: argparse.Namespace) -> int:
         arguments = detector_arguments(args)
         if args.list_detectors:
             return list_detectors(arguments)
-        if args.video is None:
-            raise ValueError("VIDEO must name the video file to analyse, e.g. comfyui-fuse detect clip.mp4 --out report.json")
-        if args.out is None:
-            raise ValueError("--out must name the JSON report to write, e.g. --out report.json")
+        require_video_and_out(args, "detect", " to analyse")
         check_output_paths({"VIDEO": args.video, "--refs": args.refs}, {"--out": args.out})
         models = load_analysis_models(args, arguments)
         video, detector, analysis = analyse_video(args, arguments, *models)
