@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from .files import check_output_paths, check_picture_path, require_video_and_out, write_picture, write_report
-from .track import detector_arguments, fps_text, list_detectors, load_detector, positive_int
-from .models import add_models_dir_arguments, models_dir
+from .files import check_output_paths, check_picture_path, write_picture, write_report
+from .models import models_dir
+from .track import add_detector_arguments, fps_text, load_detector, positive_int, video_command_arguments
 
 
 def print_speaker_summary(info, report: dict, written: list[str]) -> None:
@@ -42,10 +42,9 @@ def run_speakers(args: argparse.Namespace) -> int:
     from ..streaming import track_video
 
     with models_dir(args):
-        arguments = detector_arguments(args)
-        if args.list_detectors:
-            return list_detectors(arguments)
-        require_video_and_out(args, "speakers", report="speakers.json")
+        arguments = video_command_arguments(args, "speakers", report="speakers.json")
+        if arguments is None:
+            return 0
         check_picture_path("--timeline", args.timeline, (".png",))
         inputs = {"VIDEO": args.video, "--audio": args.audio, **{f"--stem {path}": path for path in args.stem}}
         check_output_paths(inputs, {"--out": args.out, "--timeline": args.timeline})
@@ -94,8 +93,5 @@ def add_speakers_command(subparsers) -> None:
     parser.add_argument("--min-segment-ms", type=float, default=200.0, help="shorter speaking segments are dropped (default 200)")
     parser.add_argument("--max-gap-ms", type=float, default=300.0, help="shorter pauses in one face's speech are bridged (default 300)")
     parser.add_argument("--max-frames", type=positive_int, default=None, help="read only the first N frames")
-    parser.add_argument("--detector", default="auto", help='face detector: "auto" (best model found, else the built-in Haar cascade) or a model file option; see --list-detectors')
-    add_models_dir_arguments(parser)
-    parser.add_argument("--score-threshold", type=float, default=0.5, help="minimum detector confidence (default 0.5)")
-    parser.add_argument("--list-detectors", action="store_true", help="print the detector options found and exit")
+    add_detector_arguments(parser)
     parser.set_defaults(run=run_speakers)

@@ -34,13 +34,18 @@ def finite_float(text: str) -> float:
     return value
 
 
-def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by the commands that run the track pipeline."""
+def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
+    """The face detector options of the commands that detect faces (with the models folder)."""
     parser.add_argument("--detector", default="auto", help='face detector: "auto" (best model found, else the built-in Haar cascade), "haar (built-in, low quality)", or a model file option; see --list-detectors')
     add_models_dir_arguments(parser)
     parser.add_argument("--score-threshold", type=finite_float, default=0.5, help="minimum detector confidence (default 0.5)")
-    parser.add_argument("--face-size", type=positive_int, default=256, help="side of the face crops in pixels (default 256)")
     parser.add_argument("--list-detectors", action="store_true", help="print the detector options found and exit")
+
+
+def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by the commands that run the track pipeline."""
+    add_detector_arguments(parser)
+    parser.add_argument("--face-size", type=positive_int, default=256, help="side of the face crops in pixels (default 256)")
     add_cut_arguments(parser)
 
 
@@ -79,6 +84,17 @@ def list_detectors(arguments: dict) -> int:
     for option in detector_options(arguments["models"]):
         print(option)
     return 0
+
+
+def video_command_arguments(args: argparse.Namespace, command: str, purpose: str = "", report: str = "report.json") -> dict | None:
+    """The detector arguments of a command that reads VIDEO and writes the --out report, after
+    checking both are given; None when --list-detectors printed the options instead (all done)."""
+    arguments = detector_arguments(args)
+    if args.list_detectors:
+        list_detectors(arguments)
+        return None
+    require_video_and_out(args, command, purpose, report)
+    return arguments
 
 
 def fps_text(fps: Fraction) -> str:
@@ -170,10 +186,9 @@ def run_track(args: argparse.Namespace) -> int:
     from ..streaming import track_file
 
     with models_dir(args):
-        arguments = detector_arguments(args)
-        if args.list_detectors:
-            return list_detectors(arguments)
-        require_video_and_out(args, "track", " to track")
+        arguments = video_command_arguments(args, "track", " to track")
+        if arguments is None:
+            return 0
         check_video_path("--preview", args.preview)
         check_video_path("--output", args.output)
         check_output_paths({"VIDEO": args.video}, {"--out": args.out, "--preview": args.preview, "--output": args.output})
@@ -290,10 +305,9 @@ def print_detect_summary(video, detector, report: dict, path: str) -> None:
 
 def run_detect(args: argparse.Namespace) -> int:
     with models_dir(args):
-        arguments = detector_arguments(args)
-        if args.list_detectors:
-            return list_detectors(arguments)
-        require_video_and_out(args, "detect", " to analyse")
+        arguments = video_command_arguments(args, "detect", " to analyse")
+        if arguments is None:
+            return 0
         check_output_paths({"VIDEO": args.video, "--refs": args.refs}, {"--out": args.out})
         models = load_analysis_models(args, arguments)
         video, detector, analysis = analyse_video(args, arguments, *models)
@@ -317,10 +331,7 @@ def add_detect_command(subparsers) -> None:
     parser.add_argument("--min-confidence", type=finite_float, default=0.5, help="faces detected less surely are not syncable (default 0.5)")
     parser.add_argument("--detect-every", type=positive_int, default=1, help="run the detector on every k-th frame; tracking fills the rest (default 1)")
     parser.add_argument("--max-frames", type=positive_int, default=None, help="read only the first N frames")
-    parser.add_argument("--detector", default="auto", help='face detector: "auto" (best model found, else the built-in Haar cascade) or a model file option; see --list-detectors')
-    add_models_dir_arguments(parser)
-    parser.add_argument("--score-threshold", type=finite_float, default=0.5, help="minimum detector confidence (default 0.5)")
-    parser.add_argument("--list-detectors", action="store_true", help="print the detector options found and exit")
+    add_detector_arguments(parser)
     add_cut_arguments(parser)
     parser.set_defaults(run=run_detect)
 
