@@ -31,6 +31,7 @@ from comfyui_fuse.compositing.geometry import CropSpec
 from comfyui_fuse.core.types import DETECTED, FaceTracks
 from comfyui_fuse.media import stream, synthetic
 from comfyui_fuse.media.video import write_video
+from comfyui_fuse.models import restorers
 from comfyui_fuse.restoration import restore
 
 
@@ -43,8 +44,8 @@ class InventedDetail(torch.nn.Module):
 
 
 def restorer_processor(temporal_smoothing: float):
-    spec = dataclasses.replace(restore.RESTORERS["RestoreFormer"], input_size=128, call=lambda net, x, fidelity: net(x))
-    restorer = restore.FaceRestorer(spec, InventedDetail(), "bench stand-in")
+    spec = dataclasses.replace(restorers.RESTORERS["RestoreFormer"], input_size=128, call=lambda net, x, fidelity: net(x))
+    restorer = restorers.FaceRestorer(spec, InventedDetail(), "bench stand-in")
 
     def process(crops, plan, **_):
         return restore.restore_face_sequences(restorer, crops, plan, temporal_smoothing=temporal_smoothing)
