@@ -37,8 +37,9 @@ from .compositing.geometry import CropSpec, plan_crops
 from .compositing.masks import sequence_fades
 from .compositing.overlay import draw_tracks
 from .compositing.paste import PasteSpec, paste_faces
-from .compositing.plan import FINGERPRINT_GRID, CropPlan
+from .compositing.plan import CropPlan
 from .compositing.warp import crop_faces
+from .core.fingerprint import fingerprint_frames
 from .core.threads import one_torch_thread
 from .core.types import FaceDetections, FaceTracks
 from .media.stream import SEGMENT_EXTENSION, DecodeReport, SegmentWriter, VideoInfo, check_output_path, finish_video, iter_frames, probe_video
@@ -157,13 +158,18 @@ def _with_sampled(detections: FaceDetections, sampled: np.ndarray | None, cuts: 
     )
 
 
-def plan_windows(frame_count: int, window_frames: int, overlap_frames: int) -> list[tuple[int, int]]:
-    """Half-open frame windows [(start, stop), ...] covering 0..frame_count; consecutive windows
-    share overlap_frames frames. The last window is shortened, never padded."""
+def check_window_sizes(window_frames: int, overlap_frames: int) -> None:
+    """ValueError unless window_frames is a positive int and overlap_frames an int in 0..window_frames-1."""
     if not isinstance(window_frames, (int, np.integer)) or window_frames < 1:
         raise ValueError(f"window_frames must be a positive int, but got {window_frames!r}")
     if not isinstance(overlap_frames, (int, np.integer)) or not 0 <= overlap_frames < window_frames:
         raise ValueError(f"overlap_frames must be an int in 0..window_frames-1 ({window_frames - 1}), but got {overlap_frames!r}")
+
+
+def plan_windows(frame_count: int, window_frames: int, overlap_frames: int) -> list[tuple[int, int]]:
+    """Half-open frame windows [(start, stop), ...] covering 0..frame_count; consecutive windows
+    share overlap_frames frames. The last window is shortened, never padded."""
+    check_window_sizes(window_frames, overlap_frames)
     windows, start = [], 0
     while True:
         stop = min(start + int(window_frames), frame_count)
@@ -171,14 +177,6 @@ def plan_windows(frame_count: int, window_frames: int, overlap_frames: int) -> l
         if stop >= frame_count:
             return windows
         start = stop - int(overlap_frames)
-
-
-def fingerprint_uint8(frames_uint8: np.ndarray) -> np.ndarray:
-    """compositing.plan.fingerprint_frames of uint8 frames (the same samples, without a float copy)."""
-    _, height, width, _ = frames_uint8.shape
-    ys = np.linspace(0, height - 1, FINGERPRINT_GRID).round().astype(np.int64)
-    xs = np.linspace(0, width - 1, FINGERPRINT_GRID).round().astype(np.int64)
-    return np.ascontiguousarray(frames_uint8[:, ys][:, :, xs])
 
 
 def image_from_uint8(frames_uint8: np.ndarray) -> torch.Tensor:
@@ -269,106 +267,163 @@ def check_tracks_match(tracks: FaceTracks, info: VideoInfo) -> None:
         )
 
 
+@dataclass(frozen=True)
+class StreamSpec:
+    """How process_video makes its output: the crops, the paste, the windows and the encoding.
+
+    crop: compositing.geometry.CropSpec (face_size, face_padding, ...; align box). paste:
+    compositing.paste.PasteSpec (blend_mode, blend_amount, fade_frames, ...; color_match is not
+    available here, it measures whole sequences). window_frames: frames processed at a time;
+    overlap_frames: frames consecutive windows share and cross-fade. codec, crf: the output's
+    encoding (media.stream.CODECS). Every field is part of the job's resume key.
+    """
+
+    crop: CropSpec = field(default_factory=CropSpec)
+    paste: PasteSpec = field(default_factory=PasteSpec)
+    window_frames: int = 81
+    overlap_frames: int = 0
+    codec: str = "h264"
+    crf: int = 18
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.crop, CropSpec):
+            raise TypeError(f"crop must be a CropSpec, but got {type(self.crop).__name__}")
+        if not isinstance(self.paste, PasteSpec):
+            raise TypeError(f"paste must be a PasteSpec, but got {type(self.paste).__name__}")
+        if self.paste.color_match != "none":
+            raise ValueError("color_match is not available on the streaming video path (it measures whole sequences); use it on the IMAGE path")
+        check_window_sizes(self.window_frames, self.overlap_frames)
+
+    def key(self) -> dict:
+        """The settings as JSON-ready values, for the job's resume key."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+
+
 def process_video(
     source: str | os.PathLike,
     tracks: FaceTracks,
     output: str | os.PathLike,
+    spec: StreamSpec | None = None,
     *,
     process_crops: CropProcessor | None = None,
-    window_frames: int = 81,
-    overlap_frames: int = 0,
-    crop_options: dict | None = None,
-    paste_options: dict | None = None,
-    codec: str = "h264",
-    crf: int = 18,
-    resume: bool = True,
-    job_key: dict | None = None,
     max_frames: int | None = None,
-    measure: dict | None = None,
     audio_source: str | os.PathLike | None = None,
+    job_key: dict | None = None,
+    resume: bool = True,
+    measure: dict | None = None,
     on_progress: Callable[[int], None] | None = None,
     check_interrupt: Callable[[], None] | None = None,
 ) -> dict:
     """Cut, process and paste back every face of a video file, writing `output` (module docstring).
 
-    tracks: FaceTracks of this file (track_video). process_crops: see CropProcessor; None pastes
-    the crops back unprocessed (outside the faces the output is the source, bit for bit with
-    codec "h264_lossless"). crop_options are compositing.geometry.CropSpec fields (face_size,
-    face_padding, ...; align box), paste_options compositing.paste.PasteSpec fields (blend_mode,
-    blend_amount, fade_frames, ...; color_match is not available here). job_key: what else
-    identifies the job for resume (e.g. the processor's settings). on_progress(n) counts frames
-    written. max_frames: only the first frames (and their audio). audio_source: the file whose
-    audio the output carries (default: the source's own; a lipsync run gives the new speech). measure: a dict that gets the
-    largest change pasting made, in 1/255, outside and inside the pasted faces
-    ("max_abs_diff_outside_faces", "max_abs_diff_inside_faces": the round-trip check). Returns a
-    report dict (frames, windows, resumed windows, crops).
+    tracks: FaceTracks of this file (track_video). spec: a StreamSpec (default StreamSpec()).
+    process_crops: see CropProcessor; None pastes the crops back unprocessed (outside the faces
+    the output is the source, bit for bit with codec "h264_lossless"). max_frames: only the first
+    frames (and their audio). audio_source: the file whose audio the output carries (default: the
+    source's own; a lipsync run gives the new speech). job_key: what else identifies the job for
+    resume (e.g. the processor's settings); resume=False starts over. measure: a dict that gets
+    the largest change pasting made, in 1/255, outside and inside the pasted faces
+    ("max_abs_diff_outside_faces", "max_abs_diff_inside_faces": the round-trip check).
+    on_progress(n) counts frames written. Returns a report dict (frames, windows, resumed
+    windows, crops, sequences, output).
     """
+    spec = StreamSpec() if spec is None else spec
+    if not isinstance(spec, StreamSpec):
+        raise TypeError(f"spec must be a StreamSpec, but got {type(spec).__name__}")
     source = os.fspath(source)
-    output = check_output_path(output, codec)
-    if os.path.exists(output) and os.path.exists(source) and os.path.samefile(source, output):
-        raise ValueError(f"output must not be the source video ({output!r}): it would be overwritten; choose another file name")
+    output = check_output_path(output, spec.codec)
+    _check_not_source("output", output, source)
     info = probe_limited(source, max_frames)
     check_tracks_match(tracks, info)
-    paste_options = dict(paste_options or {})
-    if paste_options.get("color_match", "none") != "none":
-        raise ValueError("color_match is not available on the streaming video path (it measures whole sequences); use it on the IMAGE path")
-    fade_frames = int(paste_options.pop("fade_frames", 3))
-    paste_options.pop("tracks", None)  # the tracks are given; each chunk gets its part
-    paste = PasteSpec(**paste_options, fade_frames=fade_frames)
-    plan = plan_crops(tracks, np.zeros((info.frame_count, 1, 1, 3), np.uint8), CropSpec(**(crop_options or {})))
-    fades = torch.from_numpy(sequence_fades(plan, fade_frames))
-    windows = plan_windows(info.frame_count, window_frames, overlap_frames)
-    stat = os.stat(source)
-    key = {
-        "source": [os.path.abspath(source), stat.st_size, stat.st_mtime_ns], "tracks": tracks_key(tracks), "windows": windows,
-        "crop": crop_options or {}, "paste": {**paste_options, "fade_frames": fade_frames}, "codec": [codec, crf], "job": job_key or {}, "frames": info.frame_count,
-    }
-    job = VideoJob(output, json.loads(json.dumps(key, default=str)), windows, resume)
+    plan = plan_crops(tracks, np.zeros((info.frame_count, 1, 1, 3), np.uint8), spec.crop)
+    windows = plan_windows(info.frame_count, spec.window_frames, spec.overlap_frames)
+    job = VideoJob(output, _job_key(source, tracks, info, windows, spec, job_key), windows, resume)
     resumed = len(job.done)
     if resumed:
         log.info("resuming %s: %d of %d windows were already done", output, resumed, len(windows))
-    reader = WindowReader(source, info, check_interrupt)
-    tail: dict[int, torch.Tensor] = {}
-    crops_done = 0
-    for index, (start, stop) in enumerate(windows):
-        last = index == len(windows) - 1
-        write_from = start  # the overlap with the previous window is written here, cross-faded
-        write_to = stop if last else stop - overlap_frames
-        if index in job.done:
-            if on_progress is not None:
-                on_progress(write_to - write_from)
-            continue
-        if index and overlap_frames and not tail:
-            tail = _load_tail(job.tail_path(index - 1))
-        frames = reader.window(start, stop)
-        window_plan, rows = plan.window(start, stop, fingerprint_uint8(frames))
-        with one_torch_thread():
-            crops = cut_crops(frames, window_plan, check_interrupt)
-        processed, edit_mask = _run_processor(process_crops, crops, window_plan, start, tracks_window(tracks, start, stop), check_interrupt)
-        del crops
-        processed = _cross_fade(processed, rows, window_plan, start, overlap_frames, tail)
-        tail = _keep_tail(processed, rows, window_plan, start, stop, overlap_frames, last)
-        if tail:
-            _save_tail(job.tail_path(index), tail)
-        with SegmentWriter(job.segment(index), fps=info.fps, size=(info.width, info.height), codec=codec, crf=crf) as writer:
-            for chunk_start in range(write_from, write_to, PASTE_CHUNK):
-                chunk_stop = min(chunk_start + PASTE_CHUNK, write_to)
-                chunk = frames[chunk_start - start : chunk_stop - start]
-                chunk_plan, chunk_rows = window_plan.window(chunk_start - start, chunk_stop - start, fingerprint_uint8(chunk))
-                pasted = chunk
-                if chunk_plan.total_rows:
-                    with one_torch_thread():
-                        pasted = paste_chunk(chunk, processed, edit_mask, chunk_plan, chunk_rows, fades[rows[chunk_rows]], paste, check_interrupt, tracks=tracks, start=chunk_start, measure=measure)
-                writer.write(pasted)
-                if on_progress is not None:
-                    on_progress(chunk_stop - chunk_start)
-        crops_done += window_plan.total_rows
-        job.finish_window(index)
-        del processed, frames
+    windows_pass = WindowPass(source, info, tracks, plan, spec, job, process_crops, measure, on_progress, check_interrupt)
+    for index in range(len(windows)):
+        windows_pass.run(index)
     audio = os.fspath(audio_source) if audio_source is not None else (source if info.has_audio else None)
     finish_video([job.segment(k) for k in range(len(windows))], output, audio_source=audio, check_interrupt=check_interrupt)
     job.remove()
-    return {"frames": info.frame_count, "windows": len(windows), "resumed_windows": resumed, "crops": crops_done, "sequences": len(plan), "output": output}
+    return {"frames": info.frame_count, "windows": len(windows), "resumed_windows": resumed, "crops": windows_pass.crops_done, "sequences": len(plan), "output": output}
+
+
+def _check_not_source(name: str, path: str, source: str) -> None:
+    if os.path.exists(path) and os.path.exists(source) and os.path.samefile(source, path):
+        raise ValueError(f"{name} must not be the source video ({path!r}): it would be overwritten; choose another file name")
+
+
+def _job_key(source: str, tracks: FaceTracks, info: VideoInfo, windows: list[tuple[int, int]], spec: StreamSpec, job_key: dict | None) -> dict:
+    """What identifies a job for resume: the source file, the tracks and every setting."""
+    stat = os.stat(source)
+    key = {
+        "source": [os.path.abspath(source), stat.st_size, stat.st_mtime_ns], "tracks": tracks_key(tracks), "windows": windows,
+        "spec": spec.key(), "job": job_key or {}, "frames": info.frame_count,
+    }
+    return json.loads(json.dumps(key, default=str))
+
+
+class WindowPass:
+    """process_video's second pass, one window at a time: read the frames, cut the crops, run the
+    processor, cross-fade the overlap with the previous window, paste and encode a segment."""
+
+    def __init__(self, source: str, info: VideoInfo, tracks: FaceTracks, plan: CropPlan, spec: StreamSpec, job: VideoJob,
+                 process_crops: CropProcessor | None, measure: dict | None, on_progress, check_interrupt) -> None:
+        self.info, self.tracks, self.plan, self.spec, self.job = info, tracks, plan, spec, job
+        self.process_crops, self.measure, self.on_progress, self.check_interrupt = process_crops, measure, on_progress, check_interrupt
+        self.fades = torch.from_numpy(sequence_fades(plan, spec.paste.fade_frames))
+        self.reader = WindowReader(source, info, check_interrupt)
+        self.tail: dict[int, torch.Tensor] = {}  # the previous window's processed crops on the overlap, by plan row
+        self.crops_done = 0
+
+    def run(self, index: int) -> None:
+        """Window `index` of the job: encoded into its segment (skipped when a resumed job has it)."""
+        start, stop = self.job.windows[index]
+        overlap = self.spec.overlap_frames
+        last = index == len(self.job.windows) - 1
+        write_to = stop if last else stop - overlap  # the overlap with the previous window is written here, cross-faded
+        if index in self.job.done:
+            self._progress(write_to - start)
+            return
+        if index and overlap and not self.tail:
+            self.tail = _load_tail(self.job.tail_path(index - 1))
+        frames = self.reader.window(start, stop)
+        window_plan, rows = self.plan.window(start, stop, fingerprint_frames(frames))
+        processed, edit_mask = self._processed_crops(frames, window_plan, start, stop)
+        processed = _cross_fade(processed, rows, window_plan, start, overlap, self.tail)
+        self.tail = _keep_tail(processed, rows, window_plan, start, stop, overlap, last)
+        if self.tail:
+            _save_tail(self.job.tail_path(index), self.tail)
+        self._encode(index, frames, start, write_to, window_plan, rows, processed, edit_mask)
+        self.crops_done += window_plan.total_rows
+        self.job.finish_window(index)
+
+    def _processed_crops(self, frames: np.ndarray, window_plan: CropPlan, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        with one_torch_thread():
+            crops = cut_crops(frames, window_plan, self.check_interrupt)
+        return _run_processor(self.process_crops, crops, window_plan, start, tracks_window(self.tracks, start, stop), self.check_interrupt)
+
+    def _encode(self, index: int, frames: np.ndarray, start: int, write_to: int, window_plan: CropPlan, rows: np.ndarray, processed: torch.Tensor, edit_mask) -> None:
+        """Paste the window's frames start..write_to a chunk at a time and encode them into the window's segment."""
+        info = self.info
+        with SegmentWriter(self.job.segment(index), fps=info.fps, size=(info.width, info.height), codec=self.spec.codec, crf=self.spec.crf) as writer:
+            for chunk_start in range(start, write_to, PASTE_CHUNK):
+                chunk_stop = min(chunk_start + PASTE_CHUNK, write_to)
+                chunk = frames[chunk_start - start : chunk_stop - start]
+                chunk_plan, chunk_rows = window_plan.window(chunk_start - start, chunk_stop - start, fingerprint_frames(chunk))
+                pasted = chunk
+                if chunk_plan.total_rows:
+                    with one_torch_thread():
+                        pasted = paste_chunk(chunk, processed, edit_mask, chunk_plan, chunk_rows, self.fades[rows[chunk_rows]], self.spec.paste, self.check_interrupt,
+                                             tracks=self.tracks, start=chunk_start, measure=self.measure)
+                writer.write(pasted)
+                self._progress(chunk_stop - chunk_start)
+
+    def _progress(self, frames: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(frames)
 
 
 def tracks_window(tracks: FaceTracks, start: int, stop: int) -> FaceTracks:
@@ -438,7 +493,7 @@ def cut_crops(frames: np.ndarray, plan: CropPlan, check_interrupt) -> torch.Tens
     for chunk_start in range(0, len(frames), PASTE_CHUNK):
         chunk_stop = min(chunk_start + PASTE_CHUNK, len(frames))
         chunk = frames[chunk_start:chunk_stop]
-        chunk_plan, chunk_rows = plan.window(chunk_start, chunk_stop, fingerprint_uint8(chunk))
+        chunk_plan, chunk_rows = plan.window(chunk_start, chunk_stop, fingerprint_frames(chunk))
         if chunk_plan.total_rows:
             crops[torch.from_numpy(chunk_rows)] = crop_faces(image_from_uint8(chunk), chunk_plan, check_interrupt=check_interrupt)
     return crops
@@ -541,9 +596,7 @@ def track_file(
     source = os.fspath(source)
     for name, path in (("output", output), ("preview", preview)):
         if path is not None:
-            check_output_path(path)
-            if os.path.exists(path) and os.path.samefile(path, source):
-                raise ValueError(f"{name} must not be the source video ({path!r}): it would be overwritten; choose another file name")
+            _check_not_source(name, check_output_path(path), source)
     info = probe_limited(source, max_frames)
     tracked = track_video(source, detector, max_frames=max_frames, score_threshold=score_threshold, detect_size=detect_size, detect_cuts=detect_cuts,
                           track_options={"cuts": cuts}, on_progress=progress("detect+track", info.frame_count), check_interrupt=check_interrupt)
@@ -559,7 +612,7 @@ def track_file(
         report["decode_warnings"] = notes
     if output is not None:
         measure: dict = {}
-        done = process_video(source, tracked.tracks, output, crop_options={"face_size": face_size}, max_frames=max_frames, resume=False,
+        done = process_video(source, tracked.tracks, output, StreamSpec(crop=CropSpec(face_size=face_size)), max_frames=max_frames, resume=False,
                              measure=measure, on_progress=progress("crop+paste", info.frame_count), check_interrupt=check_interrupt)
         report["round_trip"] = {"processing": "identity", "sequences": done["sequences"], "crops": done["crops"], **{k: measure.get(k, 0) for k in ("max_abs_diff_outside_faces", "max_abs_diff_inside_faces")}, "units": "1/255"}
     if preview is not None:

@@ -71,11 +71,13 @@ def write_source(path: str, frames: int, height: int, width: int) -> None:
 
 def run_fuse(source: str, out: str, face_size: int, window: int, detect_every: int = 1) -> dict:
     from comfyui_fuse import streaming
+    from comfyui_fuse.compositing.geometry import CropSpec
     from comfyui_fuse.models.face_detectors import HAAR_OPTION, load_face_detector
 
     detector = load_face_detector(HAAR_OPTION, None)
     tracked = streaming.track_video(source, detector, detect_size=640, detect_every=detect_every)
-    report = streaming.process_video(source, tracked.tracks, out, window_frames=window, crop_options={"face_size": face_size}, resume=False)
+    spec = streaming.StreamSpec(crop=CropSpec(face_size=face_size), window_frames=window)
+    report = streaming.process_video(source, tracked.tracks, out, spec, resume=False)
     return {"tracks": len(tracked.tracks), "crops": report["crops"]}
 
 

@@ -27,9 +27,11 @@ import numpy as np
 import torch
 
 from comfyui_fuse import streaming
+from comfyui_fuse.compositing.geometry import CropSpec
 from comfyui_fuse.core.types import DETECTED, FaceTracks
 from comfyui_fuse.media import stream, synthetic
 from comfyui_fuse.media.video import write_video
+from comfyui_fuse.models import restorers
 from comfyui_fuse.restoration import restore
 
 
@@ -42,8 +44,8 @@ class InventedDetail(torch.nn.Module):
 
 
 def restorer_processor(temporal_smoothing: float):
-    spec = dataclasses.replace(restore.RESTORERS["RestoreFormer"], input_size=128, call=lambda net, x, fidelity: net(x))
-    restorer = restore.FaceRestorer(spec, InventedDetail(), "bench stand-in")
+    spec = dataclasses.replace(restorers.RESTORERS["RestoreFormer"], input_size=128, call=lambda net, x, fidelity: net(x))
+    restorer = restorers.FaceRestorer(spec, InventedDetail(), "bench stand-in")
 
     def process(crops, plan, **_):
         return restore.restore_face_sequences(restorer, crops, plan, temporal_smoothing=temporal_smoothing)
@@ -90,8 +92,8 @@ def main() -> None:
 
         def run(name, processor, window, overlap):
             out = os.path.join(folder, f"{name}_{window}_{overlap}.mp4")
-            streaming.process_video(source, tracks, out, process_crops=processor, window_frames=window, overlap_frames=overlap,
-                                    crop_options={"face_size": 128}, codec="h264_lossless", resume=False)
+            spec = streaming.StreamSpec(crop=CropSpec(face_size=128), window_frames=window, overlap_frames=overlap, codec="h264_lossless")
+            streaming.process_video(source, tracks, out, spec, process_crops=processor, resume=False)
             return decode(out)
 
         print(f"window_seam_bench: {args.frames} frames of {scene.frame_size[1]}x{scene.frame_size[0]}, 2 faces, crops 128 px, window {args.window}")

@@ -16,7 +16,8 @@ import argparse
 import os
 
 from .models import add_models_dir_arguments, models_dir
-from .track import check_output_paths, check_video_path, detector_arguments, finite_float, load_detector, positive_int
+from .files import check_output_paths, check_video_path
+from .track import detector_arguments, finite_float, load_detector, positive_int
 
 
 def add_processing_arguments(parser: argparse.ArgumentParser, model_help: str) -> None:
@@ -35,7 +36,8 @@ def add_processing_arguments(parser: argparse.ArgumentParser, model_help: str) -
 
 
 def run_processing(args: argparse.Namespace, processor, job_key: dict, audio_source: str | None) -> int:
-    from ..streaming import process_video, probe_limited, track_video
+    from ..compositing.geometry import CropSpec
+    from ..streaming import StreamSpec, process_video, probe_limited, track_video
 
     check_video_path("--output", args.output)
     check_output_paths({"VIDEO": args.video, "--audio": getattr(args, "audio", None)}, {"--output": args.output})
@@ -47,9 +49,9 @@ def run_processing(args: argparse.Namespace, processor, job_key: dict, audio_sou
                           on_progress=progress("detect+track", info.frame_count))
     for note in tracked.decode.warnings(os.path.basename(args.video)):
         print(f"note: {note}")
+    spec = StreamSpec(crop=CropSpec(face_size=args.face_size), window_frames=args.window, overlap_frames=args.overlap, codec=args.codec)
     report = process_video(
-        args.video, tracked.tracks, args.output, process_crops=processor, window_frames=args.window, overlap_frames=args.overlap,
-        crop_options={"face_size": args.face_size}, codec=args.codec, max_frames=args.max_frames, job_key=job_key,
+        args.video, tracked.tracks, args.output, spec, process_crops=processor, max_frames=args.max_frames, job_key=job_key,
         audio_source=audio_source, on_progress=progress("process", info.frame_count),
     )
     if report["resumed_windows"]:

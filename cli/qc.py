@@ -12,42 +12,22 @@ says which did (its summary is printed).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 
 from .models import add_models_dir_arguments, models_dir
-from .track import check_output_paths, check_video_path, detector_arguments, finite_float, load_detector, write_report
+from .files import check_output_paths, check_picture_path, check_video_path, read_json, require_out, write_picture, write_report
+from .track import detector_arguments, finite_float, load_detector
 
 
 def read_tracks(path: str):
     """FaceTracks from a tracks JSON: `comfyui-fuse track`'s report (its "tracks") or a bare tracks dict."""
     from ..tracking.report import tracks_from_dict
 
-    with open(path, encoding="utf-8") as handle:
-        try:
-            data = json.load(handle)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"--tracks {path!r} must be JSON written by comfyui-fuse track --out (or FUSE Tracks To JSON), but it is not valid JSON: {error}") from None
+    data = read_json("--tracks", path, "JSON written by comfyui-fuse track --out (or FUSE Tracks To JSON)")
     if isinstance(data, dict) and isinstance(data.get("tracks"), dict):
         data = data["tracks"]
     if not isinstance(data, dict) or "tracks" not in data:
         raise ValueError(f"--tracks {path!r} must hold tracks (keys fps, frame_count, frame_size, tracks), as comfyui-fuse track --out writes them")
     return tracks_from_dict(data)
-
-
-def write_plot(path: str, picture_rgb) -> None:
-    """Write the plot (PNG or JPEG by extension) atomically."""
-    import cv2
-
-    extension = os.path.splitext(path)[1].lower()
-    if extension not in (".png", ".jpg", ".jpeg"):
-        raise ValueError(f"--plot must end in .png or .jpg, but got {path!r}")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    partial = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.partial{extension}")
-    if not cv2.imwrite(partial, picture_rgb[..., ::-1]):
-        raise OSError(f"could not write the plot to {path!r}")
-    os.replace(partial, path)
 
 
 def run_qc(args: argparse.Namespace) -> int:
@@ -62,9 +42,9 @@ def run_qc(args: argparse.Namespace) -> int:
     from ..quality.report import build_report, summary_lines
     from ..quality.run import load_syncnet_choice, run_check
 
-    if args.out is None:
-        raise ValueError("--out must name the JSON report to write, e.g. --out qc.json")
+    require_out(args, "qc.json")
     check_video_path("--fallback", args.fallback)
+    check_picture_path("--plot", args.plot)
     check_output_paths({"ORIGINAL": args.original, "PROCESSED": args.processed, "--tracks": args.tracks, "--audio": args.audio},
                        {"--out": args.out, "--plot": args.plot, "--fallback": args.fallback})
     options = QualityOptions(
@@ -98,7 +78,7 @@ def run_qc(args: argparse.Namespace) -> int:
                                  on_progress=args.progress.stage("fallback", original.frame_count))
             written.append(args.fallback)
     if args.plot is not None:
-        write_plot(args.plot, plot_quality(result))
+        write_picture("--plot", args.plot, plot_quality(result))
         written.append(args.plot)
     report = build_report(result, fallback={"applied": weights is not None, "fade_frames": args.fade_frames} if args.fallback is not None else None)
     write_report(args.out, report)

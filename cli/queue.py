@@ -22,6 +22,7 @@ import sys
 import time
 
 from .client import ComfyClient, ComfyServerError, output_texts, ui_to_api
+from .files import read_json
 from .progress import EXIT_FAILED, EXIT_INTERRUPTED, ProgressPrinter
 
 PROG = "comfyui-fuse queue"
@@ -48,11 +49,7 @@ def load_workflow(path: str) -> dict:
     """The workflow saved at path (API or UI format), as a dict."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"WORKFLOW must be a saved workflow .json file, but {path!r} does not exist")
-    with open(path, encoding="utf-8") as stream:
-        try:
-            workflow = json.load(stream)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"WORKFLOW {path!r} must be a workflow saved from ComfyUI (JSON), but it is not valid JSON: {error}") from None
+    workflow = read_json("WORKFLOW", path, "a workflow saved from ComfyUI (JSON)")
     if not isinstance(workflow, dict) or not workflow:
         raise ValueError(f"WORKFLOW {path!r} must hold a JSON object (a UI- or API-format workflow), but got {type(workflow).__name__}")
     return workflow

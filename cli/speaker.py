@@ -13,28 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from .track import check_output_paths, detector_arguments, fps_text, list_detectors, load_detector, positive_int, write_report
-from .models import add_models_dir_arguments, models_dir
-
-
-def write_png(path: str, image_rgb) -> None:
-    """Write a PNG atomically (a temporary file beside `path`, renamed at the end)."""
-    import cv2
-
-    ok, encoded = cv2.imencode(".png", image_rgb[..., ::-1])
-    if not ok:
-        raise ValueError(f"--timeline {path!r}: the picture could not be encoded as PNG")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    partial = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.partial")
-    try:
-        with open(partial, "wb") as handle:
-            handle.write(encoded.tobytes())
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.remove(partial)
-        raise
+from .files import check_output_paths, check_picture_path, write_picture, write_report
+from .models import models_dir
+from .track import add_detector_arguments, fps_text, load_detector, positive_int, video_command_arguments
 
 
 def print_speaker_summary(info, report: dict, written: list[str]) -> None:
@@ -61,15 +42,10 @@ def run_speakers(args: argparse.Namespace) -> int:
     from ..streaming import track_video
 
     with models_dir(args):
-        arguments = detector_arguments(args)
-        if args.list_detectors:
-            return list_detectors(arguments)
-        if args.video is None:
-            raise ValueError("VIDEO must name the video file, e.g. comfyui-fuse speakers clip.mp4 --out speakers.json")
-        if args.out is None:
-            raise ValueError("--out must name the JSON report to write, e.g. --out speakers.json")
-        if args.timeline is not None and not args.timeline.lower().endswith(".png"):
-            raise ValueError(f"--timeline must end in .png, but got {args.timeline!r}")
+        arguments = video_command_arguments(args, "speakers", report="speakers.json")
+        if arguments is None:
+            return 0
+        check_picture_path("--timeline", args.timeline, (".png",))
         inputs = {"VIDEO": args.video, "--audio": args.audio, **{f"--stem {path}": path for path in args.stem}}
         check_output_paths(inputs, {"--out": args.out, "--timeline": args.timeline})
         settings = SpeakerSettings(threshold=args.threshold, window_ms=args.window_ms, min_segment_ms=args.min_segment_ms, max_gap_ms=args.max_gap_ms)
@@ -86,7 +62,7 @@ def run_speakers(args: argparse.Namespace) -> int:
                                    on_progress=args.progress.stage("speakers", tracks.frame_count))
     written = []
     if args.timeline is not None:
-        write_png(args.timeline, timeline_image(run.speakers))
+        write_picture("--timeline", args.timeline, timeline_image(run.speakers))
         written.append(args.timeline)
     write_report(args.out, {**run.report, "source": {"path": os.path.abspath(args.video), "audio": os.path.abspath(args.audio) if args.audio else None, "stems": [os.path.abspath(p) for p in args.stem]}})
     written.append(args.out)
@@ -117,8 +93,5 @@ def add_speakers_command(subparsers) -> None:
     parser.add_argument("--min-segment-ms", type=float, default=200.0, help="shorter speaking segments are dropped (default 200)")
     parser.add_argument("--max-gap-ms", type=float, default=300.0, help="shorter pauses in one face's speech are bridged (default 300)")
     parser.add_argument("--max-frames", type=positive_int, default=None, help="read only the first N frames")
-    parser.add_argument("--detector", default="auto", help='face detector: "auto" (best model found, else the built-in Haar cascade) or a model file option; see --list-detectors')
-    add_models_dir_arguments(parser)
-    parser.add_argument("--score-threshold", type=float, default=0.5, help="minimum detector confidence (default 0.5)")
-    parser.add_argument("--list-detectors", action="store_true", help="print the detector options found and exit")
+    add_detector_arguments(parser)
     parser.set_defaults(run=run_speakers)

@@ -11,11 +11,11 @@ half-written report or video; the audio track and the exact fps are carried thro
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 from fractions import Fraction
 
+from .files import check_output_paths, check_video_path, read_json, require_video_and_out, write_report
 from .models import add_models_dir_arguments, models_dir
 
 
@@ -34,13 +34,18 @@ def finite_float(text: str) -> float:
     return value
 
 
-def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by the commands that run the track pipeline."""
+def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
+    """The face detector options of the commands that detect faces (with the models folder)."""
     parser.add_argument("--detector", default="auto", help='face detector: "auto" (best model found, else the built-in Haar cascade), "haar (built-in, low quality)", or a model file option; see --list-detectors')
     add_models_dir_arguments(parser)
     parser.add_argument("--score-threshold", type=finite_float, default=0.5, help="minimum detector confidence (default 0.5)")
-    parser.add_argument("--face-size", type=positive_int, default=256, help="side of the face crops in pixels (default 256)")
     parser.add_argument("--list-detectors", action="store_true", help="print the detector options found and exit")
+
+
+def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by the commands that run the track pipeline."""
+    add_detector_arguments(parser)
+    parser.add_argument("--face-size", type=positive_int, default=256, help="side of the face crops in pixels (default 256)")
     add_cut_arguments(parser)
 
 
@@ -81,20 +86,15 @@ def list_detectors(arguments: dict) -> int:
     return 0
 
 
-def write_report(path: str, report: dict) -> None:
-    """Write JSON atomically: a temporary file beside `path`, renamed at the end."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    partial = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.partial")
-    try:
-        with open(partial, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2)
-            handle.write("\n")
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.remove(partial)
-        raise
+def video_command_arguments(args: argparse.Namespace, command: str, purpose: str = "", report: str = "report.json") -> dict | None:
+    """The detector arguments of a command that reads VIDEO and writes the --out report, after
+    checking both are given; None when --list-detectors printed the options instead (all done)."""
+    arguments = detector_arguments(args)
+    if args.list_detectors:
+        list_detectors(arguments)
+        return None
+    require_video_and_out(args, command, purpose, report)
+    return arguments
 
 
 def fps_text(fps: Fraction) -> str:
@@ -123,13 +123,6 @@ def print_summary(report: dict, tracks, arguments: dict, written: list[str]) -> 
         print(f"crop -> paste round trip: max abs difference outside faces = {check['max_abs_diff_outside_faces']:g}/255, inside faces = {check['max_abs_diff_inside_faces']:g}/255")
     for path in written:
         print(f"wrote {path}")
-
-
-def check_video_path(option: str, path: str | None) -> None:
-    from ..media.video import VIDEO_EXTENSIONS
-
-    if path is not None and os.path.splitext(path)[1].lower() not in VIDEO_EXTENSIONS:
-        raise ValueError(f"{option} must end in one of {', '.join(VIDEO_EXTENSIONS)}, but got {path!r}")
 
 
 def load_detector(arguments: dict):
@@ -193,13 +186,9 @@ def run_track(args: argparse.Namespace) -> int:
     from ..streaming import track_file
 
     with models_dir(args):
-        arguments = detector_arguments(args)
-        if args.list_detectors:
-            return list_detectors(arguments)
-        if args.video is None:
-            raise ValueError("VIDEO must name the video file to track, e.g. comfyui-fuse track clip.mp4 --out report.json")
-        if args.out is None:
-            raise ValueError("--out must name the JSON report to write, e.g. --out report.json")
+        arguments = video_command_arguments(args, "track", " to track")
+        if arguments is None:
+            return 0
         check_video_path("--preview", args.preview)
         check_video_path("--output", args.output)
         check_output_paths({"VIDEO": args.video}, {"--out": args.out, "--preview": args.preview, "--output": args.output})
@@ -211,33 +200,6 @@ def run_track(args: argparse.Namespace) -> int:
     written.append(args.out)
     print_summary(report, tracked.tracks, arguments, written)
     return 0
-
-
-def _same_path(first: str, second: str) -> bool:
-    if os.path.exists(first) and os.path.exists(second):
-        return os.path.samefile(first, second)  # also hard links
-    return os.path.realpath(first) == os.path.realpath(second)
-
-
-def check_output_paths(inputs: dict[str, str | None], outputs: dict[str, str | None]) -> None:
-    """Before any work: each output (option -> path) names a file that can be written, is no
-    input (option -> path; writing it would replace the source) and no other output."""
-    written: dict[str, str] = {}
-    for option, path in outputs.items():
-        if path is None:
-            continue
-        if os.path.isdir(path):
-            raise ValueError(f"{option} must name a file, but {path!r} is a directory; e.g. {option} {os.path.join(path, 'report.json' if option == '--out' else 'output.mp4')}")
-        folder = os.path.dirname(os.path.abspath(path))
-        while not os.path.exists(folder):
-            folder = os.path.dirname(folder)
-        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-            raise ValueError(f"{option} must be a file in a folder you can write to, but {folder!r} is {'a file' if not os.path.isdir(folder) else 'not writable'}; choose another path")
-        for other_option, other in list(inputs.items()) + list(written.items()):
-            if other is not None and _same_path(path, other):
-                what = "the input would be overwritten" if other_option in inputs else "one would overwrite the other"
-                raise ValueError(f"{option} must not be the same file as {other_option} ({other!r}): {what}; choose another name")
-        written[option] = path
 
 
 def add_track_command(subparsers) -> None:
@@ -257,11 +219,7 @@ def read_references(path: str) -> tuple[list, list[str]]:
     Image paths are relative to the JSON file's folder; 1 to 15 images per character."""
     import cv2
 
-    with open(path, encoding="utf-8") as handle:
-        try:
-            characters = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"--refs {path!r} must be JSON such as {{\"alice\": [\"alice1.jpg\"]}}, but it is not valid JSON: {error}") from None
+    characters = read_json("--refs", path, 'JSON such as {"alice": ["alice1.jpg"]}')
     if not isinstance(characters, dict) or not characters:
         raise ValueError(f"--refs {path!r} must map each character name to a list of 1 to 15 image files, e.g. {{\"alice\": [\"alice1.jpg\"]}}")
     folder = os.path.dirname(os.path.abspath(path))
@@ -347,13 +305,9 @@ def print_detect_summary(video, detector, report: dict, path: str) -> None:
 
 def run_detect(args: argparse.Namespace) -> int:
     with models_dir(args):
-        arguments = detector_arguments(args)
-        if args.list_detectors:
-            return list_detectors(arguments)
-        if args.video is None:
-            raise ValueError("VIDEO must name the video file to analyse, e.g. comfyui-fuse detect clip.mp4 --out report.json")
-        if args.out is None:
-            raise ValueError("--out must name the JSON report to write, e.g. --out report.json")
+        arguments = video_command_arguments(args, "detect", " to analyse")
+        if arguments is None:
+            return 0
         check_output_paths({"VIDEO": args.video, "--refs": args.refs}, {"--out": args.out})
         models = load_analysis_models(args, arguments)
         video, detector, analysis = analyse_video(args, arguments, *models)
@@ -377,10 +331,7 @@ def add_detect_command(subparsers) -> None:
     parser.add_argument("--min-confidence", type=finite_float, default=0.5, help="faces detected less surely are not syncable (default 0.5)")
     parser.add_argument("--detect-every", type=positive_int, default=1, help="run the detector on every k-th frame; tracking fills the rest (default 1)")
     parser.add_argument("--max-frames", type=positive_int, default=None, help="read only the first N frames")
-    parser.add_argument("--detector", default="auto", help='face detector: "auto" (best model found, else the built-in Haar cascade) or a model file option; see --list-detectors')
-    add_models_dir_arguments(parser)
-    parser.add_argument("--score-threshold", type=finite_float, default=0.5, help="minimum detector confidence (default 0.5)")
-    parser.add_argument("--list-detectors", action="store_true", help="print the detector options found and exit")
+    add_detector_arguments(parser)
     add_cut_arguments(parser)
     parser.set_defaults(run=run_detect)
 

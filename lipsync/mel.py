@@ -37,25 +37,24 @@ MEL_STEP = 16  # mel frames per video frame (0.2 s)
 _STFT_CHUNK = 4096  # frames per rfft call: bounds memory on long clips
 
 
+# Slaney's mel scale: linear below 1 kHz (200/3 Hz per mel), logarithmic above.
+_LINEAR_STEP = 200.0 / 3.0
+_BREAK_HZ = 1000.0
+_BREAK_MEL = _BREAK_HZ / _LINEAR_STEP
+_LOG_STEP = math.log(6.4) / 27.0
+
+
 def hz_to_mel(frequencies) -> np.ndarray:
     """Slaney's mel scale: linear below 1 kHz (200/3 Hz per mel), logarithmic above."""
     frequencies = np.asarray(frequencies, dtype=np.float64)
-    linear_step = 200.0 / 3.0
-    break_hz = 1000.0
-    break_mel = break_hz / linear_step
-    log_step = math.log(6.4) / 27.0
-    mels = frequencies / linear_step
-    above = frequencies >= break_hz
-    return np.where(above, break_mel + np.log(np.maximum(frequencies, 1e-12) / break_hz) / log_step, mels)
+    mels = frequencies / _LINEAR_STEP
+    above = frequencies >= _BREAK_HZ
+    return np.where(above, _BREAK_MEL + np.log(np.maximum(frequencies, 1e-12) / _BREAK_HZ) / _LOG_STEP, mels)
 
 
 def mel_to_hz(mels) -> np.ndarray:
     mels = np.asarray(mels, dtype=np.float64)
-    linear_step = 200.0 / 3.0
-    break_hz = 1000.0
-    break_mel = break_hz / linear_step
-    log_step = math.log(6.4) / 27.0
-    return np.where(mels >= break_mel, break_hz * np.exp(log_step * (mels - break_mel)), mels * linear_step)
+    return np.where(mels >= _BREAK_MEL, _BREAK_HZ * np.exp(_LOG_STEP * (mels - _BREAK_MEL)), mels * _LINEAR_STEP)
 
 
 def mel_filterbank(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS, fmin: float = FMIN, fmax: float = FMAX) -> np.ndarray:

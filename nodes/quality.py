@@ -122,15 +122,39 @@ OUTPUT_TOOLTIPS = (
 )
 
 
-class FUSEQualityCheck:
+class QualityCheckNode:
+    """What both quality check nodes share: the model choices, the check itself, the outputs."""
+
+    CATEGORY = "FUSE/quality"
+    FUNCTION = "check"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def IS_CHANGED(cls, syncnet=None, embedder=None, **_):
+        return _is_changed(syncnet, embedder)
+
+    @staticmethod
+    def _run(before, after, tracks, options, audio, syncnet, embedder, fallback, fade_frames):
+        """(result, fallback weights or None, the progress bar, at half way) of run_check on the two videos."""
+        net, note, face_embedder, identity_note = _models(syncnet, embedder, audio)
+        bar = host.progress(before.frame_count * 2)
+        result, weights = run_check(before, after, tracks, options=options, audio=audio, syncnet=net, syncnet_note=note, embedder=face_embedder,
+                                    identity_note=identity_note, fallback=bool(fallback), fade_frames=int(fade_frames), on_progress=bar.update,
+                                    check_interrupt=host.check_interrupt)
+        return result, weights, bar
+
+    @staticmethod
+    def _outputs(result, output, fallback, weights, fade_frames) -> dict:
+        text = _report_text(result, bool(fallback), weights, fade_frames)
+        return {"ui": {"text": [text]}, "result": (output, _plot_image(result), text)}
+
+
+class FUSEQualityCheck(QualityCheckNode):
     DESCRIPTION = (
         "Checks processed faces against the original. Face by face and segment by segment: lip sync (SyncNet LSE-D / LSE-C "
         "and offset, with audio), identity drift (ArcFace), flicker (flow-warping error), crop jitter, seams, and change "
         "outside the faces. Segments that fail get the original face back. Outputs the result, a plot and a JSON report."
     )
-    CATEGORY = "FUSE/quality"
-    FUNCTION = "check"
-    OUTPUT_NODE = True
     RETURN_TYPES = ("IMAGE", "IMAGE", "STRING")
     RETURN_NAMES = ("images", "plot", "report")
     OUTPUT_TOOLTIPS = ("The processed frames with the original faces put back in failing segments (unchanged when none fail or fallback is off).", *OUTPUT_TOOLTIPS)
@@ -147,21 +171,12 @@ class FUSEQualityCheck:
             "optional": {"audio": AUDIO_INPUT},
         }
 
-    @classmethod
-    def IS_CHANGED(cls, syncnet=None, embedder=None, **_):
-        return _is_changed(syncnet, embedder)
-
-    def check(self, original, processed, tracks, syncnet, embedder, fallback, fade_frames, segment_seconds, min_lse_c, max_av_offset, min_identity,
-              max_flicker, max_jitter, max_seam, face_margin, shot_cuts, audio=None):
-        options = _options(segment_seconds, min_lse_c, max_av_offset, min_identity, max_flicker, max_jitter, max_seam, face_margin, shot_cuts)
+    def check(self, original, processed, tracks, syncnet, embedder, fallback, fade_frames, audio=None, **settings):
+        options = _options(**settings)  # segment_seconds, the thresholds, face_margin, shot_cuts
         if original.shape[-1] != processed.shape[-1]:
             raise ValueError(f"processed must have the original's {original.shape[-1]} channels, but got {processed.shape[-1]}; convert both to RGB")
-        net, note, face_embedder, identity_note = _models(syncnet, embedder, audio)
         before, after = ImageFrames(original, "original"), ImageFrames(processed, "processed")
-        bar = host.progress(before.frame_count * 2)
-        result, weights = run_check(before, after, tracks, options=options, audio=audio, syncnet=net, syncnet_note=note, embedder=face_embedder,
-                                    identity_note=identity_note, fallback=bool(fallback), fade_frames=int(fade_frames), on_progress=bar.update,
-                                    check_interrupt=host.check_interrupt)
+        result, weights, bar = self._run(before, after, tracks, options, audio, syncnet, embedder, fallback, fade_frames)
         images = processed
         if weights is not None:  # only the face regions of failing frames change; every other value stays exactly
             images = processed.clone()
@@ -170,18 +185,14 @@ class FUSEQualityCheck:
                 mixed = apply_fallback(original[t : t + 1].cpu().numpy(), processed[t : t + 1].cpu().numpy(), t, tracks, weights, options.face_margin)
                 images[t] = torch.from_numpy(mixed[0]).to(images.device, images.dtype)
         bar.update(before.frame_count)
-        text = _report_text(result, bool(fallback), weights, fade_frames)
-        return {"ui": {"text": [text]}, "result": (images, _plot_image(result), text)}
+        return self._outputs(result, images, fallback, weights, fade_frames)
 
 
-class FUSEVideoQualityCheck:
+class FUSEVideoQualityCheck(QualityCheckNode):
     DESCRIPTION = (
         "FUSE Quality Check for VIDEO files. Any length (read a chunk at a time): the same figures, the same fallback, "
         "written to a new video with the processed video's audio."
     )
-    CATEGORY = "FUSE/quality"
-    FUNCTION = "check"
-    OUTPUT_NODE = True
     RETURN_TYPES = ("VIDEO", "IMAGE", "STRING")
     RETURN_NAMES = ("video", "plot", "report")
     OUTPUT_TOOLTIPS = ("The processed video with the original faces put back in failing segments (the processed VIDEO itself when none fail or fallback is off).", *OUTPUT_TOOLTIPS)
@@ -200,34 +211,24 @@ class FUSEVideoQualityCheck:
             "optional": {"audio": (AUDIO_INPUT[0], {"tooltip": AUDIO_INPUT[1]["tooltip"].replace("Not connected: no lip-sync scores.", "Not connected: the processed video's own audio.")})},
         }
 
-    @classmethod
-    def IS_CHANGED(cls, syncnet=None, embedder=None, **_):
-        return _is_changed(syncnet, embedder)
-
-    def check(self, original, processed, tracks, syncnet, embedder, fallback, fade_frames, segment_seconds, min_lse_c, max_av_offset, min_identity,
-              max_flicker, max_jitter, max_seam, face_margin, shot_cuts, codec, crf, audio=None):
+    def check(self, original, processed, tracks, syncnet, embedder, fallback, fade_frames, codec, crf, audio=None, **settings):
         from ..media.video import read_audio
 
-        options = _options(segment_seconds, min_lse_c, max_av_offset, min_identity, max_flicker, max_jitter, max_seam, face_margin, shot_cuts)
+        options = _options(**settings)  # segment_seconds, the thresholds, face_margin, shot_cuts
         before = VideoFrames(host.video_file(original), host.check_interrupt)
         after = VideoFrames(host.video_file(processed), host.check_interrupt)
         if audio is None and after.info.has_audio:
             audio = read_audio(after.path)
-        net, note, face_embedder, identity_note = _models(syncnet, embedder, audio)
-        bar = host.progress(before.frame_count * 2)
-        result, weights = run_check(before, after, tracks, options=options, audio=audio, syncnet=net, syncnet_note=note, embedder=face_embedder,
-                                    identity_note=identity_note, fallback=bool(fallback), fade_frames=int(fade_frames), on_progress=bar.update,
-                                    check_interrupt=host.check_interrupt)
+        result, weights, bar = self._run(before, after, tracks, options, audio, syncnet, embedder, fallback, fade_frames)
         video = processed
         if weights is not None:
-            key = json.dumps([before.path, after.path, os.path.getmtime(after.path), np.flatnonzero(result.failed).tolist(), int(fade_frames), float(face_margin), codec, int(crf)])
+            key = json.dumps([before.path, after.path, os.path.getmtime(after.path), np.flatnonzero(result.failed).tolist(), int(fade_frames), float(options.face_margin), codec, int(crf)])
             path = os.path.join(host.job_directory(), f"{os.path.splitext(after.name)[0]}_qc_{hashlib.sha256(key.encode()).hexdigest()[:16]}.mp4")
             if not os.path.exists(path):
                 write_fallback_video(before, after, tracks, weights, options.face_margin, path, codec=codec, crf=int(crf),
                                      audio_source=after.path if after.info.has_audio else None, on_progress=bar.update, check_interrupt=host.check_interrupt)
             video = host.video_output(path)
-        text = _report_text(result, bool(fallback), weights, fade_frames)
-        return {"ui": {"text": [text]}, "result": (video, _plot_image(result), text)}
+        return self._outputs(result, video, fallback, weights, fade_frames)
 
 
 NODE_CLASS_MAPPINGS = {"FUSEQualityCheck": FUSEQualityCheck, "FUSEVideoQualityCheck": FUSEVideoQualityCheck}

@@ -26,8 +26,9 @@ from ..media.stream import CODECS, SegmentWriter, finish_video, probe_video
 from ..models.face_detectors import DETECTORS, HAAR_OPTION, detector_options, load_face_detector
 from ..core.threads import one_torch_thread
 from ..tracking.cuts import parse_cut_override
+from ..core.fingerprint import fingerprint_frames
 from ..streaming import (
-    PASTE_CHUNK, VideoJob, WindowReader, check_tracks_match, cut_crops, fingerprint_uint8, paste_chunk, plan_windows, process_video, row_fades,
+    PASTE_CHUNK, StreamSpec, VideoJob, WindowReader, check_tracks_match, cut_crops, paste_chunk, plan_windows, process_video, row_fades,
     track_video, tracks_key,
 )
 from . import host
@@ -159,27 +160,25 @@ class FUSEVideoProcessFaces:
         }
 
     def process(self, video, tracks, window_frames, face_size, face_padding, overlap_frames, blend_mode, blend_amount, fade_frames, codec, crf, processor=None):
-        source = host.video_file(video)
-        info = probe_video(source)
-        check_tracks_match(tracks, info)
+        source, info = _open_video(video, tracks)
         settings = {
             "window_frames": int(window_frames), "overlap_frames": int(overlap_frames), "face_size": int(face_size), "face_padding": float(face_padding),
             "blend_mode": blend_mode, "blend_amount": float(blend_amount), "fade_frames": int(fade_frames), "codec": codec, "crf": int(crf),
             "processor": None if processor is None else processor.key,
         }
-        stat = os.stat(source)
-        name = hashlib.sha256(json.dumps([os.path.abspath(source), stat.st_size, stat.st_mtime_ns, tracks_key(tracks), settings], sort_keys=True).encode()).hexdigest()[:16]
-        output = os.path.join(host.job_directory(), f"{os.path.splitext(os.path.basename(source))[0]}_fuse_{name}.mp4")
+        _, output = _output_path(source, tracks, settings)
         if os.path.exists(output):
             log.info("FUSE Process Video Faces: %s is already done", output)
             report = {"output": output, "frames": info.frame_count, "already_done": True}
         else:
+            spec = StreamSpec(
+                crop=CropSpec(face_size=int(face_size), face_padding=float(face_padding)),
+                paste=PasteSpec(blend_mode=blend_mode, blend_amount=float(blend_amount), fade_frames=int(fade_frames)),
+                window_frames=int(window_frames), overlap_frames=int(overlap_frames), codec=codec, crf=int(crf),
+            )
             report = process_video(
-                source, tracks, output, process_crops=None if processor is None else processor,
-                window_frames=int(window_frames), overlap_frames=int(overlap_frames),
-                crop_options={"face_size": int(face_size), "face_padding": float(face_padding)},
-                paste_options={"blend_mode": blend_mode, "blend_amount": float(blend_amount), "fade_frames": int(fade_frames)},
-                codec=codec, crf=int(crf), job_key=settings, on_progress=host.progress_callback(info.frame_count), check_interrupt=host.check_interrupt,
+                source, tracks, output, spec, process_crops=processor, job_key=settings,
+                on_progress=host.progress_callback(info.frame_count), check_interrupt=host.check_interrupt,
             )
         return (host.video_output(output), json.dumps(report))
 
@@ -338,24 +337,38 @@ class FUSEVideoCropWindow:
         }
 
     def crop(self, video, tracks, window_index, window_frames, face_size, face_padding):
-        source = host.video_file(video)
-        info = probe_video(source)
-        check_tracks_match(tracks, info)
-        windows = plan_windows(info.frame_count, int(window_frames), 0)
-        index = _check_window(window_index, windows)
+        source, info = _open_video(video, tracks)
+        windows, index = _window(info, window_frames, window_index)
         start, stop = windows[index]
         plan = plan_crops(tracks, np.zeros((info.frame_count, 1, 1, 3), np.uint8), CropSpec(face_size=int(face_size), face_padding=float(face_padding)))
         frames = WindowReader(source, info, host.check_interrupt).window(start, stop)
-        window_plan, _ = plan.window(start, stop, fingerprint_uint8(frames))
+        window_plan, _ = plan.window(start, stop, fingerprint_frames(frames))
         with one_torch_thread():
             crops = cut_crops(frames, window_plan, host.check_interrupt)
         return (crops, window_plan, index, len(windows))
 
 
-def _check_window(window_index, windows) -> int:
+def _open_video(video, tracks) -> tuple[str, object]:
+    """(the file behind a VIDEO, its VideoInfo), or ValueError when the tracks are of another video."""
+    source = host.video_file(video)
+    info = probe_video(source)
+    check_tracks_match(tracks, info)
+    return source, info
+
+
+def _window(info, window_frames, window_index) -> tuple[list[tuple[int, int]], int]:
+    """(the video's windows without overlap, the checked window index) for the window chain."""
+    windows = plan_windows(info.frame_count, int(window_frames), 0)
     if not 0 <= int(window_index) < len(windows):
         raise ValueError(f"window_index must be in 0..{len(windows) - 1} for this video ({len(windows)} windows), but got {window_index}; set it back to 0")
-    return int(window_index)
+    return windows, int(window_index)
+
+
+def _output_path(source: str, tracks, settings: dict) -> tuple[str, str]:
+    """(a name for the job, the output file in the job directory): one per source file, tracks and settings."""
+    stat = os.stat(source)
+    name = hashlib.sha256(json.dumps([os.path.abspath(source), stat.st_size, stat.st_mtime_ns, tracks_key(tracks), settings], sort_keys=True).encode()).hexdigest()[:16]
+    return name, os.path.join(host.job_directory(), f"{os.path.splitext(os.path.basename(source))[0]}_fuse_{name}.mp4")
 
 
 class FUSEVideoPasteWindow:
@@ -386,18 +399,13 @@ class FUSEVideoPasteWindow:
         }
 
     def paste(self, video, tracks, crops, crop_plan, window_index, window_frames, blend_mode, blend_amount, fade_frames, codec, crf):
-        source = host.video_file(video)
-        info = probe_video(source)
-        check_tracks_match(tracks, info)
-        windows = plan_windows(info.frame_count, int(window_frames), 0)
-        index = _check_window(window_index, windows)
+        source, info = _open_video(video, tracks)
+        windows, index = _window(info, window_frames, window_index)
         start, stop = windows[index]
         if crop_plan.frame_count != stop - start:
             raise ValueError(f"crop_plan must be window {index}'s ({stop - start} frames), but it covers {crop_plan.frame_count}; connect FUSE Video Crop Window's crop_plan and window_index")
-        stat = os.stat(source)
         settings = {"window_frames": int(window_frames), "blend_mode": blend_mode, "blend_amount": float(blend_amount), "fade_frames": int(fade_frames), "codec": codec, "crf": int(crf)}
-        name = hashlib.sha256(json.dumps([os.path.abspath(source), stat.st_size, stat.st_mtime_ns, tracks_key(tracks), settings], sort_keys=True).encode()).hexdigest()[:16]
-        output = os.path.join(host.job_directory(), f"{os.path.splitext(os.path.basename(source))[0]}_fuse_{name}.mp4")
+        name, output = _output_path(source, tracks, settings)
         if os.path.exists(output):
             return {"ui": {"text": [f"done: {output}"]}, "result": (output,)}
         job = VideoJob(output, {"settings": settings, "source": name}, windows, resume=True)
@@ -406,7 +414,7 @@ class FUSEVideoPasteWindow:
         with SegmentWriter(job.segment(index), fps=info.fps, size=(info.width, info.height), codec=codec, crf=int(crf)) as writer, one_torch_thread():
             for chunk_start in range(0, stop - start, PASTE_CHUNK):
                 chunk = frames[chunk_start : chunk_start + PASTE_CHUNK]
-                chunk_plan, chunk_rows = crop_plan.window(chunk_start, chunk_start + len(chunk), fingerprint_uint8(chunk))
+                chunk_plan, chunk_rows = crop_plan.window(chunk_start, chunk_start + len(chunk), fingerprint_frames(chunk))
                 if chunk_plan.total_rows:
                     paste = PasteSpec(blend_mode=blend_mode, blend_amount=float(blend_amount))
                     chunk = paste_chunk(chunk, crops, None, chunk_plan, chunk_rows, fades[torch.from_numpy(chunk_rows)], paste, host.check_interrupt, tracks=tracks, start=start + chunk_start)

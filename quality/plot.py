@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.canvas import LABEL_WIDTH, blank_canvas, put_text
 from .check import QualityResult
 
 WIDTH = 1280
-LEFT = 150  # label column
 RIGHT = 20
 STRIP = 64
 GAP = 6
 HEADER = 28
 TOP = 40
-BACKGROUND = (250, 250, 250)
 FAIL = (248, 196, 190)
 CUT = (150, 150, 150)
 LINE = (40, 90, 170)
 THRESHOLD = (200, 60, 40)
-TEXT = (30, 30, 30)
 
 
 def _strips(result: QualityResult) -> list[tuple[str, str, float, bool]]:
@@ -38,12 +36,6 @@ def _strips(result: QualityResult) -> list[tuple[str, str, float, bool]]:
     if result.lip_sync["available"]:
         strips.append(("lse_c", "LSE-C (sync)", thresholds.min_lse_c, True))
     return strips
-
-
-def _text(canvas, text: str, x: int, y: int, scale: float = 0.45, colour=TEXT) -> None:
-    import cv2
-
-    cv2.putText(canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
 
 
 def _series(result: QualityResult, face: int, name: str) -> np.ndarray:
@@ -67,19 +59,19 @@ def plot_quality(result: QualityResult) -> np.ndarray:
     strips = _strips(result)
     block = HEADER + len(strips) * (STRIP + GAP)
     height = TOP + max(len(tracks), 1) * block + 24
-    canvas = np.full((height, WIDTH, 3), BACKGROUND, np.uint8)
-    span = WIDTH - LEFT - RIGHT
+    canvas = blank_canvas(height, WIDTH)
+    span = WIDTH - LABEL_WIDTH - RIGHT
 
     def x_of(frame: float) -> int:
-        return LEFT + int(round(frame / frames * span))
+        return LABEL_WIDTH + int(round(frame / frames * span))
 
-    _text(canvas, f"FUSE quality check: {tracks.frame_count} frames at {float(tracks.fps):g} fps. Red: failed segments. Grey: shot cuts. Dashed: thresholds.", 10, 24, 0.5)
+    put_text(canvas, f"FUSE quality check: {tracks.frame_count} frames at {float(tracks.fps):g} fps. Red: failed segments. Grey: shot cuts. Dashed: thresholds.", 10, 24, 0.5)
     if not len(tracks):
-        _text(canvas, "no faces", LEFT, TOP + 30)
+        put_text(canvas, "no faces", LABEL_WIDTH, TOP + 30)
     for face in range(len(tracks)):
         top = TOP + face * block
         name = f"face {tracks.track_id[face]}" + ("" if tracks.identity is None else f" ({tracks.identity[face]})")
-        _text(canvas, name, 10, top + 18, 0.55)
+        put_text(canvas, name, 10, top + 18, 0.55)
         body_top, body_bottom = top + HEADER, top + block - GAP
         for number, segment in enumerate(result.segments):
             if segment.track_index == face and result.failures[number]:
@@ -87,7 +79,7 @@ def plot_quality(result: QualityResult) -> np.ndarray:
         for row, (name, label, threshold, higher_is_better) in enumerate(strips):
             y0 = body_top + row * (STRIP + GAP)
             y1 = y0 + STRIP
-            cv2.rectangle(canvas, (LEFT, y0), (WIDTH - RIGHT, y1), (200, 200, 200), 1)
+            cv2.rectangle(canvas, (LABEL_WIDTH, y0), (WIDTH - RIGHT, y1), (200, 200, 200), 1)
             values = _series(result, face, name)
             finite = values[np.isfinite(values)]
             low = 0.0 if name != "identity" else min(0.0, float(finite.min()) if len(finite) else 0.0)
@@ -98,12 +90,12 @@ def plot_quality(result: QualityResult) -> np.ndarray:
             def y_of(value: float) -> int:
                 return int(round(y1 - (value - low) / (high - low) * STRIP))
 
-            _text(canvas, label, 10, y0 + STRIP // 2 + 5)
-            _text(canvas, f"{high:.3g}", LEFT - 40, y0 + 12, 0.35)
-            _text(canvas, f"{low:.3g}", LEFT - 40, y1 - 2, 0.35)
+            put_text(canvas, label, 10, y0 + STRIP // 2 + 5)
+            put_text(canvas, f"{high:.3g}", LABEL_WIDTH - 40, y0 + 12, 0.35)
+            put_text(canvas, f"{low:.3g}", LABEL_WIDTH - 40, y1 - 2, 0.35)
             if threshold > 0:
                 y = y_of(threshold)
-                for x in range(LEFT, WIDTH - RIGHT, 12):
+                for x in range(LABEL_WIDTH, WIDTH - RIGHT, 12):
                     cv2.line(canvas, (x, y), (min(x + 6, WIDTH - RIGHT), y), THRESHOLD, 1)
             measured = np.flatnonzero(np.isfinite(values))
             for a, b in zip(measured, measured[1:]):
@@ -114,7 +106,7 @@ def plot_quality(result: QualityResult) -> np.ndarray:
                     cv2.circle(canvas, (x_of(t + 0.5), y_of(values[t])), 2, LINE, -1)
     for cut in result.cuts.tolist():
         cv2.line(canvas, (x_of(cut), TOP), (x_of(cut), height - 24), CUT, 1)
-    _text(canvas, "frame", 10, height - 8, 0.4)
+    put_text(canvas, "frame", 10, height - 8, 0.4)
     for tick in np.linspace(0, tracks.frame_count, 9).round().astype(int):
-        _text(canvas, str(tick), x_of(tick) - 10, height - 8, 0.4)
+        put_text(canvas, str(tick), x_of(tick) - 10, height - 8, 0.4)
     return canvas

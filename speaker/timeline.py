@@ -10,35 +10,35 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..core.canvas import LABEL_WIDTH, blank_canvas, put_text
 from .active import ActiveSpeakers
 
-LABEL_WIDTH = 150
 ROW_HEIGHT = 30
 ROW_GAP = 6
 AXIS_HEIGHT = 26
-BACKGROUND = (250, 250, 250)
+BLACK = (0, 0, 0)
 ON_SCREEN = (215, 215, 215)
 SPEECH = (90, 90, 90)
 UNASSIGNED = (220, 40, 40)
 FACE_COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189), (140, 86, 75), (227, 119, 194), (23, 190, 207), (188, 189, 34))
-FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _column_frames(frames: int, width: int) -> np.ndarray:
+    """(width,) the frame each pixel column shows: the one under the column's centre."""
+    return np.minimum((np.arange(width) + 0.5) * frames / width, frames - 1).astype(int)
 
 
 def _columns(active: np.ndarray, width: int) -> np.ndarray:
     """(width,) bool: a pixel column is on when most of its frames are."""
-    frames = len(active)
-    if not frames:
+    if not len(active):
         return np.zeros(width, bool)
-    index = np.minimum((np.arange(width) + 0.5) * frames / width, frames - 1).astype(int)
-    return np.asarray(active, bool)[index]
+    return np.asarray(active, bool)[_column_frames(len(active), width)]
 
 
 def _values(values: np.ndarray, width: int) -> np.ndarray:
-    frames = len(values)
-    if not frames:
+    if not len(values):
         return np.full(width, np.nan)
-    index = np.minimum((np.arange(width) + 0.5) * frames / width, frames - 1).astype(int)
-    return np.asarray(values, np.float64)[index]
+    return np.asarray(values, np.float64)[_column_frames(len(values), width)]
 
 
 def _tick_seconds(duration: float) -> float:
@@ -56,14 +56,14 @@ def timeline_image(speakers: ActiveSpeakers, width: int = 1200) -> np.ndarray:
     audio_rows = len(speakers.speech)
     rows = audio_rows + max(len(speakers), 1)
     height = rows * (ROW_HEIGHT + ROW_GAP) + AXIS_HEIGHT + ROW_GAP
-    image = np.full((height, width, 3), BACKGROUND, np.uint8)
+    image = blank_canvas(height, width)
     unassigned = speakers.unassigned_speech()
 
     def row_top(row: int) -> int:
         return ROW_GAP + row * (ROW_HEIGHT + ROW_GAP)
 
     def label(row: int, text: str) -> None:
-        cv2.putText(image, text[:18], (6, row_top(row) + ROW_HEIGHT // 2 + 5), FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        put_text(image, text[:18], 6, row_top(row) + ROW_HEIGHT // 2 + 5, 0.45, BLACK)
 
     def fill(row: int, columns: np.ndarray, colour) -> None:
         top = row_top(row)
@@ -89,12 +89,12 @@ def timeline_image(speakers: ActiveSpeakers, width: int = 1200) -> np.ndarray:
         label(audio_rows, "no faces")
     duration = speakers.frame_count / float(speakers.fps)
     axis = height - AXIS_HEIGHT
-    cv2.line(image, (LABEL_WIDTH, axis), (LABEL_WIDTH + plot, axis), (0, 0, 0), 1)
+    cv2.line(image, (LABEL_WIDTH, axis), (LABEL_WIDTH + plot, axis), BLACK, 1)
     step = _tick_seconds(duration)
     tick = 0.0
     while duration > 0 and tick <= duration:
         x = LABEL_WIDTH + int(round(tick / duration * (plot - 1)))
-        cv2.line(image, (x, axis), (x, axis + 5), (0, 0, 0), 1)
-        cv2.putText(image, f"{tick:g}s", (x + 2, axis + 18), FONT, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.line(image, (x, axis), (x, axis + 5), BLACK, 1)
+        put_text(image, f"{tick:g}s", x + 2, axis + 18, 0.4, BLACK)
         tick += step
     return image

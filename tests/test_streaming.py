@@ -9,6 +9,7 @@ import torch
 from comfyui_fuse import streaming
 from comfyui_fuse.compositing.geometry import CropSpec, plan_crops
 from comfyui_fuse.compositing.masks import sequence_fades
+from comfyui_fuse.compositing.paste import PasteSpec
 from comfyui_fuse.core.types import ABSENT, DETECTED, FaceTracks
 from comfyui_fuse.media import stream
 from fuse_video_files import patterned_video
@@ -52,12 +53,14 @@ def face_area(tracks, pad=24):
     return area
 
 
-LOSSLESS = dict(codec="h264_lossless", crop_options={"face_size": 64, "face_padding": 4})
+def lossless(window_frames, overlap_frames=0):
+    """Small crops, lossless output: what these tests compare bit for bit."""
+    return streaming.StreamSpec(crop=CropSpec(face_size=64, face_padding=4), window_frames=window_frames, overlap_frames=overlap_frames, codec="h264_lossless")
 
 
 def test_unprocessed_round_trip_is_bit_exact_and_keeps_fps_and_audio(video, tmp_path):
     source, frames = video
-    report = streaming.process_video(source, moving_tracks(), tmp_path / "out.mp4", window_frames=16, **LOSSLESS)
+    report = streaming.process_video(source, moving_tracks(), tmp_path / "out.mp4", spec=lossless(16))
     np.testing.assert_array_equal(decode(tmp_path / "out.mp4"), frames)
     info = stream.probe_video(tmp_path / "out.mp4")
     assert info.fps == FPS and info.has_audio and info.frame_count == 40
@@ -67,7 +70,7 @@ def test_unprocessed_round_trip_is_bit_exact_and_keeps_fps_and_audio(video, tmp_
 def test_processing_changes_only_the_faces(video, tmp_path):
     source, frames = video
     tracks = moving_tracks()
-    streaming.process_video(source, tracks, tmp_path / "out.mp4", process_crops=darken, window_frames=16, **LOSSLESS)
+    streaming.process_video(source, tracks, tmp_path / "out.mp4", process_crops=darken, spec=lossless(16))
     out = decode(tmp_path / "out.mp4")
     outside = ~face_area(tracks)
     np.testing.assert_array_equal(out[outside], frames[outside], err_msg="pixels away from the faces must be bit-identical")
@@ -78,8 +81,8 @@ def test_processing_changes_only_the_faces(video, tmp_path):
 def test_windows_give_the_one_batch_result_for_a_per_frame_processor(video, tmp_path, window_frames):
     source, _ = video
     tracks = moving_tracks()
-    streaming.process_video(source, tracks, tmp_path / "one.mp4", process_crops=darken, window_frames=1000, **LOSSLESS)
-    streaming.process_video(source, tracks, tmp_path / "win.mp4", process_crops=darken, window_frames=window_frames, **LOSSLESS)
+    streaming.process_video(source, tracks, tmp_path / "one.mp4", process_crops=darken, spec=lossless(1000))
+    streaming.process_video(source, tracks, tmp_path / "win.mp4", process_crops=darken, spec=lossless(window_frames))
     np.testing.assert_array_equal(decode(tmp_path / "win.mp4"), decode(tmp_path / "one.mp4"))
 
 
@@ -108,8 +111,8 @@ def test_overlap_cross_fades_the_window_boundary(video, tmp_path):
     source, frames = video
     tracks = moving_tracks()
     face = (104, 34, 136, 66)  # inside the still face (track 2)
-    streaming.process_video(source, tracks, tmp_path / "hard.mp4", process_crops=window_brightness, window_frames=12, **LOSSLESS)
-    streaming.process_video(source, tracks, tmp_path / "soft.mp4", process_crops=window_brightness, window_frames=16, overlap_frames=4, **LOSSLESS)
+    streaming.process_video(source, tracks, tmp_path / "hard.mp4", process_crops=window_brightness, spec=lossless(12))
+    streaming.process_video(source, tracks, tmp_path / "soft.mp4", process_crops=window_brightness, spec=lossless(16, 4))
     hard = effect_jumps(decode(tmp_path / "hard.mp4"), frames, face)[20:28].max()  # the boundary at frame 24, away from the gap
     soft = effect_jumps(decode(tmp_path / "soft.mp4"), frames, face)[20:28].max()
     assert hard > 20, f"without overlap the window boundary must show a jump, got {hard:.1f}"
@@ -135,15 +138,15 @@ def test_an_interrupted_job_leaves_no_output_and_resumes_after_the_last_finished
     out = tmp_path / "out.mp4"
     processor = FailOnce(fail_at_window=2)
     with pytest.raises(RuntimeError, match="killed"):
-        streaming.process_video(source, tracks, out, process_crops=processor, window_frames=10, overlap_frames=2, **LOSSLESS)
+        streaming.process_video(source, tracks, out, process_crops=processor, spec=lossless(10, 2))
     assert not out.exists(), "nothing may appear under the final name"
     assert (tmp_path / ".out.mp4.fuse-job").is_dir()
     processor.offsets.clear()
     with caplog.at_level("INFO"):
-        report = streaming.process_video(source, tracks, out, process_crops=processor, window_frames=10, overlap_frames=2, **LOSSLESS)
+        report = streaming.process_video(source, tracks, out, process_crops=processor, spec=lossless(10, 2))
     assert report["resumed_windows"] == 2 and "2 of 5 windows were already done" in caplog.text
     assert processor.offsets == [16, 24, 32], f"only the unfinished windows may run again, got offsets {processor.offsets}"
-    streaming.process_video(source, tracks, tmp_path / "straight.mp4", process_crops=darken, window_frames=10, overlap_frames=2, **LOSSLESS)
+    streaming.process_video(source, tracks, tmp_path / "straight.mp4", process_crops=darken, spec=lossless(10, 2))
     np.testing.assert_array_equal(decode(out), decode(tmp_path / "straight.mp4"))
     assert not (tmp_path / ".out.mp4.fuse-job").exists(), "the job folder goes once the output is complete"
 
@@ -152,8 +155,8 @@ def test_changed_settings_start_the_job_afresh(video, tmp_path):
     source, _ = video
     tracks = moving_tracks()
     with pytest.raises(RuntimeError):
-        streaming.process_video(source, tracks, tmp_path / "out.mp4", process_crops=FailOnce(2), window_frames=10, **LOSSLESS)
-    report = streaming.process_video(source, tracks, tmp_path / "out.mp4", process_crops=darken, window_frames=10, job_key={"strength": 2}, **LOSSLESS)
+        streaming.process_video(source, tracks, tmp_path / "out.mp4", process_crops=FailOnce(2), spec=lossless(10))
+    report = streaming.process_video(source, tracks, tmp_path / "out.mp4", process_crops=darken, job_key={"strength": 2}, spec=lossless(10))
     assert report["resumed_windows"] == 0
 
 
@@ -165,7 +168,7 @@ def test_a_full_disk_leaves_no_partial_file(video, tmp_path, monkeypatch):
 
     monkeypatch.setattr(stream.SegmentWriter, "write", no_space)
     with pytest.raises(OSError, match="No space"):
-        streaming.process_video(source, moving_tracks(), tmp_path / "out.mp4", window_frames=10, **LOSSLESS)
+        streaming.process_video(source, moving_tracks(), tmp_path / "out.mp4", spec=lossless(10))
     left = [p.name for p in tmp_path.rglob("*") if "partial" in p.name or p.name == "out.mp4"]
     assert left == [], f"no partial or final file may be left, got {left}"
 
@@ -177,9 +180,22 @@ def test_refusals_name_the_input(video, tmp_path):
     with pytest.raises(ValueError, match="tracks must come from this video"):
         streaming.process_video(source, moving_tracks(frame_count=39), tmp_path / "o.mp4")
     with pytest.raises(ValueError, match="color_match is not available"):
-        streaming.process_video(source, moving_tracks(), tmp_path / "o.mp4", paste_options={"color_match": "lab_mean_std"})
+        streaming.process_video(source, moving_tracks(), tmp_path / "o.mp4", streaming.StreamSpec(paste=PasteSpec(color_match="lab_mean_std")))
+    with pytest.raises(TypeError, match="spec must be a StreamSpec"):
+        streaming.process_video(source, moving_tracks(), tmp_path / "o.mp4", {"window_frames": 16})
     with pytest.raises(ValueError, match="must keep the crop batch's shape"):
         streaming.process_video(source, moving_tracks(), tmp_path / "o.mp4", process_crops=lambda crops, plan, **_: crops[:-1])
+
+
+def test_the_stream_spec_checks_its_settings_when_made():
+    with pytest.raises(ValueError, match="overlap_frames must be an int in 0..window_frames-1"):
+        streaming.StreamSpec(window_frames=8, overlap_frames=8)
+    with pytest.raises(ValueError, match="window_frames must be a positive int"):
+        streaming.StreamSpec(window_frames=0)
+    with pytest.raises(TypeError, match="crop must be a CropSpec"):
+        streaming.StreamSpec(crop={"face_size": 64})
+    key = streaming.StreamSpec(crop=CropSpec(face_size=64)).key()
+    assert key["crop"]["face_size"] == 64 and key["paste"]["fade_frames"] == 3 and key["window_frames"] == 81
 
 
 @pytest.mark.parametrize("count, window, overlap, expected", [

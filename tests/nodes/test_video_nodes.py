@@ -12,7 +12,7 @@ from comfyui_fuse import streaming
 from comfyui_fuse.media import stream
 from comfyui_fuse.nodes import host, video
 from fuse_video_files import patterned_video
-from test_streaming import LOSSLESS, moving_tracks  # noqa: F401 - shared builders
+from test_streaming import lossless, moving_tracks  # noqa: F401 - shared builders
 
 FPS = Fraction(30000, 1001)
 
@@ -92,7 +92,7 @@ def test_the_window_chain_gives_what_the_video_node_gives(source, tmp_path):
         index += 1
     assert count == 3 and status.endswith(".mp4")
     expected = tmp_path / "expected.mp4"
-    streaming.process_video(path, tracks, expected, process_crops=lambda c, p, **_: c * 0.5, window_frames=16, **LOSSLESS)
+    streaming.process_video(path, tracks, expected, process_crops=lambda c, p, **_: c * 0.5, spec=lossless(16))
     np.testing.assert_array_equal(decode(status), decode(expected))
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from comfyui_fuse.quality.check import QualityOptions, check_quality
 from comfyui_fuse.quality.frames import ImageFrames
-from comfyui_fuse.quality.plot import FAIL, LEFT, RIGHT, WIDTH, plot_quality
+from comfyui_fuse.core.canvas import LABEL_WIDTH as LEFT
+from comfyui_fuse.quality.plot import FAIL, RIGHT, WIDTH, plot_quality
 from comfyui_fuse.quality.report import build_report, report_schema, summary_lines
 from fuse_quality_builders import brighten_faces, make_clip
 
