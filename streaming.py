@@ -56,7 +56,15 @@ log = logging.getLogger(__name__)
 # to find its audio); tracks are the window's part of the tracks (landmarks place a mouth).
 CropProcessor = Callable[..., torch.Tensor]
 
-PASTE_CHUNK = 16  # frames converted to float at a time for cutting and pasting
+PASTE_CHUNK = 16  # frames decoded at a time; at most this many are float at once for cutting and pasting
+FLOAT_CHUNK_BYTES = 64 * 2**20  # float32 frames cut or pasted at once: about 5 at 720p, 2 at 1080p, 1 at 4K
+
+
+def float_chunk(frame_size: tuple[int, int]) -> int:
+    """How many frames of this size (H, W) are converted to float at once (FLOAT_CHUNK_BYTES, 1..PASTE_CHUNK):
+    pasting makes a few full-frame float buffers per frame, so memory stays the same at any resolution."""
+    height, width = frame_size
+    return max(1, min(PASTE_CHUNK, FLOAT_CHUNK_BYTES // max(1, height * width * 3 * 4)))
 
 
 @dataclass(frozen=True)
@@ -189,20 +197,32 @@ def uint8_from_image(image: torch.Tensor) -> np.ndarray:
 
 class WindowReader:
     """Decodes a video once, front to back, and hands out windows of uint8 frames (windows
-    move forward; frames before a window's start are let go)."""
+    move forward; frames before a window's start are let go). Decoded chunks are copied into
+    the window as they come, so a window is in memory once, not twice."""
 
     def __init__(self, path: str, info: VideoInfo, check_interrupt) -> None:
         self.chunks = iter_frames(path, chunk_frames=PASTE_CHUNK, info=info, check_interrupt=check_interrupt)
+        self.frame_shape = (info.height, info.width, 3)
         self.held: list[tuple[int, np.ndarray]] = []  # (first frame index, frames), in order
 
     def window(self, start: int, stop: int) -> np.ndarray:
-        self.held = [(first, frames) for first, frames in self.held if first + len(frames) > start]
-        while not self.held or self.held[-1][0] + len(self.held[-1][1]) < stop:
-            first, frames = next(self.chunks)
-            if first + len(frames) > start:
-                self.held.append((first, frames))
-        offset = self.held[0][0]
-        return np.concatenate([frames for _, frames in self.held])[start - offset : stop - offset]
+        # keep only frames from `start` on, copied, so the previous window's array can be freed
+        self.held = [(max(first, start), frames[max(0, start - first):].copy() if first < start else frames)
+                     for first, frames in self.held if first + len(frames) > start]
+        window = np.empty((stop - start, *self.frame_shape), np.uint8)
+        filled, leftover = start, []
+        pending = iter(self.held)
+        while filled < stop:
+            first, frames = next(pending, None) or next(self.chunks)
+            low, high = max(first, filled), min(first + len(frames), stop)
+            if high > low:
+                window[low - start : high - start] = frames[low - first : high - first]
+                filled = high
+            if first + len(frames) > stop:
+                leftover.append((max(first, stop), frames[max(0, stop - first) :]))
+        leftover += list(pending)
+        self.held = [(start, window), *leftover]
+        return window
 
 
 class VideoJob:
@@ -409,8 +429,9 @@ class WindowPass:
         """Paste the window's frames start..write_to a chunk at a time and encode them into the window's segment."""
         info = self.info
         with SegmentWriter(self.job.segment(index), fps=info.fps, size=(info.width, info.height), codec=self.spec.codec, crf=self.spec.crf) as writer:
-            for chunk_start in range(start, write_to, PASTE_CHUNK):
-                chunk_stop = min(chunk_start + PASTE_CHUNK, write_to)
+            step = float_chunk(frames.shape[1:3])
+            for chunk_start in range(start, write_to, step):
+                chunk_stop = min(chunk_start + step, write_to)
                 chunk = frames[chunk_start - start : chunk_stop - start]
                 chunk_plan, chunk_rows = window_plan.window(chunk_start - start, chunk_stop - start, fingerprint_frames(chunk))
                 pasted = chunk
@@ -487,11 +508,12 @@ def row_fades(plan: CropPlan, tracks: FaceTracks, start: int, fade_frames: int) 
 
 
 def cut_crops(frames: np.ndarray, plan: CropPlan, check_interrupt) -> torch.Tensor:
-    """The plan's crops, cut PASTE_CHUNK frames at a time (only a chunk of frames is float at once)."""
+    """The plan's crops, cut float_chunk frames at a time (only a chunk of frames is float at once)."""
     height, width = plan.crop_size or (0, 0)
     crops = torch.empty((plan.total_rows, height, width, 3), dtype=torch.float32)
-    for chunk_start in range(0, len(frames), PASTE_CHUNK):
-        chunk_stop = min(chunk_start + PASTE_CHUNK, len(frames))
+    step = float_chunk(frames.shape[1:3])
+    for chunk_start in range(0, len(frames), step):
+        chunk_stop = min(chunk_start + step, len(frames))
         chunk = frames[chunk_start:chunk_stop]
         chunk_plan, chunk_rows = plan.window(chunk_start, chunk_stop, fingerprint_frames(chunk))
         if chunk_plan.total_rows:

@@ -28,7 +28,7 @@ from ..core.threads import one_torch_thread
 from ..tracking.cuts import parse_cut_override
 from ..core.fingerprint import fingerprint_frames
 from ..streaming import (
-    PASTE_CHUNK, StreamSpec, VideoJob, WindowReader, check_tracks_match, cut_crops, paste_chunk, plan_windows, process_video, row_fades,
+    StreamSpec, VideoJob, WindowReader, check_tracks_match, cut_crops, float_chunk, paste_chunk, plan_windows, process_video, row_fades,
     track_video, tracks_key,
 )
 from . import host
@@ -412,8 +412,9 @@ class FUSEVideoPasteWindow:
         frames = WindowReader(source, info, host.check_interrupt).window(start, stop)
         fades = row_fades(crop_plan, tracks, start, int(fade_frames))
         with SegmentWriter(job.segment(index), fps=info.fps, size=(info.width, info.height), codec=codec, crf=int(crf)) as writer, one_torch_thread():
-            for chunk_start in range(0, stop - start, PASTE_CHUNK):
-                chunk = frames[chunk_start : chunk_start + PASTE_CHUNK]
+            step = float_chunk(frames.shape[1:3])
+            for chunk_start in range(0, stop - start, step):
+                chunk = frames[chunk_start : chunk_start + step]
                 chunk_plan, chunk_rows = crop_plan.window(chunk_start, chunk_start + len(chunk), fingerprint_frames(chunk))
                 if chunk_plan.total_rows:
                     paste = PasteSpec(blend_mode=blend_mode, blend_amount=float(blend_amount))

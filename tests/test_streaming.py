@@ -256,3 +256,25 @@ def test_a_video_with_a_cut_is_tracked_shot_by_shot_and_windows_keep_the_cut(tmp
     assert part.cuts.tolist() == [4]
     fades = streaming.row_fades(part, result.tracks, 8, 3).numpy()
     assert fades.min() == 1.0, "no fade at a cut, in a window as in the whole video"
+
+
+def test_float_chunks_hold_the_same_bytes_at_any_resolution():
+    sizes = {(360, 640): None, (720, 1280): None, (1080, 1920): None, (2160, 3840): None}
+    for size in sizes:
+        sizes[size] = streaming.float_chunk(size)
+    assert sizes[(360, 640)] == streaming.PASTE_CHUNK, "small frames are cut and pasted a full decode chunk at a time"
+    assert sizes[(720, 1280)] > sizes[(1080, 1920)] >= sizes[(2160, 3840)] == 1
+    for (height, width), frames in sizes.items():
+        assert frames == 1 or frames * height * width * 3 * 4 <= streaming.FLOAT_CHUNK_BYTES, f"{frames} float frames of {height}x{width} exceed the budget"
+
+
+@pytest.mark.parametrize("windows", [[(0, 10), (8, 18), (18, 40)], [(0, 40)], [(0, 7), (7, 14), (14, 21), (20, 39)], [(5, 6), (30, 40)]])
+def test_the_window_reader_hands_out_exactly_the_decoded_frames(video, windows):
+    path, _ = video
+    decoded = decode(path)
+    reader = streaming.WindowReader(str(path), stream.probe_video(path), lambda: None)
+    for start, stop in windows:
+        window = reader.window(start, stop)
+        assert window.shape == (stop - start, *decoded.shape[1:]) and window.dtype == np.uint8
+        assert np.array_equal(window, decoded[start:stop]), f"window {start}..{stop} differs from the decoded frames"
+    assert all(first >= windows[-1][0] for first, _ in reader.held), "frames before the last window's start are let go"
