@@ -39,6 +39,7 @@ from ..tracking.track import track_faces
 from ..core.checks import check_number
 from ..core.images import check_video_frames, frame_to_uint8
 from ..core.types import FaceDetections, FaceTracks, check_fps
+from ..media.stream import ForwardFrames
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +242,9 @@ def analyze_faces(
 ) -> FaceAnalysis:
     """Analyse every face of a clip and write the detection report.
 
-    frames_bhwc: IMAGE float32 [N,H,W,3] 0..1 or uint8 (N,H,W,3) RGB, the clip the faces are of.
+    frames_bhwc: IMAGE float32 [N,H,W,3] 0..1 or uint8 (N,H,W,3) RGB, the clip the faces are of,
+    or a media.stream.ForwardFrames of its file (frames are visited in increasing order, so a
+    video of any length is analysed holding one chunk of frames).
     tracks: FaceTracks, or FaceDetections (then tracked here with default settings at `fps`, which
     must be given). embedder / landmarker / reference_detector: models (see the module
     docstring) or None. reference_images (any sizes, uint8 RGB) with reference_names (one per
@@ -255,7 +258,11 @@ def analyze_faces(
     """
     timer = StageTimer(timing_ms)
     tracks = _as_tracks(tracks, fps, timer)
-    check_video_frames("images", frames_bhwc, tracks.frame_count, tracks.frame_size, source="the faces were found in", fix="connect the same images to the detector and to this node", uint8=True)
+    if isinstance(frames_bhwc, ForwardFrames):  # a video file read front to back (the command line's detect)
+        if frames_bhwc.shape[:3] != (tracks.frame_count, *tracks.frame_size):
+            raise ValueError(f"the video must be the one the faces were found in ({tracks.frame_count} frames of {tracks.frame_size[1]}x{tracks.frame_size[0]}), but got {frames_bhwc.shape[0]} frames of {frames_bhwc.shape[2]}x{frames_bhwc.shape[1]}")
+    else:
+        check_video_frames("images", frames_bhwc, tracks.frame_count, tracks.frame_size, source="the faces were found in", fix="connect the same images to the detector and to this node", uint8=True)
     if len(reference_images) and embedder is None:
         raise ValueError("reference images need a face embedder to compare faces with; choose one (e.g. insightface/buffalo_l/w600k_r50.onnx) or remove the references")
     characters = None

@@ -1,6 +1,6 @@
 """Long videos: peak memory and speed of the streaming VIDEO path against the IMAGE path and the floor.
 
-    python bench/stream_bench.py [--sizes 720,1080] [--frames 300,1500,6000] [--face-size 256] [--window 81] [--detect-every 1] [--threads 1]
+    python bench/stream_bench.py [--sizes 720,1080] [--frames 300,1500,6000] [--face-size 256] [--window 81] [--detect-every 1] [--threads 1] [--no-image]
 
 For each size and length a synthetic video is written first (two real faces drifting over a
 textured background, a 440 Hz stereo tone; H.264, preset ultrafast). Then, each in a fresh
@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=81)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--detect-every", type=int, default=1, help="detect on every k-th frame (1 = every frame, the throughput target's setting)")
+    parser.add_argument("--no-image", action="store_true", help="skip the IMAGE path (the slowest run; memory figures need it)")
     parser.add_argument("--worker")
     parser.add_argument("--source")
     parser.add_argument("--out")
@@ -150,7 +151,8 @@ def main() -> None:
         worker(args)
         return
     memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
-    print(f"stream_bench: face_size {args.face_size}, window {args.window}, detect_every {args.detect_every}, torch threads {args.threads}, machine {os.cpu_count()} cores {memory_gb:.0f} GB")
+    load = os.getloadavg()
+    print(f"stream_bench: face_size {args.face_size}, window {args.window}, detect_every {args.detect_every}, torch threads {args.threads}, machine {os.cpu_count()} cores {memory_gb:.0f} GB, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
     print(f"{'size':>6} {'frames':>6} | {'fuse GB':>7} {'fuse s':>7} {'fuse fps':>8} | {'floor s':>7} {'ratio':>5} | {'image GB':>8} {'image s':>7} | {'GB/300f':>7}")
     sizes = {"720": (720, 1280), "1080": (1080, 1920), "360": (360, 640)}
     for size in args.sizes.split(","):
@@ -163,7 +165,10 @@ def main() -> None:
                 fuse = measure("fuse", source, folder, args)
                 floor = measure("floor", source, folder, args)
                 image_gb = frames * height * width * 3 * 4 / 1e9
-                image = measure("image", source, folder, args) if image_gb < 0.6 * memory_gb else {"error": f"needs > {image_gb:.0f} GB (the IMAGE batch alone)"}
+                if args.no_image:
+                    image = {"error": "not run (--no-image)"}
+                else:
+                    image = measure("image", source, folder, args) if image_gb < 0.6 * memory_gb else {"error": f"needs > {image_gb:.0f} GB (the IMAGE batch alone)"}
             if "error" in fuse:
                 print(f"{size:>6} {frames:>6} | fuse failed: {fuse['error']}")
                 continue
@@ -171,6 +176,8 @@ def main() -> None:
             ratio = fuse["seconds"] / floor["seconds"] if "seconds" in floor else float("nan")
             image_text = f"{image['peak_gb']:>8.2f} {image['seconds']:>7.1f}" if "peak_gb" in image else f"{image['error'][:17]:>17}"
             print(f"{size:>6} {frames:>6} | {fuse['peak_gb']:>7.2f} {fuse['seconds']:>7.1f} {frames / fuse['seconds']:>8.1f} | {floor.get('seconds', float('nan')):>7.1f} {ratio:>5.2f} | {image_text} | {fuse['peak_gb'] / base:>7.2f}", flush=True)
+    load = os.getloadavg()
+    print(f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 if __name__ == "__main__":

@@ -255,40 +255,30 @@ def load_analysis_models(args: argparse.Namespace, arguments: dict) -> tuple:
 
 
 def analyse_video(args: argparse.Namespace, arguments: dict, images, names, embedder, landmarker) -> tuple:
-    """Decode, detect, track and analyse args.video, timing each stage -> (video, detector, analysis)."""
-    import time
-
+    """Detect, track and analyse args.video in bounded memory, timing each stage -> (video info,
+    detector, analysis). Detection and tracking stream the file in one pass (streaming.track_video);
+    the analysis reads it again front to back, holding one chunk of frames (media.stream.ForwardFrames)."""
     from ..analysis.analyze import analyze_faces
     from ..analysis.syncability import SyncRules
-    from ..media.video import read_video
-    from ..media.shots import ShotDetector
-    from ..models.face_detectors import detect_faces, load_face_detector
-    from ..tracking.spec import TrackSpec
-    from ..tracking.track import track_faces
+    from ..media.stream import ForwardFrames
+    from ..models.face_detectors import load_face_detector
+    from ..streaming import probe_limited, track_video
 
     rules = SyncRules(max_yaw_deg=args.max_yaw, min_face_px=args.min_face_px, min_confidence=args.min_confidence)
     shots = cut_arguments(args)
     progress = args.progress.stage
-    timing = {}
-    start = time.perf_counter()
-    video = read_video(args.video, max_frames=args.max_frames)
-    timing["decode_ms"] = (time.perf_counter() - start) * 1000
-    start = time.perf_counter()
+    info = probe_limited(args.video, args.max_frames)
     detector = load_face_detector(arguments["detector"], arguments["models"])
-    detections = detect_faces(
-        detector, video.frames, score_threshold=args.score_threshold, detect_every=args.detect_every, on_progress=progress("detect", video.frame_count),
-        shot_detector=ShotDetector() if shots["detect_cuts"] else None,
-    )
-    timing["detection_ms"] = (time.perf_counter() - start) * 1000
-    start = time.perf_counter()
-    tracks = track_faces(detections, TrackSpec(fps=video.fps, cuts=shots["cuts"]), on_progress=progress("track", video.frame_count))
-    timing["tracking_ms"] = (time.perf_counter() - start) * 1000
+    tracked = track_video(args.video, detector, max_frames=args.max_frames, score_threshold=args.score_threshold, detect_every=args.detect_every,
+                          detect_cuts=shots["detect_cuts"], track_options={"cuts": shots["cuts"]}, on_progress=progress("detect+track", info.frame_count))
+    for note in tracked.decode.warnings(os.path.basename(args.video)):
+        print(f"note: {note}")
     analysis = analyze_faces(
-        video.frames, tracks, embedder=embedder, landmarker=landmarker, reference_images=images, reference_names=names,
+        ForwardFrames(args.video, tracked.info), tracked.tracks, embedder=embedder, landmarker=landmarker, reference_images=images, reference_names=names,
         reference_detector=detector, sample_fps=args.sample_fps, similarity_threshold=args.similarity_threshold,
-        merge_identities=not args.no_merge, rules=rules, timing_ms=timing, on_progress=progress("analyze", video.frame_count),
+        merge_identities=not args.no_merge, rules=rules, timing_ms=dict(tracked.timing_ms), on_progress=progress("analyze", info.frame_count),
     )
-    return video, detector, analysis
+    return tracked.info, detector, analysis
 
 
 def print_detect_summary(video, detector, report: dict, path: str) -> None:

@@ -277,6 +277,39 @@ def iter_frames(
         log.warning(note)
 
 
+class ForwardFrames:
+    """The frames of a video file as a read-only sequence that is read front to back: frames[i]
+    decodes forward to frame i, holding one chunk of uint8 (H,W,3) RGB frames at a time.
+
+    For consumers that visit frames in increasing order (analysis samples): shape and dtype
+    describe the whole video as a (frame_count, H, W, 3) uint8 batch would, but at most
+    chunk_frames frames are ever in memory. Asking for a frame before the held chunk is an error.
+    """
+
+    dtype = np.uint8
+
+    def __init__(self, path: str | os.PathLike, info: VideoInfo | None = None, *, chunk_frames: int = 16, report: DecodeReport | None = None,
+                 check_interrupt: Callable[[], None] | None = None) -> None:
+        self.info = info or probe_video(path)
+        self.shape = (self.info.frame_count, self.info.height, self.info.width, 3)
+        self._chunks = iter_frames(path, chunk_frames=chunk_frames, info=self.info, report=report, check_interrupt=check_interrupt)
+        self._start, self._frames = 0, np.zeros((0, self.info.height, self.info.width, 3), np.uint8)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        index = int(index)
+        if not 0 <= index < len(self):
+            raise IndexError(f"frame index must be in 0..{len(self) - 1}, but got {index}")
+        if index < self._start:
+            raise ValueError(f"frames are read front to back: frame {index} comes before the frames held ({self._start}..); read them in increasing order")
+        while index >= self._start + len(self._frames):
+            self._start, self._frames = self._start + len(self._frames), np.zeros((0,) + self.shape[1:], np.uint8)  # let go before decoding on
+            self._start, self._frames = next(self._chunks)
+        return self._frames[index - self._start]
+
+
 def _decoded_frames(container, stream):
     """(frame, a bad packet came just before it) in presentation order, skipping bad packets.
 

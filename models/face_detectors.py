@@ -129,6 +129,15 @@ def _check_frames(frames_bhwc) -> tuple[int, int, int]:
     return shape[0], shape[1], shape[2]
 
 
+def _uint8_batch(frames_bhwc, chunk: np.ndarray) -> np.ndarray:
+    """The chunk's frames as (n,H,W,3) uint8: a view when they are consecutive frames of a uint8
+    RGB numpy batch (the VIDEO path decodes straight to that), else a converted copy."""
+    consecutive = int(chunk[-1]) - int(chunk[0]) + 1 == len(chunk)
+    if isinstance(frames_bhwc, np.ndarray) and frames_bhwc.dtype == np.uint8 and frames_bhwc.shape[-1] == 3 and consecutive:
+        return frames_bhwc[int(chunk[0]) : int(chunk[-1]) + 1]
+    return image_to_uint8(frames_bhwc, chunk)
+
+
 def detect_faces(
     detector: FaceDetector,
     frames_bhwc,
@@ -170,7 +179,7 @@ def detect_faces(
             shot_detector.feed(frames_bhwc, covered, int(chunk[-1]) + 1)
         for index in chunk:  # clamping NaN or 0..255 pixels to uint8 would find no face, silently
             check_image_values("images", frames_bhwc[int(index) : int(index) + 1], [int(index)])
-        faces = detector.detect_batch(image_to_uint8(frames_bhwc, chunk), score_threshold=float(score_threshold))
+        faces = detector.detect_batch(_uint8_batch(frames_bhwc, chunk), score_threshold=float(score_threshold))
         if len(faces) != len(chunk):
             raise RuntimeError(f"detector {detector.name} returned {len(faces)} results for {len(chunk)} frames")
         for frame_index, (xyxy, score, landmarks) in zip(chunk, faces):

@@ -102,3 +102,53 @@ def test_references_need_an_embedder(demo_video, empty_models, characters_json, 
 def test_detect_needs_an_output(demo_video, empty_models):
     code, _, err = run_cli(["detect", demo_video, "--models-dir", empty_models])
     assert code == 2 and "--out must name the JSON report" in err
+
+
+STREAM_FRAMES = 120
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory):
+    scene = synthetic.demo_scene(frame_count=STREAM_FRAMES, frame_size=(180, 320))
+    path = tmp_path_factory.mktemp("long") / "long.mp4"
+    write_video(str(path), synthetic.render(scene), scene.fps)
+    return path
+
+
+def test_detect_holds_a_chunk_of_frames_not_the_video(long_video, empty_models, tmp_path, monkeypatch):
+    """Every decoded chunk is counted while any array made from it lives: detect must never hold
+    more than two chunks of the 120 frames, and never read the whole video at once."""
+    import weakref
+
+    from comfyui_fuse import streaming
+    from comfyui_fuse.media import stream, video
+
+    held = {"now": 0, "peak": 0, "chunks": 0}
+
+    def release(count):
+        held["now"] -= count
+
+    def counting(real):
+        def iter_frames(*args, **kwargs):
+            for start, frames in real(*args, **kwargs):
+                held["now"] += len(frames)
+                held["peak"] = max(held["peak"], held["now"])
+                held["chunks"] += 1
+                weakref.finalize(frames, release, len(frames))
+                yield start, frames
+        return iter_frames
+
+    def no_whole_video(*args, **kwargs):
+        raise AssertionError("detect read the whole video into memory")
+
+    monkeypatch.setattr(stream, "iter_frames", counting(stream.iter_frames))
+    monkeypatch.setattr(streaming, "iter_frames", counting(streaming.iter_frames))
+    monkeypatch.setattr(video, "read_video", no_whole_video)
+    out = tmp_path / "report.json"
+    code, _, err = run_cli(["detect", long_video, "--sample-fps", 0, "--out", out, "--models-dir", empty_models])
+    assert code == 0, f"detect failed with exit code {code}: {err}"
+    report = load(out)
+    jsonschema.validate(report, report_schema())
+    assert len(report["frames"]) == STREAM_FRAMES, "--sample-fps 0 analyses every frame"
+    assert held["chunks"] >= 2 * STREAM_FRAMES // 32, "detection and analysis each read the file in chunks"
+    assert held["peak"] <= 2 * 32 < STREAM_FRAMES, f"{held['peak']} frames were held at once"

@@ -300,3 +300,30 @@ def test_onnx_output_layout_from_metadata(metadata, expected):
     from comfyui_fuse.models.detector_yolo import _onnx_end2end
 
     assert _onnx_end2end(metadata) is expected
+
+
+@pytest.mark.parametrize("frame_hw, input_hw, top, left", [((720, 1280), (384, 640), 12, 0), ((1280, 720), (640, 384), 0, 12), ((480, 480), (640, 640), 0, 0)])
+def test_frames_are_padded_to_the_stride_only_and_boxes_map_back_exactly(frame_hw, input_hw, top, left):
+    """A network with a known output: one face at a known place in its input. 16:9 frames go in at
+    640x384 (the long side at imgsz, the short side padded only up to the stride, half the padding
+    on each side), and the box comes back in frame pixels exactly."""
+    from comfyui_fuse.models.detector_yolo import YoloFaceDetector
+
+    seen = []
+    scale = 640 / max(frame_hw)
+    face = np.array([200.0, 100.0, 400.0, 300.0], np.float32)  # frame pixels, xyxy
+
+    def infer(blob):
+        seen.append(blob.shape)
+        output = np.zeros((len(blob), 5, 4), np.float32)  # (B, 4 + nc, anchors), boxes as xywh in input pixels
+        x0, y0, x1, y1 = face * scale + np.array([left, top, left, top], np.float32)
+        output[:, :, 0] = [(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0, 0.9]
+        return output
+
+    detector = YoloFaceDetector("yolo/known.pt", infer, layout(imgsz=640, stride=32))
+    frames = np.zeros((3, *frame_hw, 3), np.uint8)
+    found = detector.detect_batch(frames, score_threshold=0.5)
+    assert seen == [(3, 3, *input_hw)], "one call for the batch, at the stride-padded size"
+    for xyxy, score, landmarks in found:
+        np.testing.assert_allclose(xyxy, face[None], atol=1e-4)
+        np.testing.assert_allclose(score, [0.9])
