@@ -34,12 +34,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .compositing.geometry import CropSpec, plan_crops
+from .compositing.geometry import CropSpec, plan_crops, plan_rows
 from .compositing.masks import sequence_fades
 from .compositing.overlay import draw_tracks
 from .compositing.paste import PasteSpec, paste_faces
 from .compositing.plan import CropPlan
-from .compositing.warp import crop_faces
+from .compositing.warp import crop_one, footprint
 from .core.fingerprint import fingerprint_frames
 from .core.threads import one_torch_thread
 from .core.types import FaceDetections, FaceTracks
@@ -59,6 +59,7 @@ CropProcessor = Callable[..., torch.Tensor]
 
 PASTE_CHUNK = 16  # frames decoded at a time; at most this many are float at once for cutting and pasting
 FLOAT_CHUNK_BYTES = 64 * 2**20  # float32 frames cut or pasted at once: about 5 at 720p, 2 at 1080p, 1 at 4K
+REGION_MARGIN = 4  # source pixels around a crop's footprint that cutting and pasting may read (cubic reach, Poisson rim)
 
 
 def float_chunk(frame_size: tuple[int, int]) -> int:
@@ -467,23 +468,54 @@ def paste_chunk(frames_uint8, processed, edit_mask, plan: CropPlan, rows: np.nda
     weights: the rows' fade weights in the whole video (given as a crop mask, so the plan's own
     fades, which would see a chunk edge as a face's start, are off: paste.fade_frames is not read). tracks (of the whole video,
     the chunk starting at frame `start`) place the landmark blend masks. measure: see process_video.
+
+    Only the face regions (face_regions) are converted to float and back: the paste reads and
+    writes nothing else, and elsewhere uint8 -> float -> uint8 is the identity, so the result
+    is bit for bit that of pasting onto the whole frames as float.
     """
     height, width = plan.crop_size
     index = torch.from_numpy(rows)
+    regions = face_regions(plan)
+    frames = torch.zeros(frames_uint8.shape[:3] + (3,), dtype=torch.float32)  # pixels outside the regions are never read
+    for frame, (x0, y0, x1, y1) in regions.items():
+        frames[frame, y0:y1, x0:x1] = image_from_uint8(frames_uint8[frame, y0:y1, x0:x1, :3])
+    plan = dataclasses.replace(plan, fingerprint=fingerprint_frames(frames))  # the plan is of these frames (paste checks it)
     pasted = paste_faces(
-        image_from_uint8(frames_uint8), processed[index], plan, dataclasses.replace(paste, fade_frames=0), crop_mask=weights[:, None, None].expand(len(weights), height, width),
+        frames, processed[index], plan, dataclasses.replace(paste, fade_frames=0), crop_mask=weights[:, None, None].expand(len(weights), height, width),
         edit_mask=None if edit_mask is None else edit_mask[index], check_interrupt=check_interrupt,
-        tracks=None if tracks is None else tracks_window(tracks, start, start + plan.frame_count), return_mask=measure is not None,
+        tracks=None if tracks is None else tracks_window(tracks, start, start + plan.frame_count), return_mask=measure is not None, in_place=True,
     )
-    if measure is None:
-        return uint8_from_image(pasted)
-    pasted, alpha = pasted
-    pasted = uint8_from_image(pasted)
-    change = np.abs(pasted.astype(np.int16) - frames_uint8[..., :3]).max(axis=-1)
-    touched = alpha.numpy() > 0
-    for key, where in (("max_abs_diff_outside_faces", ~touched), ("max_abs_diff_inside_faces", touched)):
-        measure[key] = max(measure.get(key, 0), int(change[where].max()) if where.any() else 0)
-    return pasted
+    pasted, alpha = pasted if measure is not None else (pasted, None)
+    output = np.array(frames_uint8[..., :3])
+    for frame, (x0, y0, x1, y1) in regions.items():
+        output[frame, y0:y1, x0:x1] = uint8_from_image(pasted[frame, y0:y1, x0:x1])
+    if measure is not None:
+        change = np.abs(output.astype(np.int16) - frames_uint8[..., :3]).max(axis=-1)
+        touched = alpha.numpy() > 0
+        for key, where in (("max_abs_diff_outside_faces", ~touched), ("max_abs_diff_inside_faces", touched)):
+            measure[key] = max(measure.get(key, 0), int(change[where].max()) if where.any() else 0)
+    return output
+
+
+def face_regions(plan: CropPlan) -> dict[int, tuple[int, int, int, int]]:
+    """Per frame of the plan that has crops: the box (x0, y0, x1, y1), half-open, of the source
+    pixels cutting and pasting its crops can read or write (their footprints, REGION_MARGIN
+    wider, clipped to the frame). Frames whose crops all lie outside the frame are left out."""
+    frame_index, _, crop_to_src = plan_rows(plan)
+    height, width = plan.frame_size
+    crop_height, crop_width = plan.crop_size or (0, 0)
+    regions: dict[int, tuple[int, int, int, int]] = {}
+    for frame, affine in zip(frame_index.tolist(), crop_to_src):
+        xmin, ymin, xmax, ymax = footprint(affine, (-0.5, -0.5, crop_width - 0.5, crop_height - 0.5))
+        x0, y0 = max(int(np.floor(xmin)) - REGION_MARGIN, 0), max(int(np.floor(ymin)) - REGION_MARGIN, 0)
+        x1, y1 = min(int(np.ceil(xmax)) + REGION_MARGIN + 1, width), min(int(np.ceil(ymax)) + REGION_MARGIN + 1, height)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        if frame in regions:
+            a0, b0, a1, b1 = regions[frame]
+            x0, y0, x1, y1 = min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1)
+        regions[frame] = (x0, y0, x1, y1)
+    return regions
 
 
 def _run_processor(process_crops, crops: torch.Tensor, plan: CropPlan, start: int, tracks: FaceTracks, check_interrupt) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -517,16 +549,15 @@ def row_fades(plan: CropPlan, tracks: FaceTracks, start: int, fade_frames: int) 
 
 
 def cut_crops(frames: np.ndarray, plan: CropPlan, check_interrupt) -> torch.Tensor:
-    """The plan's crops, cut float_chunk frames at a time (only a chunk of frames is float at once)."""
-    height, width = plan.crop_size or (0, 0)
-    crops = torch.empty((plan.total_rows, height, width, 3), dtype=torch.float32)
-    step = float_chunk(frames.shape[1:3])
-    for chunk_start in range(0, len(frames), step):
-        chunk_stop = min(chunk_start + step, len(frames))
-        chunk = frames[chunk_start:chunk_stop]
-        chunk_plan, chunk_rows = plan.window(chunk_start, chunk_stop, fingerprint_frames(chunk))
-        if chunk_plan.total_rows:
-            crops[torch.from_numpy(chunk_rows)] = crop_faces(image_from_uint8(chunk), chunk_plan, check_interrupt=check_interrupt)
+    """The plan's crops of a window of uint8 frames; only the pixels each crop reads are
+    converted to float (the same bits as converting the whole frames)."""
+    frame_index, _, crop_to_src = plan_rows(plan)
+    crop_size = plan.crop_size or (0, 0)
+    crops = torch.empty((plan.total_rows, *crop_size, 3), dtype=torch.float32)
+    for row, frame in enumerate(frame_index.tolist()):
+        if check_interrupt is not None and row % PASTE_CHUNK == 0:
+            check_interrupt()
+        crops[row] = crop_one(torch.from_numpy(frames[frame]), crop_to_src[row], crop_size)
     return crops
 
 

@@ -242,6 +242,7 @@ def paste_faces(
     on_progress: Callable[[int], None] | None = None,
     check_interrupt: Callable[[], None] | None = None,
     return_mask: bool = False,
+    in_place: bool = False,
 ):
     """Paste crops back into the frames they were cut from, as spec says (PasteSpec).
 
@@ -255,7 +256,8 @@ def paste_faces(
         the original pixels are kept exactly where it is 1.
     Returns frames [N,H,W,C] (same dtype and device as frames_bhwc), and with return_mask also the
     frame-space alpha that was pasted, float32 [N,H,W] (0 = pixel untouched; the union of all
-    rows). Inputs are never modified. on_progress counts crop rows (each row twice with
+    rows). Inputs are never modified, unless in_place: then frames_bhwc is pasted into and
+    returned (no copy of the frames; for a caller that owns them). on_progress counts crop rows (each row twice with
     color_match: measuring, then pasting); check_interrupt runs before each chunk of chunk_size
     rows. ValueError when the crops, masks, tracks or frames do not match the plan.
     """
@@ -275,7 +277,7 @@ def paste_faces(
         transfers = _color_transfers(frames_bhwc, crops_bhwc, plan, crop_alpha, chunk_size, on_progress, check_interrupt)
     paste_row = _RowPaster(frames_bhwc, crops_bhwc, plan, spec, crop_alpha, transfers, occlusion_mask)
 
-    output = frames_bhwc.clone()
+    output = frames_bhwc if in_place else frames_bhwc.clone()
     pasted = _zeros((frame_count, height, width), frames_bhwc.device) if return_mask else None
     for start in range(0, plan.total_rows, chunk_size):
         if check_interrupt is not None:

@@ -256,12 +256,15 @@ def _source_box(crop_to_src: np.ndarray, crop_box: tuple[int, int, int, int], fr
 def crop_one(frame_hwc: torch.Tensor, crop_to_src: np.ndarray, crop_size: tuple[int, int], crop_box: tuple[int, int, int, int] | None = None) -> torch.Tensor:
     """One crop float32 [h,w,3] 0..1 of one frame [H,W,C] through crop_to_src (2,3); with
     crop_box (x0, y0, x1, y1) only those crop pixels, [y1-y0, x1-x0, 3], with the same bits as
-    the same pixels of the whole crop."""
+    the same pixels of the whole crop. A uint8 frame (0..255) is converted to float only where
+    the crop reads it, with the bits of the whole frame converted (x / 255 in float32)."""
     crop_height, crop_width = crop_size
     crop_box = crop_box or (0, 0, crop_width, crop_height)
     x0, y0, x1, y1 = _source_box(crop_to_src, crop_box, tuple(frame_hwc.shape[:2]))
     region = frame_hwc[y0:y1, x0:x1, :3]
-    if not all_finite(region):  # or the crops carry it and the crop processing gets the blame
+    if region.dtype == torch.uint8:
+        region = region.to(torch.float32).div_(255.0)
+    elif not all_finite(region):  # or the crops carry it and the crop processing gets the blame
         raise ValueError(
             "images must hold finite pixel values, but the source frame holds NaN or inf where a face is cropped; "
             "the frames were broken before FUSE: check the node that made them (a decoder, an upscaler, a VAE decode)"

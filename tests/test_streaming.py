@@ -278,3 +278,33 @@ def test_the_window_reader_hands_out_exactly_the_decoded_frames(video, windows):
         assert window.shape == (stop - start, *decoded.shape[1:]) and window.dtype == np.uint8
         assert np.array_equal(window, decoded[start:stop]), f"window {start}..{stop} differs from the decoded frames"
     assert all(first >= windows[-1][0] for first, _ in reader.held), "frames before the last window's start are let go"
+
+
+@pytest.mark.parametrize("paste_options", [{}, {"paste_mode": "replace"}, {"seam": "poisson"}, {"blend_mode": "ellipse", "blend_amount": 0.3}, {"blend_amount": 0.0}, {"blend_amount": 0.0, "seam": "poisson"}])
+def test_cutting_and_pasting_face_regions_gives_the_bits_of_whole_float_frames(paste_options):
+    """cut_crops and paste_chunk convert only the face regions of uint8 frames to float; the
+    crops and the pasted frames must be those of converting the whole frames (the IMAGE path),
+    bit for bit, also for a face partly outside the frame."""
+    from comfyui_fuse.compositing.paste import PasteSpec, paste_faces
+    from comfyui_fuse.compositing.warp import crop_faces
+    from comfyui_fuse.core.fingerprint import fingerprint_frames
+
+    tracks = moving_tracks(frame_count=8)
+    xyxy = tracks.xyxy.copy()
+    xyxy[1] -= np.array([90, 20, 90, 20], np.float32)  # the second face hangs over the left and top edges
+    tracks = FaceTracks(track_id=tracks.track_id, xyxy=xyxy, state=tracks.state, score=tracks.score, frame_count=8, frame_size=SIZE, fps=FPS)
+    frames = np.random.default_rng(0).integers(0, 256, (8, *SIZE, 3), dtype=np.uint8)
+    plan = plan_crops(tracks, fingerprint_frames(frames), CropSpec(face_size=48, face_padding=4))
+    image = streaming.image_from_uint8(frames)
+    crops = streaming.cut_crops(frames, plan, None)
+    torch.testing.assert_close(crops, crop_faces(image, plan), rtol=0, atol=0)
+    processed = crops.flip(-1)  # a change the paste must carry, colours swapped
+    weights = torch.linspace(0.2, 1.0, plan.total_rows)
+    spec = PasteSpec(**paste_options, fade_frames=0)
+    rows = np.arange(plan.total_rows)
+    measure = {}
+    pasted = streaming.paste_chunk(frames, processed, None, plan, rows, weights, spec, None, measure=measure)
+    mask = weights[:, None, None].expand(plan.total_rows, *plan.crop_size)
+    expected = streaming.uint8_from_image(paste_faces(image, processed, plan, spec, crop_mask=mask))
+    np.testing.assert_array_equal(pasted, expected)
+    assert measure["max_abs_diff_outside_faces"] == 0 and measure["max_abs_diff_inside_faces"] > 50
