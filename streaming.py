@@ -405,6 +405,7 @@ class WindowPass:
         self.process_crops, self.measure, self.on_progress, self.check_interrupt = process_crops, measure, on_progress, check_interrupt
         self.fades = torch.from_numpy(sequence_fades(plan, spec.paste.fade_frames))
         self.reader = WindowReader(source, info, check_interrupt)
+        self.canvas = torch.zeros((PASTE_CHUNK, info.height, info.width, 3), dtype=torch.float32)  # paste_chunk's float frames, reused
         self.tail: dict[int, torch.Tensor] = {}  # the previous window's processed crops on the overlap, by plan row
         self.crops_done = 0
 
@@ -448,7 +449,7 @@ class WindowPass:
                 if chunk_plan.total_rows:
                     with one_torch_thread():
                         pasted = paste_chunk(chunk, processed, edit_mask, chunk_plan, chunk_rows, self.fades[rows[chunk_rows]], self.spec.paste, self.check_interrupt,
-                                             tracks=self.tracks, start=chunk_start, measure=self.measure)
+                                             tracks=self.tracks, start=chunk_start, measure=self.measure, canvas=self.canvas)
                 writer.write(pasted)
                 self._progress(chunk_stop - chunk_start)
 
@@ -462,12 +463,15 @@ def tracks_window(tracks: FaceTracks, start: int, stop: int) -> FaceTracks:
     return tracks.window(start, stop)
 
 
-def paste_chunk(frames_uint8, processed, edit_mask, plan: CropPlan, rows: np.ndarray, weights: torch.Tensor, paste: PasteSpec, check_interrupt, *, tracks=None, start=0, measure=None) -> np.ndarray:
+def paste_chunk(frames_uint8, processed, edit_mask, plan: CropPlan, rows: np.ndarray, weights: torch.Tensor, paste: PasteSpec, check_interrupt, *, tracks=None, start=0, measure=None,
+                canvas: torch.Tensor | None = None) -> np.ndarray:
     """Paste processed crops (rows of `processed`) onto a chunk of uint8 frames as `paste` says; returns uint8.
 
     weights: the rows' fade weights in the whole video (given as a crop mask, so the plan's own
     fades, which would see a chunk edge as a face's start, are off: paste.fade_frames is not read). tracks (of the whole video,
     the chunk starting at frame `start`) place the landmark blend masks. measure: see process_video.
+    canvas: float32 zeros [>= n,H,W,3] to paste in, reused from chunk to chunk (it is handed back
+    all zeros); None allocates one.
 
     Only the face regions (face_regions) are converted to float and back: the paste reads and
     writes nothing else, and elsewhere uint8 -> float -> uint8 is the identity, so the result
@@ -476,7 +480,7 @@ def paste_chunk(frames_uint8, processed, edit_mask, plan: CropPlan, rows: np.nda
     height, width = plan.crop_size
     index = torch.from_numpy(rows)
     regions = face_regions(plan)
-    frames = torch.zeros(frames_uint8.shape[:3] + (3,), dtype=torch.float32)  # pixels outside the regions are never read
+    frames = torch.zeros(frames_uint8.shape[:3] + (3,), dtype=torch.float32) if canvas is None else canvas[: len(frames_uint8)]  # pixels outside the regions are never read
     for frame, (x0, y0, x1, y1) in regions.items():
         frames[frame, y0:y1, x0:x1] = image_from_uint8(frames_uint8[frame, y0:y1, x0:x1, :3])
     plan = dataclasses.replace(plan, fingerprint=fingerprint_frames(frames))  # the plan is of these frames (paste checks it)
@@ -489,6 +493,7 @@ def paste_chunk(frames_uint8, processed, edit_mask, plan: CropPlan, rows: np.nda
     output = np.array(frames_uint8[..., :3])
     for frame, (x0, y0, x1, y1) in regions.items():
         output[frame, y0:y1, x0:x1] = uint8_from_image(pasted[frame, y0:y1, x0:x1])
+        frames[frame, y0:y1, x0:x1] = 0.0  # the canvas goes back all zeros (the paste wrote inside the regions only)
     if measure is not None:
         change = np.abs(output.astype(np.int16) - frames_uint8[..., :3]).max(axis=-1)
         touched = alpha.numpy() > 0

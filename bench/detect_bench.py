@@ -24,7 +24,10 @@ the other's caches or thread settings.
   min(8, cores - 1) threads when its predictor starts; the bench sets that number to --threads).
   Decoders use their own default threads (FFmpeg's in PyAV, OpenCV's in ultralytics).
 - time: the whole pass over the file after a warm-up pass on a 4-frame clip in the same
-  process (model loading and first-call costs are excluded on both sides).
+  process (model loading and first-call costs are excluded on both sides). "network ms" is the
+  network's share per frame (FUSE: its forward calls timed, a batch divided by its frames;
+  ultralytics: its own result.speed["inference"]); "rest" is everything else per frame
+  (decoding, letterboxing, NMS, tracking).
 
 Environment: YOLO_OFFLINE=1, YOLO_AUTOINSTALL=False and a temporary YOLO_CONFIG_DIR, so
 ultralytics neither downloads nor installs anything.
@@ -82,10 +85,21 @@ def run_fuse(source: str, warmup: str, weights: str, score: float, detect_size: 
 
     detector = load_yolo_detector("yolo/yolov8n-face.pt", weights)
     streaming.track_video(warmup, detector, detect_size=detect_size, score_threshold=score, min_face_size=0, detect_cuts=False)
+    network = [0.0]
+    infer = detector._infer
+
+    def timed_infer(blob):
+        start = time.perf_counter()
+        output = infer(blob)
+        network[0] += time.perf_counter() - start
+        return output
+
+    detector._infer = timed_infer
     start = time.perf_counter()
     tracked = streaming.track_video(source, detector, detect_size=detect_size, score_threshold=score, min_face_size=0, detect_cuts=False)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "frames": tracked.info.frame_count, "boxes": len(tracked.detections), "tracks": len(tracked.tracks)}
+    frames = tracked.info.frame_count
+    return {"seconds": seconds, "frames": frames, "boxes": len(tracked.detections), "tracks": len(tracked.tracks), "network_ms": network[0] * 1000 / frames}
 
 
 def run_ultralytics(source: str, warmup: str, weights: str, score: float, threads: int) -> dict:
@@ -99,16 +113,18 @@ def run_ultralytics(source: str, warmup: str, weights: str, score: float, thread
         pass
     start = time.perf_counter()
     frames = boxes = 0
+    network_ms = 0.0
     ids = set()
     for result in model.track(source=source, **options):
         frames += 1
         boxes += len(result.boxes)
+        network_ms += result.speed["inference"]
         if result.boxes.id is not None:
             ids.update(int(i) for i in result.boxes.id.tolist())
     seconds = time.perf_counter() - start
     import torch
 
-    return {"seconds": seconds, "frames": frames, "boxes": boxes, "tracks": len(ids), "torch_threads_after": torch.get_num_threads()}
+    return {"seconds": seconds, "frames": frames, "boxes": boxes, "tracks": len(ids), "network_ms": network_ms / frames, "torch_threads_after": torch.get_num_threads()}
 
 
 def worker(args) -> None:
@@ -161,7 +177,7 @@ def main() -> None:
         load = os.getloadavg()
         print(f"detect_bench: {width}x{height}, {args.frames} frames, score >= {args.score}, IoU {IOU}, torch threads {args.threads}, "
               f"FUSE detect size {args.detect_size}, {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-        print(f"{'rep':>3} {'run':>12} | {'fps':>6} {'ms/frame':>8} {'threads':>7} | {'boxes/frame':>11} {'tracks':>6}")
+        print(f"{'rep':>3} {'run':>12} | {'fps':>6} {'ms/frame':>8} {'network ms':>10} {'rest ms':>7} {'threads':>7} | {'boxes/frame':>11} {'tracks':>6}")
         ratios = []
         for repeat in range(args.repeats):
             order = ("fuse", "ultralytics") if repeat % 2 == 0 else ("ultralytics", "fuse")
@@ -169,7 +185,7 @@ def main() -> None:
             for kind in order:
                 result = results[kind]
                 fps = result["frames"] / result["seconds"]
-                print(f"{repeat + 1:>3} {kind:>12} | {fps:>6.1f} {1000 / fps:>8.1f} {result['torch_threads']:>7} | {result['boxes'] / result['frames']:>11.1f} {result['tracks']:>6}", flush=True)
+                print(f"{repeat + 1:>3} {kind:>12} | {fps:>6.1f} {1000 / fps:>8.1f} {result['network_ms']:>10.1f} {1000 / fps - result['network_ms']:>7.1f} {result['torch_threads']:>7} | {result['boxes'] / result['frames']:>11.1f} {result['tracks']:>6}", flush=True)
             ratios.append(results["ultralytics"]["seconds"] / results["fuse"]["seconds"])
         load = os.getloadavg()
         print(f"FUSE / model.track() throughput: {', '.join(f'{r:.2f}x' for r in ratios)}; load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")

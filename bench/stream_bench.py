@@ -1,13 +1,13 @@
 """Long videos: peak memory and speed of the streaming VIDEO path against the IMAGE path and the floor.
 
-    python bench/stream_bench.py [--sizes 720,1080] [--frames 300,1500,6000] [--face-size 256] [--window 81] [--detect-every 1] [--threads 1] [--no-image]
+    python bench/stream_bench.py [--sizes 720,1080] [--frames 300,1500,6000] [--face-size 256] [--window 81] [--detect-every 1] [--detect-size 640] [--threads 1] [--no-image]
 
 For each size and length a synthetic video is written first (two real faces drifting over a
 textured background, a 440 Hz stereo tone; H.264, preset ultrafast). Then, each in a fresh
 subprocess so each peak resident set size is its own:
 
 - fuse: the streaming pass-through pipeline, as FUSE Track Video Faces -> FUSE Process Video
-  Faces run it: decode (downscaled to 640 for detection) -> detect every frame (OpenCV Haar,
+  Faces run it: decode (downscaled to --detect-size, 640, for detection) -> detect every frame (OpenCV Haar,
   the zero-download detector) -> track -> crop -> unchanged -> paste -> encode (H.264 crf 18)
   -> mux the source audio by stream copy.
 - floor: decode the same file and re-encode it with the same codec and settings, in the same
@@ -69,13 +69,13 @@ def write_source(path: str, frames: int, height: int, width: int) -> None:
         container.mux(sound.encode(None))
 
 
-def run_fuse(source: str, out: str, face_size: int, window: int, detect_every: int = 1) -> dict:
+def run_fuse(source: str, out: str, face_size: int, window: int, detect_every: int = 1, detect_size: int = 640) -> dict:
     from comfyui_fuse import streaming
     from comfyui_fuse.compositing.geometry import CropSpec
     from comfyui_fuse.models.face_detectors import HAAR_OPTION, load_face_detector
 
     detector = load_face_detector(HAAR_OPTION, None)
-    tracked = streaming.track_video(source, detector, detect_size=640, detect_every=detect_every)
+    tracked = streaming.track_video(source, detector, detect_size=detect_size, detect_every=detect_every)
     spec = streaming.StreamSpec(crop=CropSpec(face_size=face_size), window_frames=window)
     report = streaming.process_video(source, tracked.tracks, out, spec, resume=False)
     return {"tracks": len(tracked.tracks), "crops": report["crops"]}
@@ -117,7 +117,7 @@ def worker(args) -> None:
 
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    extra = {"fuse": lambda: run_fuse(args.source, args.out, args.face_size, args.window, args.detect_every),
+    extra = {"fuse": lambda: run_fuse(args.source, args.out, args.face_size, args.window, args.detect_every, args.detect_size),
              "floor": lambda: run_floor(args.source, args.out, args.window),
              "image": lambda: run_image(args.source, args.out, args.face_size)}[args.worker]()
     seconds = time.perf_counter() - start
@@ -127,7 +127,7 @@ def worker(args) -> None:
 
 def measure(kind: str, source: str, folder: str, args) -> dict:
     out = os.path.join(folder, f"{kind}.mp4")
-    command = [sys.executable, __file__, "--worker", kind, "--source", source, "--out", out, "--face-size", str(args.face_size), "--window", str(args.window), "--threads", str(args.threads), "--detect-every", str(args.detect_every)]
+    command = [sys.executable, __file__, "--worker", kind, "--source", source, "--out", out, "--face-size", str(args.face_size), "--window", str(args.window), "--threads", str(args.threads), "--detect-every", str(args.detect_every), "--detect-size", str(args.detect_size)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         return {"error": (result.stderr.strip().splitlines() or ["killed"])[-1][:120]}
@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=81)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--detect-every", type=int, default=1, help="detect on every k-th frame (1 = every frame, the throughput target's setting)")
+    parser.add_argument("--detect-size", type=int, default=640, help="longest side of the decode the Haar detector sees (it misses faces under about 20 px there)")
     parser.add_argument("--no-image", action="store_true", help="skip the IMAGE path (the slowest run; memory figures need it)")
     parser.add_argument("--worker")
     parser.add_argument("--source")
@@ -152,7 +153,7 @@ def main() -> None:
         return
     memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
     load = os.getloadavg()
-    print(f"stream_bench: face_size {args.face_size}, window {args.window}, detect_every {args.detect_every}, torch threads {args.threads}, machine {os.cpu_count()} cores {memory_gb:.0f} GB, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+    print(f"stream_bench: face_size {args.face_size}, window {args.window}, detect_every {args.detect_every}, detect_size {args.detect_size}, torch threads {args.threads}, machine {os.cpu_count()} cores {memory_gb:.0f} GB, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
     print(f"{'size':>6} {'frames':>6} | {'fuse GB':>7} {'fuse s':>7} {'fuse fps':>8} | {'floor s':>7} {'ratio':>5} | {'image GB':>8} {'image s':>7} | {'GB/300f':>7}")
     sizes = {"720": (720, 1280), "1080": (1080, 1920), "360": (360, 640)}
     for size in args.sizes.split(","):

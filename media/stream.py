@@ -222,13 +222,14 @@ def iter_frames(
     previous: np.ndarray | None = None
 
     def emit(picture: np.ndarray, slot: int):
-        nonlocal filled, buffer_start
+        nonlocal filled, buffer_start, buffer
         if slot < start or slot >= stop:
             return None
         buffer[filled] = picture
         filled += 1
         if filled == len(buffer) or slot == stop - 1:
-            chunk = (buffer_start, buffer[:filled].copy())
+            chunk = (buffer_start, buffer[:filled])
+            buffer = np.empty_like(buffer)  # the chunk handed out is the caller's: no copy of it
             buffer_start += filled
             filled = 0
             return chunk

@@ -303,7 +303,9 @@ def test_cutting_and_pasting_face_regions_gives_the_bits_of_whole_float_frames(p
     spec = PasteSpec(**paste_options, fade_frames=0)
     rows = np.arange(plan.total_rows)
     measure = {}
-    pasted = streaming.paste_chunk(frames, processed, None, plan, rows, weights, spec, None, measure=measure)
+    canvas = torch.zeros((10, *SIZE, 3))  # reused from chunk to chunk: it must come back all zeros
+    pasted = streaming.paste_chunk(frames, processed, None, plan, rows, weights, spec, None, measure=measure, canvas=canvas)
+    assert not canvas.any()
     mask = weights[:, None, None].expand(plan.total_rows, *plan.crop_size)
     expected = streaming.uint8_from_image(paste_faces(image, processed, plan, spec, crop_mask=mask))
     np.testing.assert_array_equal(pasted, expected)
