@@ -269,7 +269,7 @@ def analyse_video(args: argparse.Namespace, arguments: dict, images, names, embe
     progress = args.progress.stage
     info = probe_limited(args.video, args.max_frames)
     detector = load_face_detector(arguments["detector"], arguments["models"])
-    tracked = track_video(args.video, detector, max_frames=args.max_frames, score_threshold=args.score_threshold, detect_every=args.detect_every,
+    tracked = track_video(args.video, detector, max_frames=args.max_frames, score_threshold=args.score_threshold, detect_every=args.detect_every, detect_size=args.detect_size,
                           detect_cuts=shots["detect_cuts"], track_options={"cuts": shots["cuts"]}, on_progress=progress("detect+track", info.frame_count))
     for note in tracked.decode.warnings(os.path.basename(args.video)):
         print(f"note: {note}")
@@ -321,6 +321,7 @@ def add_detect_command(subparsers) -> None:
     parser.add_argument("--min-confidence", type=finite_float, default=0.5, help="faces detected less surely are not syncable (default 0.5)")
     parser.add_argument("--detect-every", type=positive_int, default=1, help="run the detector on every k-th frame; tracking fills the rest (default 1)")
     parser.add_argument("--max-frames", type=positive_int, default=None, help="read only the first N frames")
+    parser.add_argument("--detect-size", type=int, default=960, help="longest side of the frames the detector sees (default 960; 0 = full size)")
     add_detector_arguments(parser)
     add_cut_arguments(parser)
     parser.set_defaults(run=run_detect)
