@@ -405,7 +405,7 @@ class WindowPass:
         self.process_crops, self.measure, self.on_progress, self.check_interrupt = process_crops, measure, on_progress, check_interrupt
         self.fades = torch.from_numpy(sequence_fades(plan, spec.paste.fade_frames))
         self.reader = WindowReader(source, info, check_interrupt)
-        self.canvas = torch.zeros((PASTE_CHUNK, info.height, info.width, 3), dtype=torch.float32)  # paste_chunk's float frames, reused
+        self.canvas = torch.zeros((float_chunk((info.height, info.width)), info.height, info.width, 3), dtype=torch.float32)  # paste_chunk's float frames, reused
         self.tail: dict[int, torch.Tensor] = {}  # the previous window's processed crops on the overlap, by plan row
         self.crops_done = 0
 
