@@ -306,7 +306,7 @@ class ForwardFrames:
         if index < self._start:
             raise ValueError(f"frames are read front to back: frame {index} comes before the frames held ({self._start}..); read them in increasing order")
         while index >= self._start + len(self._frames):
-            self._start, self._frames = self._start + len(self._frames), np.zeros((0,) + self.shape[1:], np.uint8)  # let go before decoding on
+            self._frames = None  # let go of the held chunk before decoding the next
             self._start, self._frames = next(self._chunks)
         return self._frames[index - self._start]
 
