@@ -169,3 +169,15 @@ def test_an_output_that_is_a_folder_is_refused(tmp_path):
     (tmp_path / "dir.mp4").mkdir()
     with pytest.raises(ValueError, match="is a directory"):
         stream.check_output_path(str(tmp_path / "dir.mp4"))
+
+
+def test_forward_frames_reads_any_increasing_frames_and_refuses_going_back(tmp_path):
+    frames = patterned_video(tmp_path / "a.mp4", 30)
+    reader = stream.ForwardFrames(tmp_path / "a.mp4", chunk_frames=4)
+    assert reader.shape == frames.shape and len(reader) == 30 and reader.dtype == np.uint8
+    for index in (0, 3, 4, 13, 14, 29):
+        np.testing.assert_array_equal(reader[index], frames[index])
+    with pytest.raises(ValueError, match="front to back"):
+        reader[10]
+    with pytest.raises(IndexError, match="0..29"):
+        reader[30]
