@@ -156,6 +156,17 @@ def _extrapolation_noise(frames: np.ndarray, cxcywh: np.ndarray, breaks: np.ndar
     return float(np.median(_deviation(cxcywh[k], expected)))
 
 
+def _neighbours(breaks: np.ndarray, edge: int, side: int, count: int) -> list[int]:
+    """Up to two detections next to `edge` on `side` (-1 before, +1 after) in its segment (no break
+    between), nearest first."""
+    found = []
+    for k in (edge + side, edge + 2 * side):
+        if not 0 <= k < count or breaks[min(k, k - side)]:
+            break
+        found.append(k)
+    return found
+
+
 def doubtful_edges(
     frames: np.ndarray,
     cxcywh: np.ndarray,
@@ -175,32 +186,23 @@ def doubtful_edges(
         return doubtful
     median_score = float(np.median(score))
     tolerance = max(EDGE_MIN_DEVIATION, EDGE_NOISE_FACTOR * _extrapolation_noise(frames, cxcywh, breaks))
-    last = len(frames) - 1
+
+    def allowed(at: int, extrapolated_from: int) -> float:  # the tolerance grows with the frames extrapolated over
+        return tolerance + BREAK_DEVIATION_PER_FRAME * (abs(frames[extrapolated_from] - frames[at]) - 1)
+
     for step in np.flatnonzero(breaks):
         for edge, side in ((step, -1), (step + 1, 1)):  # the last box before the jump, the first after
-            own = []  # up to two neighbours on its own side of the jump, nearest first
-            for k in (edge + side, edge + 2 * side):
-                if not 0 <= k <= last or breaks[min(k, k - side)]:
-                    break
-                own.append(k)
-            other, other_far = edge - side, edge - 2 * side  # across the jump
-            if score[edge] < EDGE_SCORE_RATIO * median_score:
-                doubtful[edge] = True
-                continue
+            own = _neighbours(breaks, edge, side, len(frames))
+            across = [edge - side, *_neighbours(breaks, edge - side, -side, len(frames))[:1]]
+            there = _side_line(frames, cxcywh, across[0], across[1] if len(across) > 1 else None, frames[edge])
+            others = boxes_at(int(frames[edge]))
+            others = others[~(others == cxcywh[edge]).all(axis=1)]  # the other detections of its frame
+            seen_across = len(others) > 0 and _deviation(others, there[None]).min() <= allowed(edge, across[0])
+            low_score = score[edge] < EDGE_SCORE_RATIO * median_score
+            unlike = False
             if embedding is not None and own:
                 appearance = embedding[own].mean(axis=0)
-                if appearance @ embedding[edge] < EDGE_EMBEDDING_VETO * max(float(np.linalg.norm(appearance)), 1e-12):
-                    doubtful[edge] = True
-                    continue
-            across = other_far if 0 <= other_far <= last and not breaks[min(other, other_far)] else None
-            there = _side_line(frames, cxcywh, other, across, frames[edge])
-            seen = boxes_at(int(frames[edge]))
-            seen = seen[~(seen == cxcywh[edge]).all(axis=1)]  # the other detections of its frame
-            if len(seen) and _deviation(seen, there[None]).min() <= tolerance + BREAK_DEVIATION_PER_FRAME * (abs(frames[other] - frames[edge]) - 1):
-                doubtful[edge] = True
-                continue
-            if len(own) == 2:
-                expected = _side_line(frames, cxcywh, own[0], own[1], frames[edge])
-                if _deviation(cxcywh[edge], expected) > tolerance + BREAK_DEVIATION_PER_FRAME * (abs(frames[own[0]] - frames[edge]) - 1):
-                    doubtful[edge] = True
+                unlike = appearance @ embedding[edge] < EDGE_EMBEDDING_VETO * max(float(np.linalg.norm(appearance)), 1e-12)
+            off_line = len(own) == 2 and _deviation(cxcywh[edge], _side_line(frames, cxcywh, own[0], own[1], frames[edge])) > allowed(edge, own[0])
+            doubtful[edge] |= seen_across or low_score or unlike or off_line
     return doubtful

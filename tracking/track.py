@@ -8,7 +8,10 @@
    unambiguous, and across shots by appearance when detections carry embeddings;
 3. gap filling (interpolate.py): state INTERPOLATED where the face was there but not detected,
    never across a cut or a motion break (motion.py); a detection that jumps out and straight
-   back (a false positive the track took) is dropped first and its frame filled like a miss;
+   back (a false positive the track took) is dropped first and its frame filled like a miss, and
+   so is a box next to a jump that nothing vouches for (motion.doubtful_edges: the face seen
+   across the jump on its frame, a low score, another appearance, off its side's line): that
+   frame stays absent;
 4. smoothing (smooth.py): zero-phase, centre and size apart, segments split at cuts and motion
    breaks, landmarks follow their box;
 5. ids 1..k by first frame, then left edge, then top edge. Same input, same output.
