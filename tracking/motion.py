@@ -9,9 +9,34 @@ velocity across it times g (a face that slows into a turn during a gap is not a 
 velocity before and after are the medians of the step velocities of the BREAK_CONTEXT steps on
 each side (not the step itself), so one jump, or one noisy box, cannot hide another; the local
 motion is their mean.
+
+Outliers (motion_outliers): a detection that strays out and straight back, a first or last
+detection that jumps, and a detection that the track jumps to and straight away from again (both
+its steps are breaks: a face that jumps lands and stays, so one box alone between two jumps is a
+false positive the track took). A track made only of such boxes is no face.
+
+Jump edges (doubtful_edges). At a jump the box on either side of the break is the one geometry
+cannot vouch for: on the frame a face jumps it is often missed, and a false positive near where
+it was is taken as the track's last box before the jump (or one near where it goes, a frame
+early, as the first after it). Its step is no break, so it looks like the face. The box next to
+a break is kept only when nothing speaks against it; it is dropped (the frame becomes a miss,
+which costs little: nothing is drawn there) when
+- the face is seen on the other side of the jump on that same frame: a detection lies where the
+  other side's motion puts the face (a face is not in two places);
+- its score is under EDGE_SCORE_RATIO of the track's median score (a detector scores one face
+  about the same from frame to frame);
+- when detections carry embeddings, its appearance disagrees with its own side's (cosine under
+  EDGE_EMBEDDING_VETO);
+- it strays from the line through the two detections before it on its own side (after it, for
+  the first box after a jump) by more than the track's own noise explains: EDGE_NOISE_FACTOR
+  times the median of the same deviation over the track's other detections, at least
+  EDGE_MIN_DEVIATION face sizes, plus BREAK_DEVIATION_PER_FRAME per frame it is extrapolated.
+Deviations count the centre distance in face sizes plus the log size ratio, as for outliers.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -20,6 +45,10 @@ BREAK_DEVIATION = 0.5  # face sizes a step may stray from the local motion (nois
 BREAK_DEVIATION_PER_FRAME = 0.05  # ... plus this per frame of the step (motion changes over a gap)
 BREAK_CONTEXT = 3  # steps on each side that give the local velocity
 OUTLIER_DEVIATION = 0.35  # face sizes a detection may lie off the line between its neighbours
+EDGE_SCORE_RATIO = 2 / 3  # a box next to a jump scoring less than this share of the track's median is doubtful
+EDGE_EMBEDDING_VETO = 0.3  # cosine to its side's appearance under which a box next to a jump is doubtful (as a jump's veto)
+EDGE_NOISE_FACTOR = 2.0  # times the track's median extrapolation deviation a box next to a jump may stray
+EDGE_MIN_DEVIATION = 0.35  # face sizes a box next to a jump may always stray from its side's line
 
 
 def _side_medians(velocity: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
@@ -90,6 +119,90 @@ def motion_outliers(frames: np.ndarray, cxcywh: np.ndarray) -> np.ndarray:
     breaks = motion_breaks(frames, cxcywh)
     outlier[0] |= breaks[0]
     outlier[-1] |= breaks[-1]
+    outlier[1:-1] |= breaks[:-1] & breaks[1:]  # jumped to and straight away from
+    if breaks.all():  # every step a jump: no two boxes of it agree, it is no face
+        return np.ones(len(frames), bool)
     if (~outlier).sum() < 2:  # nothing to tell the track from its outliers: keep it whole
         return np.zeros(len(frames), bool)
     return outlier
+
+
+def _deviation(cxcywh: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """(..., 4) boxes against (..., 4) expected boxes: centre distance in expected face sizes plus
+    the |log size ratio|."""
+    size = np.sqrt(cxcywh[..., 2] * cxcywh[..., 3]).clip(1.0)
+    expected_size = np.sqrt(expected[..., 2] * expected[..., 3]).clip(1.0)
+    return np.linalg.norm(cxcywh[..., :2] - expected[..., :2], axis=-1) / expected_size + np.abs(np.log(size / expected_size))
+
+
+def _side_line(frames: np.ndarray, cxcywh: np.ndarray, first: int, second: int | None, at: float) -> np.ndarray:
+    """(4,) the box on the line through detections first and second (second None: first's box
+    held), at frame `at`."""
+    if second is None:
+        return cxcywh[first]
+    weight = (at - frames[first]) / (frames[second] - frames[first])
+    return cxcywh[first] + weight * (cxcywh[second] - cxcywh[first])
+
+
+def _extrapolation_noise(frames: np.ndarray, cxcywh: np.ndarray, breaks: np.ndarray) -> float:
+    """Median deviation of the track's detections from the line through the two before them (within
+    one segment): how far the track's own boxes stray from where their past puts them."""
+    inside = ~breaks[:-1] & ~breaks[1:]  # detections k >= 2 whose two steps back are no break
+    if not inside.any():
+        return 0.0
+    k = np.flatnonzero(inside) + 2
+    weight = ((frames[k] - frames[k - 1]) / (frames[k - 1] - frames[k - 2]))[:, None]
+    expected = cxcywh[k - 1] + weight * (cxcywh[k - 1] - cxcywh[k - 2])
+    return float(np.median(_deviation(cxcywh[k], expected)))
+
+
+def _neighbours(breaks: np.ndarray, edge: int, side: int, count: int) -> list[int]:
+    """Up to two detections next to `edge` on `side` (-1 before, +1 after) in its segment (no break
+    between), nearest first."""
+    found = []
+    for k in (edge + side, edge + 2 * side):
+        if not 0 <= k < count or breaks[min(k, k - side)]:
+            break
+        found.append(k)
+    return found
+
+
+def doubtful_edges(
+    frames: np.ndarray,
+    cxcywh: np.ndarray,
+    score: np.ndarray,
+    breaks: np.ndarray,
+    boxes_at: Callable[[int], np.ndarray],
+    embedding: np.ndarray | None = None,
+) -> np.ndarray:
+    """(m,) bool: the boxes next to a motion break that are probably not the face (see the module
+    docstring). frames (m,) strictly increasing, cxcywh (m,4), score (m,) of one track's detections;
+    breaks (m-1,) from motion_breaks; boxes_at(frame) -> (k,4) cxcywh of every detection of that
+    frame (the track's own included); embedding (m,D) unit vectors or None."""
+    frames = np.asarray(frames, np.float64)
+    cxcywh = np.asarray(cxcywh, np.float64)
+    doubtful = np.zeros(len(frames), bool)
+    if not breaks.any():
+        return doubtful
+    median_score = float(np.median(score))
+    tolerance = max(EDGE_MIN_DEVIATION, EDGE_NOISE_FACTOR * _extrapolation_noise(frames, cxcywh, breaks))
+
+    def allowed(at: int, extrapolated_from: int) -> float:  # the tolerance grows with the frames extrapolated over
+        return tolerance + BREAK_DEVIATION_PER_FRAME * (abs(frames[extrapolated_from] - frames[at]) - 1)
+
+    for step in np.flatnonzero(breaks):
+        for edge, side in ((step, -1), (step + 1, 1)):  # the last box before the jump, the first after
+            own = _neighbours(breaks, edge, side, len(frames))
+            across = [edge - side, *_neighbours(breaks, edge - side, -side, len(frames))[:1]]
+            there = _side_line(frames, cxcywh, across[0], across[1] if len(across) > 1 else None, frames[edge])
+            others = boxes_at(int(frames[edge]))
+            others = others[~(others == cxcywh[edge]).all(axis=1)]  # the other detections of its frame
+            seen_across = len(others) > 0 and _deviation(others, there[None]).min() <= allowed(edge, across[0])
+            low_score = score[edge] < EDGE_SCORE_RATIO * median_score
+            unlike = False
+            if embedding is not None and own:
+                appearance = embedding[own].mean(axis=0)
+                unlike = appearance @ embedding[edge] < EDGE_EMBEDDING_VETO * max(float(np.linalg.norm(appearance)), 1e-12)
+            off_line = len(own) == 2 and _deviation(cxcywh[edge], _side_line(frames, cxcywh, own[0], own[1], frames[edge])) > allowed(edge, own[0])
+            doubtful[edge] |= seen_across or low_score or unlike or off_line
+    return doubtful

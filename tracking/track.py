@@ -8,7 +8,10 @@
    unambiguous, and across shots by appearance when detections carry embeddings;
 3. gap filling (interpolate.py): state INTERPOLATED where the face was there but not detected,
    never across a cut or a motion break (motion.py); a detection that jumps out and straight
-   back (a false positive the track took) is dropped first and its frame filled like a miss;
+   back (a false positive the track took) is dropped first and its frame filled like a miss, and
+   so is a box next to a jump that nothing vouches for (motion.doubtful_edges: the face seen
+   across the jump on its frame, a low score, another appearance, off its side's line): that
+   frame stays absent;
 4. smoothing (smooth.py): zero-phase, centre and size apart, segments split at cuts and motion
    breaks, landmarks follow their box;
 5. ids 1..k by first frame, then left edge, then top edge. Same input, same output.
@@ -29,7 +32,7 @@ from .cuts import resolve_cuts
 from .interpolate import fill_track
 from .lifecycle import Tracklet, follow_tracks
 from .link import link_tracklets
-from .motion import motion_breaks, motion_outliers
+from .motion import doubtful_edges, motion_breaks, motion_outliers
 from .smooth import follow_boxes, smooth_track
 from .spec import TrackSpec
 from ..core.types import FaceDetections, FaceTracks
@@ -64,13 +67,40 @@ def _warn_short_shots(cuts: np.ndarray, sampled: np.ndarray, min_hits: int) -> N
         log.warning("%d of %d shots have fewer than min_hits (%d) sampled frames; their faces count after as many hits as the shot has", short, len(counts), min_hits)
 
 
-def _build_track(chain: list[int], tracklets: list[Tracklet], detections: FaceDetections, spec: TrackSpec, cuts: np.ndarray) -> TrackRows:
-    """The rows of one face: its detections, gaps filled, boxes smoothed."""
+class _Boxes:
+    """The clip's detections as the offline stages look them up: cxcywh (n,4), unit embeddings
+    (n,D) or None, and every box of a frame."""
+
+    def __init__(self, detections: FaceDetections) -> None:
+        self.cxcywh = xyxy_to_cxcywh(detections.xyxy)
+        self.embedding = None
+        if detections.embedding is not None:
+            norm = np.linalg.norm(detections.embedding, axis=1, keepdims=True)
+            self.embedding = detections.embedding / np.where(norm > 0, norm, 1)
+        self._order = np.argsort(detections.frame, kind="stable")
+        self._starts = np.searchsorted(detections.frame[self._order], np.arange(detections.frame_count + 1))
+
+    def boxes_at(self, frame: int) -> np.ndarray:
+        """(k,4) cxcywh of every detection of `frame`."""
+        return self.cxcywh[self._order[self._starts[frame] : self._starts[frame + 1]]]
+
+
+def _build_track(chain: list[int], tracklets: list[Tracklet], detections: FaceDetections, clip: _Boxes, spec: TrackSpec, cuts: np.ndarray) -> TrackRows | None:
+    """The rows of one face: its detections (outliers and doubtful jump edges dropped), gaps
+    filled, boxes smoothed; None when no detection of it is kept."""
     rows = np.concatenate([tracklets[index].rows for index in chain])
     rows = rows[np.argsort(detections.frame[rows], kind="stable")]
-    rows = rows[~motion_outliers(detections.frame[rows], xyxy_to_cxcywh(detections.xyxy[rows]))]
+    rows = rows[~motion_outliers(detections.frame[rows], clip.cxcywh[rows])]
+    if not len(rows):
+        return None
+    breaks = motion_breaks(detections.frame[rows], clip.cxcywh[rows])
+    if breaks.any():
+        embedding = None if clip.embedding is None else clip.embedding[rows]
+        doubtful = doubtful_edges(detections.frame[rows], clip.cxcywh[rows], detections.score[rows], breaks, clip.boxes_at, embedding)
+        if doubtful.any():
+            rows = rows[~doubtful]
+            breaks = motion_breaks(detections.frame[rows], clip.cxcywh[rows])
     frames = detections.frame[rows]
-    breaks = motion_breaks(frames, xyxy_to_cxcywh(detections.xyxy[rows]))
     landmarks = None if detections.landmarks is None else detections.landmarks[rows]
     frames, xyxy, state, score, track_landmarks = fill_track(
         frames, detections.xyxy[rows], detections.score[rows], landmarks,
@@ -153,6 +183,7 @@ def track_faces(
         chains = link_tracklets(tracklets, detections, fps=spec.fps, max_link_gap=spec.max_link_gap, cuts=cuts, max_jump=float(spec.max_jump))
     else:
         chains = [[index] for index in range(len(tracklets))]
-    tracks = [_build_track(chain, tracklets, detections, spec, cuts) for chain in chains]
-    tracks = [track for track in tracks if len(track[0]) >= spec.min_track_length]
+    clip = _Boxes(detections)
+    tracks = [_build_track(chain, tracklets, detections, clip, spec, cuts) for chain in chains]
+    tracks = [track for track in tracks if track is not None and len(track[0]) >= spec.min_track_length]
     return _assemble(tracks, detections, spec, known)

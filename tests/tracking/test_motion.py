@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from comfyui_fuse.tracking.motion import motion_breaks, motion_outliers
+from comfyui_fuse.tracking.motion import doubtful_edges, motion_breaks, motion_outliers
 
 
 def path(frames, vx=0.0, size=100.0):
@@ -56,3 +56,76 @@ def test_a_last_detection_that_jumps_is_an_outlier():
     boxes[9, 0] += 200
     assert np.flatnonzero(motion_outliers(frames, boxes)).tolist() == [9]
     assert not motion_outliers(frames[:2], boxes[[0, 9]]).any(), "two detections: no way to tell which one is off"
+
+
+def test_a_box_jumped_to_and_straight_away_from_is_an_outlier():
+    frames = np.arange(20)
+    boxes = path(frames, vx=2)
+    boxes[10, 0] += 250  # a false positive far off, then back ...
+    boxes[11:, 0] += 180  # ... where the face has jumped meanwhile: no line between neighbours explains it
+    assert np.flatnonzero(motion_outliers(frames, boxes)).tolist() == [10]
+
+
+def test_a_track_that_jumps_on_every_step_is_no_face():
+    frames = np.arange(3)
+    boxes = path(frames)
+    boxes[1, 0] += 250
+    boxes[2, 1] += 250
+    assert motion_outliers(frames, boxes).all()
+
+
+def jump_track(jump_at=15, count=30, noise=0.0, seed=0):
+    """frames, cxcywh, score of a face moving 2 px/frame that jumps 180 px right at jump_at."""
+    frames = np.arange(count)
+    boxes = path(frames, vx=2)
+    boxes[jump_at:, 0] += 180
+    boxes[:, :2] += np.random.default_rng(seed).normal(0, noise * 100, (count, 2))
+    return frames, boxes, np.full(count, 0.8)
+
+
+def nothing_else(_frame):
+    return np.zeros((0, 4))
+
+
+def test_a_genuine_face_keeps_the_boxes_either_side_of_its_jump():
+    for seed in range(10):
+        frames, boxes, score = jump_track(noise=0.03, seed=seed)  # 3% jitter of the face size
+        breaks = motion_breaks(frames, boxes)
+        assert np.flatnonzero(breaks).tolist() == [14]
+        assert not doubtful_edges(frames, boxes, score, breaks, nothing_else).any(), f"seed {seed}: a true box next to the jump was dropped"
+
+
+def test_a_box_before_a_jump_is_doubtful_when_the_face_is_already_seen_after_it():
+    frames, boxes, score = jump_track()
+    boxes[15] = boxes[14] + [10, 0, 0, 0]  # a false positive near the old place, on the frame the face jumped
+    breaks = motion_breaks(frames, boxes)
+    assert np.flatnonzero(breaks).tolist() == [15], "the false positive looks like the last box before the jump"
+    face_there = path(np.array([15]), vx=2)[0] + [180, 0, 0, 0]  # ... while the face was detected where it went
+    seen = {15: np.stack([boxes[15], face_there])}
+    doubtful = doubtful_edges(frames, boxes, score, breaks, lambda f: seen.get(f, np.zeros((0, 4))))
+    assert np.flatnonzero(doubtful).tolist() == [15]
+
+
+def test_a_box_next_to_a_jump_is_doubtful_when_it_scores_far_below_its_track():
+    frames, boxes, score = jump_track()
+    score[14] = 0.4  # half the track's score
+    breaks = motion_breaks(frames, boxes)
+    assert np.flatnonzero(doubtful_edges(frames, boxes, score, breaks, nothing_else)).tolist() == [14]
+    score[14], score[20] = 0.8, 0.4  # not next to the jump: not judged here
+    assert not doubtful_edges(frames, boxes, score, breaks, nothing_else).any()
+
+
+def test_a_box_next_to_a_jump_is_doubtful_when_its_appearance_disagrees():
+    frames, boxes, score = jump_track()
+    embedding = np.tile(np.eye(8)[0], (len(frames), 1))
+    embedding[15] = np.eye(8)[1]  # the first box after the jump is someone, or something, else
+    breaks = motion_breaks(frames, boxes)
+    assert np.flatnonzero(doubtful_edges(frames, boxes, score, breaks, nothing_else, embedding)).tolist() == [15]
+
+
+def test_a_box_next_to_a_jump_is_doubtful_when_it_strays_from_its_side():
+    frames, boxes, score = jump_track()
+    boxes[14, :2] += [-30, 35]  # 0.46 face sizes off its side's line, still no break on its own
+    breaks = motion_breaks(frames, boxes)
+    assert np.flatnonzero(breaks).tolist() == [14]
+    assert np.flatnonzero(doubtful_edges(frames, boxes, score, breaks, nothing_else)).tolist() == [14]

@@ -393,6 +393,39 @@ def test_a_face_that_jumps_keeps_its_id_and_nothing_is_drawn_between(builders, j
     assert error < 3.0, f"smoothing spread the jump over its neighbours: {error:.1f} px off"
 
 
+def boxes_of(tracks, frame: int) -> np.ndarray:
+    """(k,4) every output box at `frame`."""
+    return np.array([tracks.xyxy[index, frame] for index in range(len(tracks)) if tracks.state[index, frame] != ABSENT]).reshape(-1, 4)
+
+
+@pytest.mark.parametrize("face_seen_there", [True, False])
+def test_a_false_positive_where_the_face_was_when_it_jumped_is_not_kept(builders, face_seen_there):
+    path = builders.moving_box(60, 300, 250, 120, vx=1.0)
+    path[30:, [0, 2]] += 220  # a whip pan at frame 30 ...
+    false_positive = path[29] + [45, 30, 45, 30]  # ... and a false positive near where the face was
+    if not face_seen_there:
+        path = builders.drop(path, [30])  # the face missed on the frame it jumped
+    detections = builders.detections([path, builders.moving_box(60, 1000, 300, 100)], extra=[(30, false_positive.tolist())])
+    detections = FaceDetections(  # scored like the faces: only the places tell it apart
+        frame=detections.frame, xyxy=detections.xyxy, score=np.full(len(detections), 0.9, np.float32),
+        frame_count=detections.frame_count, frame_size=detections.frame_size,
+    )
+    tracks = track_faces(detections)
+    covering = iou_matrix(boxes_of(tracks, 30), false_positive[None])[:, 0]
+    assert not (covering > 0.5).any(), "the false positive was kept as the face's last box before the jump"
+    assert id_covering(tracks, 20, path[20]) == id_covering(tracks, 50, path[50]), "the face keeps its id across the jump"
+
+
+def test_a_face_keeps_its_last_box_before_a_real_jump(builders):
+    rng = np.random.default_rng(3)
+    path = builders.moving_box(60, 300, 250, 120, vx=1.0) + rng.normal(0, 4, (60, 4))  # detector jitter
+    path[30:, [0, 2]] += 220
+    tracks = track_faces(builders.detections([path, builders.moving_box(60, 1000, 300, 100)]))
+    index = tracks.index_of(id_covering(tracks, 29, path[29]))
+    assert tracks.state[index, 29] == DETECTED and tracks.state[index, 30] == DETECTED, "the boxes either side of the jump are the face's"
+    assert iou_matrix(tracks.xyxy[index, [29, 30]], path[[29, 30]]).diagonal().min() > 0.8
+
+
 def test_a_jump_is_not_taken_when_another_face_could_be_it(builders):
     path = builders.moving_box(60, 300, 250, 120)
     path[30:] = np.nan  # the face leaves at frame 30 ...
