@@ -13,7 +13,10 @@ motion is their mean.
 Outliers (motion_outliers): a detection that strays out and straight back, a first or last
 detection that jumps, and a detection that the track jumps to and straight away from again (both
 its steps are breaks: a face that jumps lands and stays, so one box alone between two jumps is a
-false positive the track took). A track made only of such boxes is no face.
+false positive the track took). The same holds for a short run of up to EXCURSION_MAX_DETECTIONS
+boxes between two breaks when the track before and after it agrees with itself across the run
+(bridging the run is no break): a false positive that held the track for a few frames while the
+face was missed. A track made only of such boxes is no face.
 
 Jump edges (doubtful_edges). At a jump the box on either side of the break is the one geometry
 cannot vouch for: on the frame a face jumps it is often missed, and a false positive near where
@@ -45,6 +48,7 @@ BREAK_DEVIATION = 0.5  # face sizes a step may stray from the local motion (nois
 BREAK_DEVIATION_PER_FRAME = 0.05  # ... plus this per frame of the step (motion changes over a gap)
 BREAK_CONTEXT = 3  # steps on each side that give the local velocity
 OUTLIER_DEVIATION = 0.35  # face sizes a detection may lie off the line between its neighbours
+EXCURSION_MAX_DETECTIONS = 4  # boxes between two breaks that are dropped when the track agrees with itself across them
 EDGE_SCORE_RATIO = 2 / 3  # a box next to a jump scoring less than this share of the track's median is doubtful
 EDGE_EMBEDDING_VETO = 0.3  # cosine to its side's appearance under which a box next to a jump is doubtful (as a jump's veto)
 EDGE_NOISE_FACTOR = 2.0  # times the track's median extrapolation deviation a box next to a jump may stray
@@ -120,11 +124,28 @@ def motion_outliers(frames: np.ndarray, cxcywh: np.ndarray) -> np.ndarray:
     outlier[0] |= breaks[0]
     outlier[-1] |= breaks[-1]
     outlier[1:-1] |= breaks[:-1] & breaks[1:]  # jumped to and straight away from
+    outlier |= _excursions(frames, cxcywh, breaks)
     if breaks.all():  # every step a jump: no two boxes of it agree, it is no face
         return np.ones(len(frames), bool)
     if (~outlier).sum() < 2:  # nothing to tell the track from its outliers: keep it whole
         return np.zeros(len(frames), bool)
     return outlier
+
+
+def _excursions(frames: np.ndarray, cxcywh: np.ndarray, breaks: np.ndarray) -> np.ndarray:
+    """(m,) bool: short runs of detections between two breaks that the track jumps to and back
+    from, its motion on either side agreeing across them (see the module docstring)."""
+    excursion = np.zeros(len(frames), bool)
+    starts = np.flatnonzero(breaks) + 1  # the first detection after each break
+    for first, stop in zip(starts[:-1], starts[1:]):  # detections first..stop-1 lie between two breaks
+        if stop - first > EXCURSION_MAX_DETECTIONS:
+            continue
+        before = np.arange(max(0, first - BREAK_CONTEXT - 1), first)
+        after = np.arange(stop, min(len(frames), stop + BREAK_CONTEXT + 1))
+        kept = np.concatenate([before, after])
+        if not motion_breaks(frames[kept], cxcywh[kept])[len(before) - 1]:
+            excursion[first:stop] = True
+    return excursion
 
 
 def _deviation(cxcywh: np.ndarray, expected: np.ndarray) -> np.ndarray:

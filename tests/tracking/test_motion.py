@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from comfyui_fuse.tracking.motion import doubtful_edges, motion_breaks, motion_outliers
+from comfyui_fuse.tracking.motion import EXCURSION_MAX_DETECTIONS, doubtful_edges, motion_breaks, motion_outliers
 
 
 def path(frames, vx=0.0, size=100.0):
@@ -64,6 +64,28 @@ def test_a_box_jumped_to_and_straight_away_from_is_an_outlier():
     boxes[10, 0] += 250  # a false positive far off, then back ...
     boxes[11:, 0] += 180  # ... where the face has jumped meanwhile: no line between neighbours explains it
     assert np.flatnonzero(motion_outliers(frames, boxes)).tolist() == [10]
+
+
+@pytest.mark.parametrize("run", [2, 3, 4])
+def test_a_short_run_jumped_to_and_back_from_is_dropped(run):
+    """A false positive that holds the track for a few frames while the face is missed (the face's
+    boxes on both sides agree across the run): the run goes, the face stays."""
+    frames = np.r_[np.arange(0, 10), np.arange(12, 12 + run), np.arange(13 + run, 30)]
+    boxes = path(frames, vx=-2)
+    inside = (frames >= 12) & (frames < 12 + run)
+    boxes[inside, 1] += 90  # a bigger box lower down (0.9 face sizes), as a Haar false positive on the chin
+    boxes[inside, 2:] *= 1.4
+    assert np.flatnonzero(motion_outliers(frames, boxes)).tolist() == np.flatnonzero(inside).tolist()
+
+
+def test_a_face_that_jumps_and_stays_or_comes_back_late_keeps_its_boxes():
+    frames = np.arange(40)
+    stays = path(frames, vx=2)
+    stays[20:, 0] += 180  # jumps and stays
+    assert not motion_outliers(frames, stays).any()
+    away = path(frames, vx=2)
+    away[15:15 + EXCURSION_MAX_DETECTIONS + 2, 0] += 180  # away longer than an excursion: a real move
+    assert not motion_outliers(frames, away).any()
 
 
 def test_a_track_that_jumps_on_every_step_is_no_face():
