@@ -1,6 +1,6 @@
 """Long videos in a real ComfyUI: LoadVideo -> FUSE Track Video Faces -> FUSE Process Video Faces -> SaveVideo.
 
-    COMFYUI_PATH=../shared/comfyui/ComfyUI python bench/comfyui_video_bench.py [--size 720] [--frames 300,6000] [--detect-every 1] [--window 81]
+    COMFYUI_PATH=/path/to/ComfyUI python bench/comfyui_video_bench.py [--size 720] [--frames 300,6000] [--detect-every 1] [--window 81]
 
 For each length a synthetic clip is written first (bench/stream_bench.py's source: two real faces
 over a textured background, a 440 Hz stereo AAC tone, 30000/1001 fps, H.264). Then a ComfyUI of

@@ -1,6 +1,6 @@
 """Processing windows against one batch with a (tiny, random) Wan model, in a real ComfyUI.
 
-    COMFYUI_PATH=../shared/comfyui/ComfyUI python bench/window_wan_bench.py [--frames 48] [--window 16] [--overlaps 0,4,8]
+    COMFYUI_PATH=/path/to/ComfyUI python bench/window_wan_bench.py [--frames 48] [--window 16] [--overlaps 0,4,8]
 
 A short clip of two real faces (lossless) goes through LoadVideo -> FUSE Track Video Faces ->
 FUSE Sample Processor (a tiny random Wan DiT and a random Wan 2.1 VAE, the models the
