@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from contextlib import closing
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Iterator, Sequence
@@ -212,29 +213,55 @@ def iter_frames(
     if not 0 <= start <= stop:
         raise ValueError(f"start must be in 0..{stop}, but got {start}")
     report = report if report is not None else DecodeReport()
-    out_width, out_height = size if size is not None else (info.width, info.height)
-    # the decoder's picture is unrotated: scale it to the rotated target's transposed size
-    decode_width, decode_height = (out_height, out_width) if info.rotation in (90, 270) else (out_width, out_height)
-    buffer = np.empty((min(chunk_frames, max(stop - start, 1)), out_height, out_width, 3), np.uint8)
-    filled = 0
-    buffer_start = start
-    next_slot = 0
-    previous: np.ndarray | None = None
+    out_size = size if size is not None else (info.width, info.height)
+    chunks = _Chunker(chunk_frames, out_size, start, stop)
+    with closing(_timeline_pictures(path, info, out_size, stop, report, check_interrupt)) as pictures:
+        for slot, picture in pictures:
+            chunk = chunks.add(slot, picture)
+            if chunk is not None:
+                yield chunk
+    for note in report.warnings(path):
+        log.warning(note)
 
-    def emit(picture: np.ndarray, slot: int):
-        nonlocal filled, buffer_start, buffer
-        if slot < start or slot >= stop:
+
+class _Chunker:
+    """Gathers the pictures of slots start..stop-1, given in order, into chunks of at most
+    chunk_frames frames: add() returns (first frame index, uint8 [n,H,W,3]) when one is full or
+    the last slot came, else None. Slots outside start..stop-1 are ignored."""
+
+    def __init__(self, chunk_frames: int, size: tuple[int, int], start: int, stop: int) -> None:
+        width, height = size
+        self.start, self.stop = start, stop
+        self.buffer = np.empty((min(chunk_frames, max(stop - start, 1)), height, width, 3), np.uint8)
+        self.filled = 0
+        self.buffer_start = start
+
+    def add(self, slot: int, picture: np.ndarray) -> tuple[int, np.ndarray] | None:
+        if slot < self.start or slot >= self.stop:
             return None
-        buffer[filled] = picture
-        filled += 1
-        if filled == len(buffer) or slot == stop - 1:
-            chunk = (buffer_start, buffer[:filled])
-            buffer = np.empty_like(buffer)  # the chunk handed out is the caller's: no copy of it
-            buffer_start += filled
-            filled = 0
+        self.buffer[self.filled] = picture
+        self.filled += 1
+        if self.filled == len(self.buffer) or slot == self.stop - 1:
+            chunk = (self.buffer_start, self.buffer[: self.filled])
+            self.buffer = np.empty_like(self.buffer)  # the chunk handed out is the caller's: no copy of it
+            self.buffer_start += self.filled
+            self.filled = 0
             return chunk
         return None
 
+
+def _timeline_pictures(
+    path: str, info: VideoInfo, size: tuple[int, int], stop: int, report: DecodeReport, check_interrupt: Callable[[], None] | None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(slot, upright RGB picture of `size` (width, height)) for every slot 0..stop-1 of the
+    constant-rate timeline, in order: a late frame's skipped slots repeat the frame before (or
+    count as corrupt when a rejected packet came before), an early frame is dropped, and a file
+    that ends early repeats its last frame. Every repair is counted in `report`."""
+    out_width, out_height = size
+    # the decoder's picture is unrotated: scale it to the rotated target's transposed size
+    decode_width, decode_height = (out_height, out_width) if info.rotation in (90, 270) else (out_width, out_height)
+    next_slot = 0
+    previous: np.ndarray | None = None
     with _open(path) as container:
         stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
@@ -253,29 +280,21 @@ def iter_frames(
                     report.corrupt_frames.append(next_slot)
                 else:
                     report.repeated += 1
-                chunk = emit(fill, next_slot)
+                yield next_slot, fill
                 next_slot += 1
-                if chunk is not None:
-                    yield chunk
             if next_slot >= stop:
                 break
-            chunk = emit(picture, next_slot)
+            yield next_slot, picture
             next_slot += 1
             previous = picture
-            if chunk is not None:
-                yield chunk
             if next_slot >= stop:
                 break
     if previous is None:
         raise ValueError(f"video file {path!r} holds no decodable video frames")
     while next_slot < stop:  # the file ended early (a damaged tail): repeat the last frame
         report.corrupt_frames.append(next_slot)
-        chunk = emit(previous, next_slot)
+        yield next_slot, previous
         next_slot += 1
-        if chunk is not None:
-            yield chunk
-    for note in report.warnings(path):
-        log.warning(note)
 
 
 class ForwardFrames:

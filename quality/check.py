@@ -162,6 +162,76 @@ class _LipSync:
         self.results[number] = sn.lse(sn.av_offset_distances(video, sound))
 
 
+class _OutsideChange:
+    """The change outside the faces (and their margins), summed over frame pairs."""
+
+    def __init__(self) -> None:
+        self.max_abs_diff = 0
+        self.changed_pixels = 0
+        self.frames_changed = 0
+        self.sum = 0.0
+        self.pixels = 0
+
+    def add(self, before: np.ndarray, after: np.ndarray, faces_mask: np.ndarray) -> None:
+        largest, mean, changed = metrics.outside_change(before, after, faces_mask)
+        pixels = int(np.count_nonzero(~faces_mask))
+        self.max_abs_diff = max(self.max_abs_diff, largest)
+        self.changed_pixels += changed
+        self.frames_changed += int(changed > 0)
+        self.sum += mean * pixels
+        self.pixels += pixels
+
+    def summary(self) -> dict:
+        return {
+            "max_abs_diff": self.max_abs_diff,
+            "mean_abs_diff": self.sum / self.pixels if self.pixels else 0.0,
+            "changed_pixels": self.changed_pixels,
+            "frames_changed": self.frames_changed,
+        }
+
+
+class _FrameFigures:
+    """check_quality's per-frame figures (FIGURES but jitter, [faces, frames], NaN where not
+    measured) and the outside change, filled one frame pair at a time in frame order."""
+
+    def __init__(self, tracks: FaceTracks, cuts: np.ndarray, margin: float, embedder, collector: "_LipSync | None") -> None:
+        self.tracks, self.margin, self.embedder, self.collector = tracks, margin, embedder, collector
+        self.cut_set = set(cuts.tolist())
+        self.figures = {name: np.full((len(tracks), tracks.frame_count), np.nan) for name in FIGURES}
+        self.outside = _OutsideChange()
+        self.previous: tuple[np.ndarray, np.ndarray] | None = None
+
+    def add(self, t: int, before: np.ndarray, after: np.ndarray) -> None:
+        tracks, figures, margin = self.tracks, self.figures, self.margin
+        present = tracks.present
+        faces = np.flatnonzero(present[:, t])
+        boxes = tracks.xyxy[faces, t]
+        self.outside.add(before, after, metrics.regions_mask(boxes, margin, tracks.frame_size))
+        if self.embedder is not None and len(faces):
+            landmarks = None if tracks.landmarks is None else tracks.landmarks[faces, t]
+            vectors_before = self.embedder.embed(before, boxes, landmarks)
+            vectors_after = self.embedder.embed(after, boxes, landmarks)
+            for row, face in enumerate(faces):
+                figures["identity"][face, t] = metrics.cosine_similarity(vectors_before[row], vectors_after[row])
+        for face in faces:
+            xyxy = tracks.xyxy[face, t]
+            figures["seam"][face, t] = metrics.seam_contrast(before, after, xyxy, margin)
+            if self.previous is not None and t not in self.cut_set and present[face, t - 1]:
+                proc_error, orig_error = metrics.warping_errors(self.previous[0], before, self.previous[1], after, xyxy, margin)
+                figures["flicker"][face, t] = proc_error - orig_error
+                figures["flicker_original"][face, t] = orig_error
+        if self.collector is not None:
+            self.collector.feed(t, after)
+        self.previous = (before, after)
+
+
+def _add_jitter(figures: dict[str, np.ndarray], tracks: FaceTracks) -> None:
+    """Box jitter of every face, run by run."""
+    for face in range(len(tracks)):
+        for run_start, run_stop in tracks.runs(face):
+            figures["jitter"][face, run_start:run_stop] = metrics.box_jitter(tracks.xyxy[face, run_start:run_stop])
+
+
 def check_quality(
     original,
     processed,
@@ -198,56 +268,21 @@ def check_quality(
     identity = {"available": embedder is not None, "reason": "" if embedder is not None else (identity_note or "no ArcFace model")}
     collector = _LipSync(syncnet, np.asarray(audio_16k, np.float32).reshape(-1), segments, tracks, check_interrupt) if lip_sync_on else None
 
-    count, frames = len(tracks), tracks.frame_count
-    figures = {name: np.full((count, frames), np.nan) for name in FIGURES}
-    present = tracks.present
-    cut_set = set(cuts.tolist())
-    margin = options.face_margin
-    outside = {"max_abs_diff": 0, "mean_abs_diff": 0.0, "changed_pixels": 0, "frames_changed": 0}
-    outside_sum, outside_pixels = 0.0, 0
-    previous: tuple[np.ndarray, np.ndarray] | None = None
+    measure = _FrameFigures(tracks, cuts, options.face_margin, embedder, collector)
     for start, before, after in paired_chunks(original, processed, CHUNK_FRAMES):
         if check_interrupt is not None:
             check_interrupt()
         for offset in range(len(before)):
-            t = start + offset
-            faces = np.flatnonzero(present[:, t])
-            boxes = tracks.xyxy[faces, t]
-            faces_mask = metrics.regions_mask(boxes, margin, tracks.frame_size)
-            largest, mean, changed = metrics.outside_change(before[offset], after[offset], faces_mask)
-            pixels = int(np.count_nonzero(~faces_mask))
-            outside["max_abs_diff"] = max(outside["max_abs_diff"], largest)
-            outside["changed_pixels"] += changed
-            outside["frames_changed"] += int(changed > 0)
-            outside_sum += mean * pixels
-            outside_pixels += pixels
-            if embedder is not None and len(faces):
-                landmarks = None if tracks.landmarks is None else tracks.landmarks[faces, t]
-                vectors_before = embedder.embed(before[offset], boxes, landmarks)
-                vectors_after = embedder.embed(after[offset], boxes, landmarks)
-                for row, face in enumerate(faces):
-                    figures["identity"][face, t] = metrics.cosine_similarity(vectors_before[row], vectors_after[row])
-            for face in faces:
-                xyxy = tracks.xyxy[face, t]
-                figures["seam"][face, t] = metrics.seam_contrast(before[offset], after[offset], xyxy, margin)
-                if previous is not None and t not in cut_set and present[face, t - 1]:
-                    proc_error, orig_error = metrics.warping_errors(previous[0], before[offset], previous[1], after[offset], xyxy, margin)
-                    figures["flicker"][face, t] = proc_error - orig_error
-                    figures["flicker_original"][face, t] = orig_error
-            if collector is not None:
-                collector.feed(t, after[offset])
-            previous = (before[offset], after[offset])
+            measure.add(start + offset, before[offset], after[offset])
         if on_progress is not None:
             on_progress(len(before))
-    outside["mean_abs_diff"] = outside_sum / outside_pixels if outside_pixels else 0.0
-    for face in range(count):
-        for run_start, run_stop in tracks.runs(face):
-            figures["jitter"][face, run_start:run_stop] = metrics.box_jitter(tracks.xyxy[face, run_start:run_stop])
+    figures = measure.figures
+    _add_jitter(figures, tracks)
 
     unscored = sn.LSE(float("nan"), float("nan"), 0, 0)
     segment_figures = [_segment_figures(segment, figures, None if collector is None else collector.results.get(number, unscored)) for number, segment in enumerate(segments)]
     failures = [judge(values, options.thresholds, lip_sync_on) for values in segment_figures]
-    return QualityResult(tracks, segments, figures, segment_figures, failures, cuts, cuts_source, lip_sync, identity, outside, options)
+    return QualityResult(tracks, segments, figures, segment_figures, failures, cuts, cuts_source, lip_sync, identity, measure.outside.summary(), options)
 
 
 def _nan_stat(values: np.ndarray, statistic) -> float | None:

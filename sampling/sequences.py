@@ -142,35 +142,47 @@ def sample_face_sequences(
             check_interrupt()
         # ticks: each clip's encode, each sampler step, the decode
         on_step, finish = progress_for_rows(on_progress, sum(job.new_rows for job in batch), len(batch) + sampler.steps + 1)
-        latents = []
-        for job in batch:
-            rows = torch.as_tensor(job.window.source_index + offsets[job.sequence])
-            clip = resize_frames(crops_bhwc[rows][..., :3].float(), clip_size)  # [F,h,w,3], one clip
-            latent = vae.encode(clip)
-            on_step()
-            expected_frames = (job.window.clip_frames - 1) // temporal + 1
-            if latent.ndim != 5 or latent.shape[0] != 1 or latent.shape[2] != expected_frames:
-                raise ValueError(
-                    f"vae.encode must return one video latent [1,C,{expected_frames},h,w] for a clip of {job.window.clip_frames} frames, "
-                    f"but got shape {tuple(latent.shape)}; use a video VAE such as the Wan 2.1 or Wan 2.2 VAE"
-                )
-            latents.append(latent)
-        latent = torch.cat(latents)
-        del latents
+        latent = _encode_batch(batch, crops_bhwc, offsets, clip_size, vae, on_step)
         seeds = [noise_seed(sampler.seed, plan.sequences[job.sequence].track_id) for job in batch]
         sampled = sampler.run(latent, seeds, noise_mask, on_step)
         del latent
         decoded = vae.decode(sampled)
         on_step()
         del sampled
-        if decoded.ndim != 5 or decoded.shape[0] != len(batch):
-            raise ValueError(f"vae.decode must return video frames [{len(batch)},F,H,W,3] for a batch of {len(batch)} clips, but got shape {tuple(decoded.shape)}")
-        for job, frames in zip(batch, decoded):
-            if frames.shape[0] != job.window.clip_frames:
-                raise ValueError(f"vae.decode must return the {job.window.clip_frames} frames of the clip, but got {frames.shape[0]}")
-            pixels = resize_frames(frames[..., :3].float().cpu(), crop_size)
-            start, stop = offsets[job.sequence], offsets[job.sequence + 1]
-            blend_windows([job.window], [pixels], out=output[start:stop])
+        _blend_decoded(batch, decoded, offsets, crop_size, output)
         del decoded
         finish()
     return output
+
+
+def _encode_batch(batch: list[ClipJob], crops_bhwc: torch.Tensor, offsets, clip_size: tuple[int, int], vae: VaeCodec, on_step) -> torch.Tensor:
+    """The batch's clips gathered from the crops, resized to clip_size and encoded one clip per
+    vae.encode call: one latent [B,C,T,h,w]."""
+    temporal = max(1, vae.temporal_compression)
+    latents = []
+    for job in batch:
+        rows = torch.as_tensor(job.window.source_index + offsets[job.sequence])
+        clip = resize_frames(crops_bhwc[rows][..., :3].float(), clip_size)  # [F,h,w,3], one clip
+        latent = vae.encode(clip)
+        on_step()
+        expected_frames = (job.window.clip_frames - 1) // temporal + 1
+        if latent.ndim != 5 or latent.shape[0] != 1 or latent.shape[2] != expected_frames:
+            raise ValueError(
+                f"vae.encode must return one video latent [1,C,{expected_frames},h,w] for a clip of {job.window.clip_frames} frames, "
+                f"but got shape {tuple(latent.shape)}; use a video VAE such as the Wan 2.1 or Wan 2.2 VAE"
+            )
+        latents.append(latent)
+    return torch.cat(latents)
+
+
+def _blend_decoded(batch: list[ClipJob], decoded: torch.Tensor, offsets, crop_size: tuple[int, int], output: torch.Tensor) -> None:
+    """Resize each decoded clip back to crop_size and cross-fade its window into its sequence's
+    rows of `output`."""
+    if decoded.ndim != 5 or decoded.shape[0] != len(batch):
+        raise ValueError(f"vae.decode must return video frames [{len(batch)},F,H,W,3] for a batch of {len(batch)} clips, but got shape {tuple(decoded.shape)}")
+    for job, frames in zip(batch, decoded):
+        if frames.shape[0] != job.window.clip_frames:
+            raise ValueError(f"vae.decode must return the {job.window.clip_frames} frames of the clip, but got {frames.shape[0]}")
+        pixels = resize_frames(frames[..., :3].float().cpu(), crop_size)
+        start, stop = offsets[job.sequence], offsets[job.sequence + 1]
+        blend_windows([job.window], [pixels], out=output[start:stop])
