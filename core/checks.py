@@ -22,10 +22,12 @@ NUMBER_TYPES = (int, float, np.integer, np.floating)
 INT_TYPES = (int, np.integer)
 
 
-def check_number(name: str, value, low: float | None = None, high: float | None = None, *, integer: bool = False, note: str = ""):
+def check_number(name: str, value, low: float | None = None, high: float | None = None, *, integer: bool = False, note: str = "", type_error: bool = False):
     """value unchanged when it is a finite number (an int when integer; a bool is neither) in
     [low, high] (None: unbounded); else ValueError "name must be an int >= 1<note>, but got 0".
-    note is appended to the requirement, e.g. " source pixels" or " (0 = no fades)"."""
+    note is appended to the requirement, e.g. " source pixels" or " (0 = no fades)".
+    type_error: a value of the wrong type raises TypeError "name must be an int, but got str"
+    instead (the settings objects' contract: a wrong type is the caller's mistake, not a value)."""
     kind = "an int" if integer else "a number"
     if low is not None and high is not None:
         span = f" in [{low}, {high}]"
@@ -34,6 +36,8 @@ def check_number(name: str, value, low: float | None = None, high: float | None 
     else:
         span = "" if high is None else f" <= {high}"
     is_number = not isinstance(value, bool) and isinstance(value, INT_TYPES if integer else NUMBER_TYPES)
+    if not is_number and type_error:
+        raise TypeError(f"{name} must be {kind}, but got {type(value).__name__}")
     if not is_number or value != value or math.isinf(value) or (low is not None and value < low) or (high is not None and value > high):
         raise ValueError(f"{name} must be {kind}{span}{note}, but got {value!r}")
     return value

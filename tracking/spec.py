@@ -11,18 +11,9 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..core.checks import check_number
 from ..core.types import check_fps
 from .cuts import parse_cut_override
-
-
-def _check_number(name: str, value, low: float, high: float | None = None, integer: bool = False) -> None:
-    kind = "an int" if integer else "a number"
-    valid_type = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float, np.integer, np.floating))
-    if isinstance(value, bool) or not valid_type:
-        raise TypeError(f"{name} must be {kind}, but got {type(value).__name__}")
-    bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
-    if not np.isfinite(value) or value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be {bounds}, but got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -58,15 +49,15 @@ class TrackSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fps", check_fps(self.fps))
-        _check_number("iou_threshold", self.iou_threshold, 0.0, 1.0)
-        _check_number("distance_threshold", self.distance_threshold, 0.0)
-        _check_number("max_gap", self.max_gap, 0, integer=True)
-        _check_number("min_hits", self.min_hits, 1, integer=True)
+        check_number("iou_threshold", self.iou_threshold, 0.0, 1.0, type_error=True)
+        check_number("distance_threshold", self.distance_threshold, 0.0, type_error=True)
+        check_number("max_gap", self.max_gap, 0, integer=True, type_error=True)
+        check_number("min_hits", self.min_hits, 1, integer=True, type_error=True)
         if self.max_link_gap is not None:
-            _check_number("max_link_gap", self.max_link_gap, 1, integer=True)
-        _check_number("smooth_window", self.smooth_window, 1)
-        _check_number("min_track_length", self.min_track_length, 1, integer=True)
-        _check_number("max_jump", self.max_jump, 0.0, 10.0)
+            check_number("max_link_gap", self.max_link_gap, 1, integer=True, type_error=True)
+        check_number("smooth_window", self.smooth_window, 1, type_error=True)
+        check_number("min_track_length", self.min_track_length, 1, integer=True, type_error=True)
+        check_number("max_jump", self.max_jump, 0.0, 10.0, type_error=True)
         for name in ("link_gaps", "smooth_boxes"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"{name} must be a bool, but got {type(getattr(self, name)).__name__}")

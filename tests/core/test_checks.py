@@ -48,6 +48,15 @@ def test_bad_numbers_are_refused_by_name(value, kwargs, message):
     assert str(error.value).startswith(message), f"got {error.value}"
 
 
+def test_a_wrong_type_can_be_a_type_error():
+    with pytest.raises(TypeError, match=r"^x must be an int, but got float$"):
+        check_number("x", 2.5, 0, integer=True, type_error=True)
+    with pytest.raises(TypeError, match=r"^x must be a number, but got bool$"):
+        check_number("x", True, 0, type_error=True)
+    with pytest.raises(ValueError, match=r"^x must be an int >= 1, but got 0$"):  # a bad value stays a ValueError
+        check_number("x", 0, 1, integer=True, type_error=True)
+
+
 def test_choices():
     assert check_choice("mode", "box", ("box", "ellipse")) == "box"
     with pytest.raises(ValueError, match=r"^mode must be one of \['box', 'ellipse'\], but got 'hull'; pick one$"):

@@ -19,7 +19,7 @@ def test_defaults_and_fps_snapping():
 @pytest.mark.parametrize(
     "settings, error, words",
     [
-        ({"max_jump": -1}, ValueError, r"max_jump must be in \[0.0, 10.0\]"),
+        ({"max_jump": -1}, ValueError, r"max_jump must be a number in \[0.0, 10.0\]"),
         ({"link_gaps": 1}, TypeError, "link_gaps must be a bool"),
         ({"cuts": "12;"}, ValueError, "cuts must be frame numbers"),
         ({"min_hits": 1.5}, TypeError, "min_hits must be an int"),

@@ -289,12 +289,12 @@ def test_float_fps_is_snapped_to_the_exact_rate(builders):
 @pytest.mark.parametrize(
     "kwargs, error, words",
     [
-        ({"iou_threshold": 1.5}, ValueError, "iou_threshold must be in [0.0, 1.0]"),
-        ({"distance_threshold": -1}, ValueError, "distance_threshold must be >= 0"),
+        ({"iou_threshold": 1.5}, ValueError, "iou_threshold must be a number in [0.0, 1.0]"),
+        ({"distance_threshold": -1}, ValueError, "distance_threshold must be a number >= 0"),
         ({"max_gap": 2.5}, TypeError, "max_gap must be an int"),
-        ({"min_hits": 0}, ValueError, "min_hits must be >= 1"),
-        ({"smooth_window": 0}, ValueError, "smooth_window must be >= 1"),
-        ({"max_link_gap": 0}, ValueError, "max_link_gap must be >= 1"),
+        ({"min_hits": 0}, ValueError, "min_hits must be an int >= 1"),
+        ({"smooth_window": 0}, ValueError, "smooth_window must be a number >= 1"),
+        ({"max_link_gap": 0}, ValueError, "max_link_gap must be an int >= 1"),
         ({"fps": 0}, ValueError, "fps must be a positive number"),
         ({"min_track_length": True}, TypeError, "min_track_length must be an int"),
     ],
