@@ -47,6 +47,33 @@ DEFAULT_SAMPLE_FPS = 3.0  # the service's default frame sampling
 REFERENCE_SCORE_THRESHOLD = 0.3  # a headshot holds a face; accept a less certain detection of it
 
 
+@dataclass(frozen=True)
+class AnalysisSpec:
+    """How faces are analysed: the settings of analyze_faces (FUSE Analyze Faces and
+    `comfyui-fuse detect` build one), validated when made.
+
+    sample_fps: frames analysed per second (0 = every frame). similarity_threshold: cosine
+    similarity for a character vote and for grouping unknown faces. merge_identities: one track
+    per person. rules: syncability limits (SyncRules). quality_target_side: the face side (px)
+    that scores full resolution.
+    """
+
+    sample_fps: float = DEFAULT_SAMPLE_FPS
+    similarity_threshold: float = DEFAULT_THRESHOLD
+    merge_identities: bool = True
+    rules: SyncRules = SyncRules()
+    quality_target_side: float = 256.0
+
+    def __post_init__(self) -> None:
+        check_number("sample_fps", self.sample_fps, 0, note=" (0 = every frame)")
+        check_number("similarity_threshold", self.similarity_threshold, -1.0, 1.0, note=" (a cosine similarity)")
+        if not isinstance(self.merge_identities, (bool, np.bool_)):
+            raise TypeError(f"merge_identities must be a bool, but got {type(self.merge_identities).__name__}")
+        if not isinstance(self.rules, SyncRules):
+            raise TypeError(f"rules must be a SyncRules, but got {type(self.rules).__name__}")
+        check_number("quality_target_side", self.quality_target_side, 1, note=" px")
+
+
 @dataclass(frozen=True, eq=False)
 class FaceAnalysis:
     """tracks: FaceTracks with identity set (merged per person when asked); characters: the
@@ -205,17 +232,17 @@ def _measure_faces(frames_bhwc, tracks: FaceTracks, sampled: np.ndarray, embedde
     )
 
 
-def _report_settings(similarity_threshold: float, rules: SyncRules, merge_identities: bool, embedder, landmarker, tracks: FaceTracks) -> dict:
+def _report_settings(spec: AnalysisSpec, embedder, landmarker, tracks: FaceTracks) -> dict:
     if landmarker is not None:
         pose_source = f"landmarks_3d {landmarker.name}"
     else:
         pose_source = "landmarks_5" if tracks.landmarks is not None else None
     return {
-        "similarity_threshold": float(similarity_threshold),
-        "max_yaw_deg": float(rules.max_yaw_deg),
-        "min_face_px": float(rules.min_face_px),
-        "min_confidence": float(rules.min_confidence),
-        "merge_identities": bool(merge_identities),
+        "similarity_threshold": float(spec.similarity_threshold),
+        "max_yaw_deg": float(spec.rules.max_yaw_deg),
+        "min_face_px": float(spec.rules.min_face_px),
+        "min_confidence": float(spec.rules.min_confidence),
+        "merge_identities": bool(spec.merge_identities),
         "embedder": None if embedder is None else str(embedder.name),
         "head_pose_source": pose_source,
     }
@@ -224,6 +251,7 @@ def _report_settings(similarity_threshold: float, rules: SyncRules, merge_identi
 def analyze_faces(
     frames_bhwc,
     tracks: FaceTracks | FaceDetections,
+    spec: AnalysisSpec = AnalysisSpec(),
     *,
     fps=None,
     embedder=None,
@@ -231,11 +259,6 @@ def analyze_faces(
     reference_images: Sequence[np.ndarray] = (),
     reference_names: Sequence[str] = (),
     reference_detector=None,
-    sample_fps: float = DEFAULT_SAMPLE_FPS,
-    similarity_threshold: float = DEFAULT_THRESHOLD,
-    merge_identities: bool = True,
-    rules: SyncRules = SyncRules(),
-    quality_target_side: float = 256.0,
     timing_ms: dict | None = None,
     on_progress: Callable[[int], None] | None = None,
     check_interrupt: Callable[[], None] | None = None,
@@ -248,14 +271,13 @@ def analyze_faces(
     tracks: FaceTracks, or FaceDetections (then tracked here with default settings at `fps`, which
     must be given). embedder / landmarker / reference_detector: models (see the module
     docstring) or None. reference_images (any sizes, uint8 RGB) with reference_names (one per
-    image, 1..15 per character) need an embedder. sample_fps: frames analysed per second (0 =
-    every frame). similarity_threshold: cosine similarity for a character vote and for grouping
-    unknown faces. merge_identities: one track per person. rules: syncability limits.
-    quality_target_side: the face side (px) that scores full resolution. timing_ms: stages the
+    image, 1..15 per character) need an embedder. spec: the settings (AnalysisSpec). timing_ms: stages the
     caller measured before (e.g. {"decode_ms": 812}), added to the report's timing.
     on_progress(n): clip frames covered since the last call (adds up to N); check_interrupt()
     once per analysed frame. The inputs are never changed.
     """
+    if not isinstance(spec, AnalysisSpec):
+        raise TypeError(f"spec must be an AnalysisSpec, but got {type(spec).__name__}")
     timer = StageTimer(timing_ms)
     tracks = _as_tracks(tracks, fps, timer)
     if isinstance(frames_bhwc, ForwardFrames):  # a video file read front to back (the command line's detect)
@@ -270,19 +292,19 @@ def analyze_faces(
         with timer("references_ms"):
             characters = characters_from_images(reference_images, reference_names, embedder, reference_detector)
 
-    sampled = analysis_frames(tracks.frame_count, check_fps(tracks.fps), sample_fps)
-    rows = _measure_faces(frames_bhwc, tracks, sampled, embedder, landmarker, quality_target_side, timer, on_progress, check_interrupt)
+    sampled = analysis_frames(tracks.frame_count, check_fps(tracks.fps), spec.sample_fps)
+    rows = _measure_faces(frames_bhwc, tracks, sampled, embedder, landmarker, spec.quality_target_side, timer, on_progress, check_interrupt)
     with timer("identity_ms"):
-        identity = assign_identities(tracks, rows.track, rows.embedding, characters, threshold=similarity_threshold, merge=merge_identities)
+        identity = assign_identities(tracks, rows.track, rows.embedding, characters, threshold=spec.similarity_threshold, merge=spec.merge_identities)
     xyxy = tracks.xyxy[rows.track, rows.frame]
     confidence = tracks.score[rows.track, rows.frame]
     with timer("syncability_ms"):
-        syncability = judge_syncability(xyxy[:, 2] - xyxy[:, 0], confidence, rows.pose, rules)
+        syncability = judge_syncability(xyxy[:, 2] - xyxy[:, 0], confidence, rows.pose, spec.rules)
     samples = FaceSamples(rows.frame, identity.output_of_input[rows.track], xyxy, confidence, rows.pose, syncability, rows.quality)
     every_frame = len(sampled) == tracks.frame_count
     report = build_detection_report(
         samples, identity.tracks, identity.similarity, characters, sampled,
-        sample_fps=float(tracks.fps) if every_frame else float(sample_fps),
-        settings=_report_settings(similarity_threshold, rules, merge_identities, embedder, landmarker, tracks), timing_ms=timer.ms,
+        sample_fps=float(tracks.fps) if every_frame else float(spec.sample_fps),
+        settings=_report_settings(spec, embedder, landmarker, tracks), timing_ms=timer.ms,
     )
     return FaceAnalysis(identity.tracks, characters, report)

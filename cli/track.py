@@ -258,13 +258,16 @@ def analyse_video(args: argparse.Namespace, arguments: dict, images, names, embe
     """Detect, track and analyse args.video in bounded memory, timing each stage -> (video info,
     detector, analysis). Detection and tracking stream the file in one pass (streaming.track_video);
     the analysis reads it again front to back, holding one chunk of frames (media.stream.ForwardFrames)."""
-    from ..analysis.analyze import analyze_faces
+    from ..analysis.analyze import AnalysisSpec, analyze_faces
     from ..analysis.syncability import SyncRules
     from ..media.stream import ForwardFrames
     from ..models.face_detectors import load_face_detector
     from ..streaming import probe_limited, track_video
 
-    rules = SyncRules(max_yaw_deg=args.max_yaw, min_face_px=args.min_face_px, min_confidence=args.min_confidence)
+    spec = AnalysisSpec(
+        sample_fps=args.sample_fps, similarity_threshold=args.similarity_threshold, merge_identities=not args.no_merge,
+        rules=SyncRules(max_yaw_deg=args.max_yaw, min_face_px=args.min_face_px, min_confidence=args.min_confidence),
+    )
     shots = cut_arguments(args)
     progress = args.progress.stage
     info = probe_limited(args.video, args.max_frames)
@@ -274,9 +277,8 @@ def analyse_video(args: argparse.Namespace, arguments: dict, images, names, embe
     for note in tracked.decode.warnings(os.path.basename(args.video)):
         print(f"note: {note}")
     analysis = analyze_faces(
-        ForwardFrames(args.video, tracked.info), tracked.tracks, embedder=embedder, landmarker=landmarker, reference_images=images, reference_names=names,
-        reference_detector=detector, sample_fps=args.sample_fps, similarity_threshold=args.similarity_threshold,
-        merge_identities=not args.no_merge, rules=rules, timing_ms=dict(tracked.timing_ms), on_progress=progress("analyze", info.frame_count),
+        ForwardFrames(args.video, tracked.info), tracked.tracks, spec, embedder=embedder, landmarker=landmarker, reference_images=images, reference_names=names,
+        reference_detector=detector, timing_ms=dict(tracked.timing_ms), on_progress=progress("analyze", info.frame_count),
     )
     return tracked.info, detector, analysis
 

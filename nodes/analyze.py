@@ -7,7 +7,7 @@ import json
 from ..models.face_detectors import AUTO_OPTION, DETECTORS, load_face_detector
 from ..models.face_embedders import EMBEDDERS, embedder_options, load_face_embedder
 from ..models.face_landmarks import LANDMARKERS, landmarker_options, load_face_landmarker
-from ..analysis.analyze import DEFAULT_SAMPLE_FPS, analyze_faces, parse_reference_names
+from ..analysis.analyze import DEFAULT_SAMPLE_FPS, AnalysisSpec, analyze_faces, parse_reference_names
 from ..core.images import frame_to_uint8
 from ..analysis.syncability import SyncRules
 from . import host
@@ -106,19 +106,22 @@ class FUSEAnalyzeFaces:
             references = [frame_to_uint8(image) for image in reference_images]
             names = parse_reference_names(reference_names, len(references))
             reference_detector = load_face_detector(AUTO_OPTION, models, device=host.torch_device())
+        spec = AnalysisSpec(
+            sample_fps=sample_fps,
+            similarity_threshold=similarity_threshold,
+            merge_identities=merge_identities,
+            rules=SyncRules(max_yaw_deg=max_yaw, min_face_px=min_face_px, min_confidence=min_confidence),
+        )
         analysis = analyze_faces(
             images,
             tracks if tracks is not None else faces,
+            spec,
             fps=fps,
             embedder=face_embedder,
             landmarker=landmarker,
             reference_images=references,
             reference_names=names,
             reference_detector=reference_detector,
-            sample_fps=sample_fps,
-            similarity_threshold=similarity_threshold,
-            merge_identities=merge_identities,
-            rules=SyncRules(max_yaw_deg=max_yaw, min_face_px=min_face_px, min_confidence=min_confidence),
             on_progress=host.progress_callback(getattr(images, "shape", (0,))[0]),
             check_interrupt=host.check_interrupt,
         )

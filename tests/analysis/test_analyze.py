@@ -10,7 +10,7 @@ import torch
 from fuse_analysis_builders import project_face, span_tracks
 
 from comfyui_fuse.analysis.report import report_schema
-from comfyui_fuse.analysis.analyze import analysis_frames, analyze_faces, parse_reference_names
+from comfyui_fuse.analysis.analyze import AnalysisSpec, analysis_frames, analyze_faces, parse_reference_names
 from comfyui_fuse.core.types import FaceDetections
 
 FRAMES = 30
@@ -75,8 +75,8 @@ def analysis(clip):
     images, names = references()
     steps = []
     result = analyze_faces(
-        torch.from_numpy(frames).float() / 255, tracks, embedder=ColourEmbedder(), reference_images=images, reference_names=names,
-        sample_fps=3, timing_ms={"decode_ms": 12.4}, on_progress=steps.append,
+        torch.from_numpy(frames).float() / 255, tracks, AnalysisSpec(sample_fps=3), embedder=ColourEmbedder(), reference_images=images, reference_names=names,
+        timing_ms={"decode_ms": 12.4}, on_progress=steps.append,
     )
     return result, steps
 
@@ -156,7 +156,7 @@ def test_timing_and_settings(analysis):
 
 def test_without_embedder_every_track_is_an_unknown_face(clip):
     frames, tracks = clip
-    result = analyze_faces(frames, tracks, sample_fps=0)
+    result = analyze_faces(frames, tracks, AnalysisSpec(sample_fps=0))
     assert result.tracks.identity.tolist() == ["face_1", "face_2", "face_3", "face_4"]
     report = result.report
     assert len(report["frames"]) == FRAMES and report["sample_fps"] == pytest.approx(float(FPS))
@@ -170,7 +170,7 @@ def test_detections_are_tracked_first(clip):
     detections = FaceDetections(frame=present[:, 1], xyxy=tracks.xyxy[present[:, 0], present[:, 1]], score=np.full(len(present), 0.9), frame_count=FRAMES, frame_size=SIZE)
     order = np.argsort(detections.frame, kind="stable")
     detections = detections.select(order)
-    result = analyze_faces(frames, detections, fps=FPS, embedder=ColourEmbedder(), sample_fps=3)
+    result = analyze_faces(frames, detections, AnalysisSpec(sample_fps=3), fps=FPS, embedder=ColourEmbedder())
     assert "tracking_ms" in result.report["timing"]
     assert set(result.tracks.identity.tolist()) >= {"face_1", "face_2"}
     with pytest.raises(ValueError, match="fps must be given"):
@@ -183,7 +183,6 @@ def test_detections_are_tracked_first(clip):
         ({"frames": np.zeros((5, 360, 640, 3), np.uint8)}, "images must be the video the faces were found in"),
         ({"frames": np.zeros((30, 100, 640, 3), np.uint8)}, "images must be the video the faces were found in"),
         ({"reference_images": [np.zeros((8, 8, 3), np.uint8)], "reference_names": ["alice"]}, "reference images need a face embedder"),
-        ({"sample_fps": -1}, "sample_fps must be a number >= 0"),
     ],
 )
 def test_bad_inputs_are_named(clip, kwargs, message):
@@ -191,6 +190,27 @@ def test_bad_inputs_are_named(clip, kwargs, message):
     frames = kwargs.pop("frames", frames)
     with pytest.raises(ValueError, match=message):
         analyze_faces(frames, tracks, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "settings, error, message",
+    [
+        ({"sample_fps": -1}, ValueError, "sample_fps must be a number >= 0"),
+        ({"similarity_threshold": 1.5}, ValueError, r"similarity_threshold must be a number in \[-1.0, 1.0\]"),
+        ({"merge_identities": 1}, TypeError, "merge_identities must be a bool, but got int"),
+        ({"rules": {"min_face_px": 32}}, TypeError, "rules must be a SyncRules, but got dict"),
+        ({"quality_target_side": 0}, ValueError, "quality_target_side must be a number >= 1"),
+    ],
+)
+def test_bad_settings_are_named_when_the_spec_is_made(settings, error, message):
+    with pytest.raises(error, match=message):
+        AnalysisSpec(**settings)
+
+
+def test_analyze_faces_takes_a_spec(clip):
+    frames, tracks = clip
+    with pytest.raises(TypeError, match="spec must be an AnalysisSpec, but got dict"):
+        analyze_faces(frames, tracks, {"sample_fps": 0})
 
 
 @pytest.mark.parametrize(
