@@ -25,7 +25,7 @@ from comfyui_fuse.compositing.plan import fingerprint_frames
 from comfyui_fuse.compositing.warp import crop_faces
 from comfyui_fuse.lipsync.adapter import REFERENCE_LANDMARKS_112, REFERENCE_REGION_112
 from comfyui_fuse.lipsync.backends import LipsyncModel, detect_architecture
-from comfyui_fuse.lipsync.pipeline import lipsync_crops
+from comfyui_fuse.lipsync.pipeline import LipsyncSpec, lipsync_crops
 from comfyui_fuse.lipsync.wav2lip import Wav2Lip
 from comfyui_fuse.media.synthetic import Scene, linear_path, render
 from comfyui_fuse.core.types import DETECTED, FaceTracks
@@ -77,7 +77,7 @@ def main() -> None:
     print(f"| batch size | stage s | stage fps | net-only fps |")
     print(f"|-----------:|--------:|----------:|-------------:|")
     for batch_size in args.batch_sizes:
-        stage = best_of(args.repeats, lambda: lipsync_crops(crops, plan, audio, model, tracks=tracks, batch_size=batch_size))
+        stage = best_of(args.repeats, lambda: lipsync_crops(crops, plan, audio, model, LipsyncSpec(batch_size=batch_size), tracks=tracks))
 
         def net_only():
             with torch.inference_mode():

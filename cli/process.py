@@ -90,7 +90,7 @@ def run_lipsync(args: argparse.Namespace) -> int:
 
     from ..analysis.syncability import SyncRules
     from ..lipsync.backends import load_lipsync_model
-    from ..lipsync.pipeline import lipsync_crops
+    from ..lipsync.pipeline import LipsyncSpec, lipsync_crops
     from ..media.video import read_audio
     from ..nodes import host
 
@@ -101,7 +101,7 @@ def run_lipsync(args: argparse.Namespace) -> int:
     def lipsync(crops, plan, *, frame_offset=0, tracks=None, **_):
         start = int(round(Fraction(frame_offset) / plan.fps * audio["sample_rate"]))
         window_audio = {"waveform": audio["waveform"][..., start:], "sample_rate": audio["sample_rate"]}
-        result = lipsync_crops(crops, plan, window_audio, model, tracks=tracks, audio_policy="pad_silence", rules=SyncRules(), device=host.torch_device())
+        result = lipsync_crops(crops, plan, window_audio, model, LipsyncSpec(audio_policy="pad_silence", rules=SyncRules()), tracks=tracks, device=host.torch_device())
         return result.crops, result.edit_mask
 
     return run_processing(args, lipsync, {"lipsync": args.model, "audio": os.path.abspath(args.audio)}, audio_source=args.audio)

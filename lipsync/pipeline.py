@@ -32,6 +32,41 @@ LIPSYNC_AUDIO_POLICIES = ("pad_silence", "trim")  # on a fixed crop batch; see a
 
 
 @dataclass(frozen=True)
+class LipsyncSpec:
+    """How crops are lipsynced: the settings of lipsync_crops (FUSE Lipsync and `comfyui-fuse
+    lipsync` build one), validated when made.
+
+    faces: the faces to sync among the plan's sequences (analysis.selection; FUSE Lipsync reads it
+    from track_ids). ranges: JSON {"1": [[0, 2000]]} in ms per track id or identity (faces not
+    listed: throughout). audio_policy: "pad_silence" syncs frames without audio to silence (closed
+    mouth); "trim" passes them through (audio longer than the video is cut at the video's end).
+    audio_offset_ms: video time (ms, may be negative) at which the audio's first sample plays.
+    rules: which faces are syncable (analysis.syncability.SyncRules: min_face_px source pixels,
+    min_confidence, max_yaw_deg when the pose is known). fade_frames: rows over which the edit
+    weight ramps where syncing starts or stops. batch_size: crop rows per model call.
+    """
+
+    faces: FaceSelection = FaceSelection(input_name="track_ids")
+    ranges: str = ""
+    audio_policy: str = "pad_silence"
+    audio_offset_ms: int | float | Fraction = 0
+    rules: SyncRules = SyncRules()
+    fade_frames: int = 3
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.faces, FaceSelection):
+            raise TypeError(f"faces must be a FaceSelection, but got {type(self.faces).__name__}")
+        parse_ranges(self.ranges)  # a malformed range list is named now, not after the audio is read
+        check_choice("audio_policy", self.audio_policy, LIPSYNC_AUDIO_POLICIES, "; loop or ping-pong the video with FUSE Fit Video To Audio before detection")
+        as_offset(self.audio_offset_ms)
+        if not isinstance(self.rules, SyncRules):
+            raise TypeError(f"rules must be a SyncRules, but got {type(self.rules).__name__}")
+        check_number("fade_frames", self.fade_frames, 0, integer=True)
+        check_number("batch_size", self.batch_size, 1, integer=True)
+
+
+@dataclass(frozen=True)
 class LipsyncResult:
     """crops float32 [M,h,w,3]; edit_mask float32 [M,h,w] (0 = keep the input crop pixel);
     weights (M,) float32 per-row edit strength (0 = row passed through)."""
@@ -115,36 +150,21 @@ def lipsync_crops(
     plan: CropPlan,
     audio,
     model: LipsyncModel,
+    spec: LipsyncSpec = LipsyncSpec(),
     *,
     tracks: FaceTracks | None = None,
-    faces: FaceSelection = FaceSelection(input_name="track_ids"),
-    ranges: str = "",
-    audio_policy: str = "pad_silence",
-    audio_offset_ms=0,
-    rules: SyncRules = SyncRules(),
-    fade_frames: int = 3,
-    batch_size: int = 16,
+    speakers=None,
     device=None,
     on_progress: Callable[[int], None] | None = None,
     check_interrupt: Callable[[], None] | None = None,
-    speakers=None,
 ) -> LipsyncResult:
-    """Lipsync the selected faces of a crop batch to `audio`.
+    """Lipsync the selected faces of a crop batch to `audio`, as spec says (LipsyncSpec).
 
     crops: IMAGE float32 [M,h,w,3] 0..1, rows in plan order (from FUSE Crop Face Sequences).
     plan: its CropPlan; frame i plays at i / plan.fps (exact Fraction).
     audio: AUDIO dict {"waveform": [B,C,S], "sample_rate"}; mixed to mono, resampled to 16 kHz.
     tracks: the FaceTracks the plan was made from (optional): landmarks, face size and score per
         row; without them the face is assumed centred in the crop.
-    faces: the faces to sync among the plan's sequences (analysis.selection; FUSE Lipsync reads it
-        from track_ids). ranges: JSON {"1": [[0, 2000]]} in ms per track id or identity (faces not
-        listed: throughout).
-    audio_policy: "pad_silence" syncs frames without audio to silence (closed mouth); "trim"
-        passes them through. Audio longer than the video is cut at the video's end.
-    audio_offset_ms: video time (ms, may be negative) at which the audio's first sample plays.
-    rules: which faces are syncable (analysis.syncability.SyncRules: min_face_px source pixels,
-        min_confidence, max_yaw_deg when the pose is known).
-    fade_frames: rows over which the edit weight ramps where syncing starts or stops.
     Returns LipsyncResult: crops [M,h,w,3] (input crops blended with the model's face by the edit
     mask), edit_mask [M,h,w] in crop space (0 outside the lower face and on rows passed through).
     on_progress gets the rows done after each batch; check_interrupt runs before each batch.
@@ -152,10 +172,10 @@ def lipsync_crops(
         speaks (lipsync.selection.speaking_rows; faces with manual ranges follow their ranges), and
         a face given a stem is driven by its stem instead of `audio`.
     """
+    if not isinstance(spec, LipsyncSpec):
+        raise TypeError(f"spec must be a LipsyncSpec, but got {type(spec).__name__}")
     check_crops_match_plan(crops, plan, channels=(3,))
-    check_choice("audio_policy", audio_policy, LIPSYNC_AUDIO_POLICIES, "; loop or ping-pong the video with FUSE Fit Video To Audio before detection")
-    check_number("batch_size", batch_size, 1, integer=True)
-    check_number("fade_frames", fade_frames, 0, integer=True)
+    audio_policy, audio_offset_ms, batch_size = spec.audio_policy, spec.audio_offset_ms, spec.batch_size
     rows = plan.total_rows
     samples = audio_to_mono(audio, SAMPLE_RATE)
     audio_duration = duration_of(len(samples), SAMPLE_RATE)
@@ -164,7 +184,7 @@ def lipsync_crops(
     frames = np.concatenate([s.frames for s in plan.sequences]) if rows else np.zeros(0, np.int64)
     covers = np.ones(rows, bool) if audio_policy == "pad_silence" else frames_with_audio(frames, plan.fps, audio_duration, audio_offset_ms)
     geometry = tracks_geometry(plan, tracks) if tracks is not None else centred_geometry(plan)
-    weights = _sync_weights(plan, geometry, faces, ranges, rules, covers, fade_frames, speakers)
+    weights = _sync_weights(plan, geometry, spec.faces, spec.ranges, spec.rules, covers, spec.fade_frames, speakers)
     source = crops.detach().to("cpu", torch.float32)
     out_crops = source.clone()
     edit_mask = torch.zeros((rows, *source.shape[1:3]), dtype=torch.float32)

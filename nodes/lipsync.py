@@ -6,7 +6,7 @@ import torch
 
 from ..lipsync.audio import AUDIO_POLICIES, fit_clip_to_audio
 from ..lipsync.backends import LICENSE_NOTE, MODEL_FOLDER, lipsync_options, load_lipsync_model
-from ..lipsync.pipeline import LIPSYNC_AUDIO_POLICIES, face_sequence_audio, lipsync_crops, sequence_speaking_weights
+from ..lipsync.pipeline import LIPSYNC_AUDIO_POLICIES, LipsyncSpec, face_sequence_audio, lipsync_crops, sequence_speaking_weights
 from ..analysis.selection import FaceSelection
 from ..analysis.syncability import SyncRules
 from ..models.store import file_fingerprint
@@ -68,12 +68,7 @@ class FUSELipsync:
     def lipsync(self, crops, crop_plan, audio, lipsync_model, audio_policy="pad_silence", audio_offset_ms=0, track_ids="all", ranges="", batch_size=16, tracks=None, min_face_px=64, min_score=0.5, fade_frames=3, speakers=None):
         device = host.torch_device()
         model = load_lipsync_model(host.model_path(MODEL_FOLDER, lipsync_model), device=device)
-        result = lipsync_crops(
-            crops,
-            crop_plan,
-            audio,
-            model,
-            tracks=tracks,
+        spec = LipsyncSpec(
             faces=FaceSelection.parse(track_ids, input_name="track_ids"),
             ranges=ranges,
             audio_policy=audio_policy,
@@ -81,10 +76,18 @@ class FUSELipsync:
             rules=SyncRules(min_face_px=float(min_face_px), min_confidence=float(min_score)),
             fade_frames=int(fade_frames),
             batch_size=int(batch_size),
+        )
+        result = lipsync_crops(
+            crops,
+            crop_plan,
+            audio,
+            model,
+            spec,
+            tracks=tracks,
+            speakers=speakers,
             device=device,
             on_progress=host.progress_callback(getattr(crop_plan, "total_rows", 0)),
             check_interrupt=host.check_interrupt,
-            speakers=speakers,
         )
         out_device = host.intermediate_device()
         return (result.crops.to(out_device), result.edit_mask.to(out_device))

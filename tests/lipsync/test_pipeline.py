@@ -11,7 +11,7 @@ from comfyui_fuse.analysis.selection import FaceSelection
 from comfyui_fuse.compositing.paste import paste_faces
 from comfyui_fuse.lipsync.backends import LipsyncArchitecture, LipsyncModel
 from comfyui_fuse.lipsync.mel import mel_chunks
-from comfyui_fuse.lipsync.pipeline import face_sequence_audio, lipsync_crops, timeline_mel
+from comfyui_fuse.lipsync.pipeline import LipsyncSpec, face_sequence_audio, lipsync_crops, timeline_mel
 from comfyui_fuse.analysis.syncability import SyncRules
 
 
@@ -58,7 +58,7 @@ def test_unselected_faces_and_small_faces_pass_through_bit_identical(build):
     everyone = lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), tracks=clip.tracks)
     assert everyone.weights.tolist() == [1, 1, 1, 0, 0, 0], "a 50 px face is too small for Wav2Lip"
     assert torch.equal(everyone.crops[3:], clip.crops[3:]) and (everyone.edit_mask[3:] == 0).all()
-    only_two = lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), tracks=clip.tracks, faces=FaceSelection.parse("2"), rules=SyncRules(min_face_px=32))
+    only_two = lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), LipsyncSpec(faces=FaceSelection.parse("2"), rules=SyncRules(min_face_px=32)), tracks=clip.tracks)
     assert only_two.weights.tolist() == [0, 0, 0, 1, 1, 1]
     assert torch.equal(only_two.crops[:3], clip.crops[:3]), "track 1 was not selected"
 
@@ -68,7 +68,7 @@ def test_low_scores_pass_through_with_a_fade(build):
     score = clip.tracks.score.copy()
     score[0, 6:] = 0.3
     tracks = type(clip.tracks)(clip.tracks.track_id, clip.tracks.xyxy, clip.tracks.state, score, clip.tracks.frame_count, clip.tracks.frame_size, clip.tracks.fps)
-    result = lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), tracks=tracks, fade_frames=3)
+    result = lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), LipsyncSpec(fade_frames=3), tracks=tracks)
     np.testing.assert_allclose(result.weights, [1, 1, 1, 0.75, 0.5, 0.25, 0, 0, 0, 0, 0, 0])
     assert torch.equal(result.crops[6:], clip.crops[6:]), "low-confidence frames pass through"
     peaks = result.edit_mask.amax(dim=(1, 2))
@@ -87,7 +87,7 @@ def test_low_scores_pass_through_with_a_fade(build):
 def test_audio_policy_and_offset_decide_which_frames_have_speech(build, policy, offset_ms, expected):
     clip = build.clip(frame_count=10)
     result = lipsync_crops(
-        clip.crops, clip.plan, build.audio(seconds=0.2), build.constant_model(), tracks=clip.tracks, audio_policy=policy, audio_offset_ms=offset_ms, fade_frames=0
+        clip.crops, clip.plan, build.audio(seconds=0.2), build.constant_model(), LipsyncSpec(audio_policy=policy, audio_offset_ms=offset_ms, fade_frames=0), tracks=clip.tracks
     )
     assert result.weights.tolist() == expected
 
@@ -102,14 +102,14 @@ def test_audio_policy_and_offset_decide_which_frames_have_speech(build, policy, 
 )
 def test_ranges_are_clipped_to_the_video(build, ranges, expected):
     clip = build.clip(frame_count=6)
-    result = lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), tracks=clip.tracks, ranges=ranges, fade_frames=0)
+    result = lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), LipsyncSpec(ranges=ranges, fade_frames=0), tracks=clip.tracks)
     assert result.weights.tolist() == expected
 
 
 def test_a_range_for_no_face_of_the_plan_is_an_error_not_sync_everywhere(build):
     clip = build.clip(frame_count=6)
     with pytest.raises(ValueError, match=r"ranges keys must name faces in the crop plan \(1\), but '7' matches none"):
-        lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), tracks=clip.tracks, ranges='{"7": [[0, 40]]}', fade_frames=0)
+        lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), LipsyncSpec(ranges='{"7": [[0, 40]]}', fade_frames=0), tracks=clip.tracks)
 
 
 class RecordingNet(nn.Module):
@@ -135,7 +135,7 @@ def test_each_frame_gets_the_mel_chunk_of_its_exact_time(build, fps):
     clip = build.clip(frame_count=9, fps=fps)
     audio = build.audio(seconds=0.3, sample_rate=44100, channels=2)
     model = recording_model()
-    lipsync_crops(clip.crops, clip.plan, audio, model, tracks=clip.tracks, batch_size=4, audio_offset_ms=40)
+    lipsync_crops(clip.crops, clip.plan, audio, model, LipsyncSpec(batch_size=4, audio_offset_ms=40), tracks=clip.tracks)
     given = torch.cat(model.net.mels)[:, 0].numpy()
     assert given.shape == (9, 80, 16) and len(model.net.mels) == 3, "9 rows in batches of 4"
     from comfyui_fuse.lipsync.audio import audio_to_mono
@@ -153,7 +153,7 @@ def test_a_random_wav2lip_runs_on_fuse_crops(build, wav2lip_checkpoint):
     clip = build.clip(frame_count=3, face_size=128, landmarks=True)
     model = load_lipsync_model(str(wav2lip_checkpoint[0]))
     steps = []
-    result = lipsync_crops(clip.crops, clip.plan, build.audio(), model, tracks=clip.tracks, batch_size=2, on_progress=steps.append)
+    result = lipsync_crops(clip.crops, clip.plan, build.audio(), model, LipsyncSpec(batch_size=2), tracks=clip.tracks, on_progress=steps.append)
     assert result.crops.shape == (3, 128, 128, 3) and result.edit_mask.shape == (3, 128, 128)
     assert torch.isfinite(result.crops).all() and result.crops.min() >= 0 and result.crops.max() <= 1
     assert (result.crops != clip.crops).any(), "the model's face is blended in"
@@ -211,11 +211,32 @@ def test_interrupt_stops_the_loop(build):
 def test_bad_inputs_get_clear_errors(build, change, error, fragment):
     clip = build.clip(frame_count=3)
     arguments = dict(crops=clip.crops, plan=clip.plan, audio=build.audio(), model=build.constant_model())
-    options = {key: change.pop(key) for key in list(change) if key not in arguments}
+    settings = {key: change.pop(key) for key in list(change) if key not in arguments}
     arguments.update(change)
     with pytest.raises(error) as raised:
-        lipsync_crops(**arguments, **options)
+        lipsync_crops(**arguments, spec=LipsyncSpec(**settings))
     assert fragment in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "settings, error, fragment",
+    [
+        (dict(faces="2"), TypeError, "faces must be a FaceSelection, but got str"),
+        (dict(rules={"min_face_px": 32}), TypeError, "rules must be a SyncRules, but got dict"),
+        (dict(audio_offset_ms=float("nan")), ValueError, "audio_offset_ms must be a finite number of milliseconds"),
+        (dict(ranges='{"1": [[0]]}'), ValueError, "ranges"),
+    ],
+)
+def test_bad_settings_are_named_when_the_spec_is_made(settings, error, fragment):
+    with pytest.raises(error) as raised:
+        LipsyncSpec(**settings)
+    assert fragment in str(raised.value)
+
+
+def test_lipsync_crops_takes_a_spec(build):
+    clip = build.clip(frame_count=3)
+    with pytest.raises(TypeError, match="spec must be a LipsyncSpec, but got dict"):
+        lipsync_crops(clip.crops, clip.plan, build.audio(), build.constant_model(), {"fade_frames": 0})
 
 
 def test_face_sequence_audio_gives_the_slice_rows_and_a_plan(build):

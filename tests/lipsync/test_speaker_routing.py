@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from comfyui_fuse.lipsync.backends import LipsyncArchitecture, LipsyncModel
-from comfyui_fuse.lipsync.pipeline import face_sequence_audio, lipsync_crops, sequence_speaking_weights
+from comfyui_fuse.lipsync.pipeline import LipsyncSpec, face_sequence_audio, lipsync_crops, sequence_speaking_weights
 from comfyui_fuse.speaker.active import ActiveSpeakers
 
 FRAMES = 12
@@ -38,7 +38,7 @@ def row_weights(result, plan):
 
 def test_each_face_is_synced_only_while_it_speaks(build):
     clip = two_faces(build)
-    result = lipsync_crops(clip.crops, clip.plan, build.audio(1.0), build.constant_model(), fade_frames=0, speakers=speakers_for(clip, turns()))
+    result = lipsync_crops(clip.crops, clip.plan, build.audio(1.0), build.constant_model(), LipsyncSpec(fade_frames=0), speakers=speakers_for(clip, turns()))
     assert row_weights(result, clip.plan) == [[1.0] * 4 + [0.0] * 8, [0.0] * 7 + [1.0] * 5]
     untouched = result.weights == 0
     assert torch.equal(result.crops[untouched], clip.crops[untouched]), "a face that does not speak keeps its own mouth, bit for bit"
@@ -46,7 +46,7 @@ def test_each_face_is_synced_only_while_it_speaks(build):
 
 def test_fades_happen_around_the_segments_so_all_of_the_speech_is_synced(build):
     clip = two_faces(build)
-    result = lipsync_crops(clip.crops, clip.plan, build.audio(1.0), build.constant_model(), fade_frames=2, speakers=speakers_for(clip, turns()))
+    result = lipsync_crops(clip.crops, clip.plan, build.audio(1.0), build.constant_model(), LipsyncSpec(fade_frames=2), speakers=speakers_for(clip, turns()))
     face_1, face_2 = row_weights(result, clip.plan)
     assert face_1 == [1.0, 1.0, 1.0, 1.0, 0.67, 0.33, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], "the face appears at frame 0: no fade in there"
     assert face_2 == [0.0, 0.0, 0.0, 0.0, 0.0, 0.33, 0.67, 1.0, 1.0, 1.0, 1.0, 1.0]
@@ -54,7 +54,7 @@ def test_fades_happen_around_the_segments_so_all_of_the_speech_is_synced(build):
 
 def test_manual_ranges_override_the_speakers(build):
     clip = two_faces(build)  # 25 fps: frame i at 40 i ms
-    result = lipsync_crops(clip.crops, clip.plan, build.audio(1.0), build.constant_model(), fade_frames=0, ranges='{"2": [[0, 120]]}', speakers=speakers_for(clip, turns()))
+    result = lipsync_crops(clip.crops, clip.plan, build.audio(1.0), build.constant_model(), LipsyncSpec(fade_frames=0, ranges='{"2": [[0, 120]]}'), speakers=speakers_for(clip, turns()))
     assert row_weights(result, clip.plan) == [[1.0] * 4 + [0.0] * 8, [1.0] * 3 + [0.0] * 9]
 
 
@@ -75,7 +75,7 @@ def test_a_face_given_a_stem_is_driven_by_its_stem(build):
     speaking = np.ones((2, FRAMES), bool)
     silent_stem = {"waveform": torch.zeros(1, 1, 16000), "sample_rate": 16000}
     loud_mix = build.audio(1.0, amplitude=0.5)
-    result = lipsync_crops(clip.crops, clip.plan, loud_mix, mel_level_model(), fade_frames=0, speakers=speakers_for(clip, speaking, stems=(silent_stem,), stem_of_track=[-1, 0]))
+    result = lipsync_crops(clip.crops, clip.plan, loud_mix, mel_level_model(), LipsyncSpec(fade_frames=0), speakers=speakers_for(clip, speaking, stems=(silent_stem,), stem_of_track=[-1, 0]))
     offsets = clip.plan.row_offsets
     centre = (slice(None), 80, 48, 0)  # the lower face, well inside the edit mask
     mix_level = result.crops[offsets[0] : offsets[1]][centre].mean()
