@@ -38,6 +38,7 @@ from .compositing.geometry import CropSpec, plan_crops, plan_rows
 from .compositing.masks import sequence_fades
 from .compositing.overlay import draw_tracks
 from .compositing.paste import PasteSpec, paste_faces
+from .core.images import frame_to_uint8, image_to_uint8
 from .compositing.plan import CropPlan
 from .compositing.warp import crop_one, footprint
 from .core.fingerprint import fingerprint_frames
@@ -199,10 +200,6 @@ def plan_windows(frame_count: int, window_frames: int, overlap_frames: int) -> l
 
 def image_from_uint8(frames_uint8: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(frames_uint8).to(torch.float32).div_(255.0)
-
-
-def uint8_from_image(image: torch.Tensor) -> np.ndarray:
-    return image[..., :3].mul(255.0).round_().clamp_(0, 255).to(torch.uint8).numpy()
 
 
 class WindowReader:
@@ -492,7 +489,7 @@ def paste_chunk(frames_uint8, processed, edit_mask, plan: CropPlan, rows: np.nda
     pasted, alpha = pasted if measure is not None else (pasted, None)
     output = np.array(frames_uint8[..., :3])
     for frame, (x0, y0, x1, y1) in regions.items():
-        output[frame, y0:y1, x0:x1] = uint8_from_image(pasted[frame, y0:y1, x0:x1])
+        output[frame, y0:y1, x0:x1] = frame_to_uint8(pasted[frame, y0:y1, x0:x1])
         frames[frame, y0:y1, x0:x1] = 0.0  # the canvas goes back all zeros (the paste wrote inside the regions only)
     if measure is not None:
         change = np.abs(output.astype(np.int16) - frames_uint8[..., :3]).max(axis=-1)
@@ -627,7 +624,7 @@ def draw_preview(
             for start, frames in iter_frames(source, chunk_frames=PASTE_CHUNK, info=info, check_interrupt=check_interrupt):
                 with one_torch_thread():
                     drawn = draw_tracks(image_from_uint8(frames), tracks_window(tracks, start, start + len(frames)))
-                writer.write(uint8_from_image(drawn))
+                writer.write(image_to_uint8(drawn))
                 if on_progress is not None:
                     on_progress(len(frames))
         finish_video([segment], output, audio_source=source if info.has_audio else None, check_interrupt=check_interrupt)

@@ -24,6 +24,8 @@ from collections import deque
 
 import numpy as np
 
+from ..core.images import image_to_uint8
+
 log = logging.getLogger(__name__)
 
 ANALYSIS_WIDTH = 256  # px: PySceneDetect's own default downscale target
@@ -152,7 +154,7 @@ def downscale_rgb(frames_bhwc, start: int, stop: int) -> np.ndarray:
     if width > ANALYSIS_WIDTH:
         size = (max(1, round(height * ANALYSIS_WIDTH / width)), ANALYSIS_WIDTH)
         chunk = torch.nn.functional.interpolate(chunk.permute(0, 3, 1, 2), size=size, mode="area").permute(0, 2, 3, 1)  # BHWC -> BCHW -> BHWC
-    return (chunk.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    return image_to_uint8(chunk)
 
 
 def detect_cuts(frames_bhwc, threshold: float = DEFAULT_THRESHOLD, min_shot_frames: int = DEFAULT_MIN_SHOT_FRAMES, fades: bool = True) -> np.ndarray:

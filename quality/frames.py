@@ -10,6 +10,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..core.images import image_to_uint8
+
 
 class ImageFrames:
     """An IMAGE batch (float [B,H,W,C] 0..1, torch or numpy) or a uint8 (B,H,W,3) array."""
@@ -25,17 +27,7 @@ class ImageFrames:
 
     def chunks(self, chunk_frames: int) -> Iterator[tuple[int, np.ndarray]]:
         for start in range(0, self.frame_count, chunk_frames):
-            yield start, to_uint8(self.images[start : start + chunk_frames])
-
-
-def to_uint8(images) -> np.ndarray:
-    """IMAGE (float 0..1, torch or numpy) or uint8 frames -> uint8 (n,H,W,3) RGB (alpha dropped)."""
-    if hasattr(images, "detach"):
-        images = images.detach().cpu().numpy()
-    images = np.asarray(images)[..., :3]
-    if images.dtype == np.uint8:
-        return np.ascontiguousarray(images)
-    return np.clip(np.rint(images.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
+            yield start, image_to_uint8(self.images[start : start + chunk_frames])
 
 
 class VideoFrames:

@@ -10,6 +10,7 @@ from comfyui_fuse import streaming
 from comfyui_fuse.compositing.geometry import CropSpec, plan_crops
 from comfyui_fuse.compositing.masks import sequence_fades
 from comfyui_fuse.compositing.paste import PasteSpec
+from comfyui_fuse.core.images import image_to_uint8
 from comfyui_fuse.core.types import ABSENT, DETECTED, FaceTracks
 from comfyui_fuse.media import stream
 from fuse_video_files import patterned_video
@@ -307,6 +308,6 @@ def test_cutting_and_pasting_face_regions_gives_the_bits_of_whole_float_frames(p
     pasted = streaming.paste_chunk(frames, processed, None, plan, rows, weights, spec, None, measure=measure, canvas=canvas)
     assert not canvas.any()
     mask = weights[:, None, None].expand(plan.total_rows, *plan.crop_size)
-    expected = streaming.uint8_from_image(paste_faces(image, processed, plan, spec, crop_mask=mask))
+    expected = image_to_uint8(paste_faces(image, processed, plan, spec, crop_mask=mask))
     np.testing.assert_array_equal(pasted, expected)
     assert measure["max_abs_diff_outside_faces"] == 0 and measure["max_abs_diff_inside_faces"] > 50
