@@ -154,10 +154,7 @@ def process_faces_in_video(
     *,
     tracks: FaceTracks | None = None,
     detector=None,
-    fps=25,
-    iou_threshold: float = 0.3,
-    smooth_boxes: bool = True,
-    smooth_window: int = 3,
+    track: TrackSpec = TrackSpec(),
     selection: FaceSelection = FaceSelection(),
     crop: CropSpec = CropSpec(),
     paste: PasteSpec = PasteSpec(),
@@ -168,8 +165,7 @@ def process_faces_in_video(
 
     frames_bhwc: IMAGE float32 [N,H,W,C] 0..1. Faces come from `tracks` (FaceTracks of this clip)
     or, when it is None, from `detector` (a loaded models.face_detectors FaceDetector) and
-    tracking with iou_threshold / smooth_boxes / smooth_window at `fps` (a float such as 29.97 is
-    taken as 30000/1001; given tracks carry their own). selection: the faces to process
+    tracking as `track` says (TrackSpec, its fps included; given tracks carry their own). selection: the faces to process
     (analysis.selection; names need tracks from FUSE Analyze Faces). crop: how they are cut
     (CropSpec; the sampler's size_multiple, so crops need no resize); paste: how they go back
     (PasteSpec). process_crops gets the crop batch and its CropPlan and returns processed crops
@@ -186,10 +182,7 @@ def process_faces_in_video(
             raise ValueError("detector must be a loaded face detector when no tracks are given, but got None; connect tracks or pick a detector")
         check_names_usable(selection, False, "the detections")  # before any detection
         detections = detect_faces(detector, frames_bhwc, on_progress=stage("detect", count), check_interrupt=check_interrupt, shot_detector=ShotDetector())
-        tracks = track_faces(
-            detections, fps=fps, iou_threshold=iou_threshold, smooth_boxes=smooth_boxes, smooth_window=smooth_window,
-            on_progress=stage("track", count), check_interrupt=check_interrupt,
-        )
+        tracks = track_faces(detections, track, on_progress=stage("track", count), check_interrupt=check_interrupt)
     tracks = select_faces(tracks, selection)
     crops, plan, _ = crop_face_sequences(frames_bhwc, tracks, crop, on_progress=stage("crop", int(tracks.present.sum())), check_interrupt=check_interrupt)
     log.info("processing %d face sequences (%d crops) of a %d-frame clip", len(plan), plan.total_rows, count)

@@ -17,6 +17,7 @@ from ..models.face_detectors import DETECTORS, HAAR_OPTION, detector_options, lo
 from ..sampling.backend import LatentSampler, VaeCodec
 from ..sampling.frames import sample_face_frames
 from ..sampling.sequences import sample_face_sequences
+from ..tracking.spec import TrackSpec
 from ..core.progress import StagedProgress
 from ..pipeline import process_faces_in_video, process_stage_weights
 from . import host
@@ -241,8 +242,8 @@ class WholeVideoSampler:
         paste = PasteSpec(blend_mode=blend_mode, blend_amount=float(blend_amount))
         progress = StagedProgress(host.progress_callback(RUN_PROGRESS_TOTAL), process_stage_weights(detecting=tracks is None), RUN_PROGRESS_TOTAL)
         output = process_faces_in_video(
-            images, process_crops, tracks=tracks, detector=None if tracks is not None else load_detector(detector), fps=float(fps),
-            iou_threshold=float(iou_threshold), smooth_boxes=bool(smooth_boxes), smooth_window=int(smooth_window),
+            images, process_crops, tracks=tracks, detector=None if tracks is not None else load_detector(detector),
+            track=TrackSpec(fps=float(fps), iou_threshold=float(iou_threshold), smooth_boxes=bool(smooth_boxes), smooth_window=int(smooth_window)),
             selection=selection, crop=crop, paste=paste, progress=progress, check_interrupt=host.check_interrupt,
         )
         progress.finish()

@@ -120,3 +120,18 @@ def test_nothing_processed_in_one_shot_leaks_into_the_next(clip_with_a_cut):
             assert weights[0] == 1.0, "no fade-in right after a cut"
     assert (output[:12] != clip_with_a_cut[:12]).any(), "the first shot's faces were processed"
     assert torch.equal(output[12:], clip_with_a_cut[12:]), "the second shot must be untouched by what was done to the first"
+
+
+def test_the_track_spec_decides_which_faces_are_processed(clip_with_a_cut):
+    from comfyui_fuse.models.face_detectors import load_face_detector
+    from comfyui_fuse.pipeline import process_faces_in_video
+    from comfyui_fuse.tracking.spec import TrackSpec
+
+    def darken(crops, plan, **_):
+        return crops * 0.2
+
+    detector = load_face_detector(HAAR, None)
+    default = process_faces_in_video(clip_with_a_cut, darken, detector=detector, crop=CropSpec(face_size=64))
+    assert not torch.equal(default, clip_with_a_cut), "the faces found with the default tracking are darkened"
+    strict = process_faces_in_video(clip_with_a_cut, darken, detector=detector, track=TrackSpec(min_track_length=10**6), crop=CropSpec(face_size=64))
+    assert torch.equal(strict, clip_with_a_cut), "no track is as long as min_track_length asks: nothing may change"

@@ -249,8 +249,8 @@ def test_a_sampler_that_detects_tracks_at_the_given_fps(monkeypatch, fps, expect
     seen = []
     real_track_faces = sampling_video.track_faces
 
-    def recording_track_faces(detections, **kwargs):
-        tracks = real_track_faces(detections, **kwargs)
+    def recording_track_faces(detections, *args, **kwargs):
+        tracks = real_track_faces(detections, *args, **kwargs)
         seen.append(tracks.fps)
         return tracks
 
