@@ -43,6 +43,7 @@ GATE_GROWTH_PER_FRAME = 0.1  # the distance gate widens by 10% per frame since t
 PROBATION_HITS = 2  # hits in a row that confirm a lost track has found its face again
 JUMP_MAX_SIZE_RATIO = 1.3  # a face that jumps keeps its size
 JUMP_MARGIN = 0.5  # face sizes between a jump and its nearest rival
+RECALL_MAX_MISSES = 3  # misses (thrown-off hits included) after which hits thrown off probation stay out
 JUMP_LOOKAHEAD = 3  # sampled frames after a jump in which it must be confirmed
 JUMP_MAX_MISSES = 3  # a track may jump after missing at most this many sampled frames
 JUMP_EMBEDDING_VETO = 0.3  # cosine similarity under which a jump is refused
@@ -81,6 +82,7 @@ class _ActiveTrack:
         self.rows: list[int] = [row]
         self.frames: list[int] = [frame]
         self.probation: list[tuple[int, int]] = []  # (row, frame) hits after a gap, not yet accepted
+        self.dropped: list[tuple[int, int]] = []  # probation hits thrown off since the last accepted hit
         self.misses = 0  # missed sampled frames since the last accepted hit
         self.trail: list[list[float]] = [[float(frame), *map(float, cxcywh)]]
         self.fit = self._fit()
@@ -144,14 +146,21 @@ class _ActiveTrack:
             del self.trail[-len(self.probation) :]  # hits thrown off probation leave the motion model
             self.fit = self._fit()
         self.misses += 1 + len(self.probation)  # hits thrown off probation count as misses
+        self.dropped += self.probation
         self.probation = []
 
     def _accept_probation(self) -> None:
+        """The face is found again: the probation hits join the track, and so do the hits thrown
+        off probation since the last accepted one when the face was lost only briefly (at most
+        RECALL_MAX_MISSES; the offline pass, which sees both sides, drops those of them that
+        stray: motion.motion_outliers). After a longer loss they are more likely whatever hid it."""
         if not self.probation:
             return
-        self.rows += [row for row, _ in self.probation]
-        self.frames += [frame for _, frame in self.probation]
-        self.probation = []
+        recalled = self.dropped if self.misses <= RECALL_MAX_MISSES else []
+        for row, frame in recalled + self.probation:
+            self.rows.append(row)
+            self.frames.append(frame)
+        self.probation, self.dropped = [], []
         self.misses = 0
 
     def tracklet(self) -> Tracklet:

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
+from comfyui_fuse.core.types import DETECTED
 from comfyui_fuse.tracking.lifecycle import follow_tracks
+from comfyui_fuse.tracking.track import track_faces
 
 DEFAULTS = dict(iou_threshold=0.3, distance_threshold=100.0, max_gap=15, min_hits=3)
 
@@ -28,9 +30,23 @@ def test_a_confirmed_track_survives_max_gap_and_not_more(builders):
 def test_a_lost_track_forgets_a_false_positive_it_grabbed(builders):
     path = builders.drop(builders.moving_box(40, 300, 300, 100, vx=3.0), range(10, 22))
     grab = (15, [420, 330, 520, 430])  # near where the lost track predicts, shown once
-    tracklets = run(builders.detections([path], extra=[grab]))
+    detections = builders.detections([path], extra=[grab])
+    tracklets = run(detections)
     assert len(tracklets) == 1, f"the grab broke the track: {len(tracklets)} tracklets"
-    assert 15 not in tracklets[0].frames.tolist(), "a lone hit after a gap, unconfirmed by the next frame, must be dropped"
+    tracks = track_faces(detections)
+    assert len(tracks) == 1 and tracks.state[0, 15] != DETECTED, "a lone hit after a gap that strays out and back must not stay in the track"
+    assert np.abs(tracks.xyxy[0, 15] - np.array(grab[1])).max() > 30, "the gap is filled along the face's path, not through the grab"
+
+
+def test_hits_thrown_off_probation_come_back_when_the_face_is_found_again(builders):
+    """Face seen, missed, seen once (probation), missed, then seen twice: the lone hit in between
+    is the face (it lies on its path), so it stays in the track once the face is found again."""
+    path = builders.moving_box(40, 300, 300, 100, vx=3.0)
+    path = builders.drop(path, [10, 12])
+    tracklets = run(builders.detections([path]))
+    assert len(tracklets) == 1 and 11 in tracklets[0].frames.tolist(), "the face's own hit between two misses was thrown away"
+    tracks = track_faces(builders.detections([path]))
+    assert tracks.state[0, 11] == DETECTED
 
 
 def test_skipped_frames_are_not_misses(builders):
