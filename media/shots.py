@@ -146,6 +146,12 @@ def downscale_rgb(frames_bhwc, start: int, stop: int) -> np.ndarray:
         chunk = np.asarray(frames_bhwc[start:stop, ..., :3])
         if chunk.dtype == np.uint8 and chunk.shape[2] <= ANALYSIS_WIDTH:
             return np.ascontiguousarray(chunk)
+        if chunk.dtype == np.uint8:  # decoded frames (the VIDEO path): OpenCV's area resize, no float copy
+            import cv2
+
+            height, width = chunk.shape[1:3]
+            size = (ANALYSIS_WIDTH, max(1, round(height * ANALYSIS_WIDTH / width)))  # (w, h) for OpenCV
+            return np.stack([cv2.resize(frame, size, interpolation=cv2.INTER_AREA) for frame in chunk]) if len(chunk) else np.zeros((0, size[1], size[0], 3), np.uint8)
         chunk = torch.from_numpy(np.ascontiguousarray(chunk))
         chunk = chunk.float() / 255.0 if chunk.dtype == torch.uint8 else chunk.float()
     else:

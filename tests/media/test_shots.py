@@ -80,3 +80,15 @@ def test_is_shift_tells_a_pan_from_a_cut():
     a, b = shot(8, 2, [0, 30])
     grey = [frame.mean(axis=2).astype(np.float32) for frame in (a, b, shot(9, 1)[0])]
     assert is_shift(grey[0], grey[1]) and not is_shift(grey[0], grey[2])
+
+
+def test_decoded_uint8_frames_downscale_like_float_frames():
+    from comfyui_fuse.media import synthetic
+
+    frames = synthetic.render(synthetic.demo_scene(frame_count=3, frame_size=(360, 640)))  # uint8, as the VIDEO path decodes
+    small = downscale_rgb(frames, 0, 3)
+    reference = downscale_rgb(torch.from_numpy(frames).float() / 255.0, 0, 3)
+    assert small.shape == reference.shape == (3, 144, 256, 3) and small.dtype == np.uint8
+    difference = np.abs(small.astype(np.int16) - reference.astype(np.int16))
+    assert difference.mean() < 2.0, f"the uint8 and float downscales differ by {difference.mean():.2f} on average"
+    assert downscale_rgb(frames[:0], 0, 0).shape == (0, 144, 256, 3)
