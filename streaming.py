@@ -58,8 +58,8 @@ log = logging.getLogger(__name__)
 # to find its audio); tracks are the window's part of the tracks (landmarks place a mouth).
 CropProcessor = Callable[..., torch.Tensor]
 
-PASTE_CHUNK = 16  # frames decoded at a time; at most this many are float at once for cutting and pasting
-FLOAT_CHUNK_BYTES = 64 * 2**20  # float32 frames cut or pasted at once: about 5 at 720p, 2 at 1080p, 1 at 4K
+PASTE_CHUNK = 16  # frames decoded at a time; at most this many are float at once for pasting
+FLOAT_CHUNK_BYTES = 64 * 2**20  # float32 frames pasted at once: about 5 at 720p, 2 at 1080p, 1 at 4K
 REGION_MARGIN = 4  # source pixels around a crop's footprint that cutting and pasting may read (cubic reach, Poisson rim)
 
 

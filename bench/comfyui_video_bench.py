@@ -48,20 +48,11 @@ def peak_rss_gb(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for process {pid}")
 
 
-def pass_through_prompt(window: int, detect_every: int) -> dict:
-    prompt = json.loads(WORKFLOW.read_text())
-    process = next(key for key, node in prompt.items() if node["class_type"] == "FUSEVideoProcessFaces")
-    track = next(key for key, node in prompt.items() if node["class_type"] == "FUSEVideoTrackFaces")
-    restorer = next(key for key, node in prompt.items() if node["class_type"] == "FUSERestoreProcessor")
-    del prompt[restorer], prompt[process]["inputs"]["processor"]
-    prompt[process]["inputs"].update(window_frames=window, face_size=256)
-    prompt[track]["inputs"].update(detect_every=detect_every)
-    return prompt
-
-
 def run_one(harness, comfyui_path: str, python: str, source: Path, folder: Path, args) -> dict:
     workflow = folder / "pass_through.json"
-    workflow.write_text(json.dumps(pass_through_prompt(args.window, args.detect_every)))
+    prompt = harness.pass_through_video_prompt(json.loads(WORKFLOW.read_text()), window_frames=args.window, face_size=256)
+    prompt[harness.node_id(prompt, "FUSEVideoTrackFaces")]["inputs"]["detect_every"] = args.detect_every
+    workflow.write_text(json.dumps(prompt))
     with harness.ComfyUIServer(comfyui_path, python=python, start_timeout=300) as server:
         pid = server._process.pid
         idle = peak_rss_gb(pid)

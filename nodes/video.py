@@ -413,11 +413,11 @@ class FUSEVideoPasteWindow:
         fades = row_fades(crop_plan, tracks, start, int(fade_frames))
         with SegmentWriter(job.segment(index), fps=info.fps, size=(info.width, info.height), codec=codec, crf=int(crf)) as writer, one_torch_thread():
             step = float_chunk(frames.shape[1:3])
+            paste = PasteSpec(blend_mode=blend_mode, blend_amount=float(blend_amount))
             for chunk_start in range(0, stop - start, step):
                 chunk = frames[chunk_start : chunk_start + step]
                 chunk_plan, chunk_rows = crop_plan.window(chunk_start, chunk_start + len(chunk), fingerprint_frames(chunk))
                 if chunk_plan.total_rows:
-                    paste = PasteSpec(blend_mode=blend_mode, blend_amount=float(blend_amount))
                     chunk = paste_chunk(chunk, crops, None, chunk_plan, chunk_rows, fades[torch.from_numpy(chunk_rows)], paste, host.check_interrupt, tracks=tracks, start=start + chunk_start)
                 writer.write(chunk)
         job.finish_window(index)

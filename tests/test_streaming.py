@@ -263,7 +263,7 @@ def test_float_chunks_hold_the_same_bytes_at_any_resolution():
     sizes = {(360, 640): None, (720, 1280): None, (1080, 1920): None, (2160, 3840): None}
     for size in sizes:
         sizes[size] = streaming.float_chunk(size)
-    assert sizes[(360, 640)] == streaming.PASTE_CHUNK, "small frames are cut and pasted a full decode chunk at a time"
+    assert sizes[(360, 640)] == streaming.PASTE_CHUNK, "small frames are pasted a full decode chunk at a time"
     assert sizes[(720, 1280)] > sizes[(1080, 1920)] >= sizes[(2160, 3840)] == 1
     for (height, width), frames in sizes.items():
         assert frames == 1 or frames * height * width * 3 * 4 <= streaming.FLOAT_CHUNK_BYTES, f"{frames} float frames of {height}x{width} exceed the budget"

@@ -102,7 +102,8 @@ def motion_outliers(frames: np.ndarray, cxcywh: np.ndarray) -> np.ndarray:
     per frame to its farther neighbour) face sizes off the line between its neighbours, counting
     the centre and the log size ratio, and the step from one neighbour to the other is no break.
     The first or last detection of a track of three or more is one when its step is a break (a
-    real jump is followed by more detections). At least two detections always stay."""
+    real jump is followed by more detections); so are a detection whose steps on both sides are
+    breaks and a short run of them (_excursions). At least two detections always stay."""
     frames = np.asarray(frames, np.float64)
     cxcywh = np.asarray(cxcywh, np.float64)
     outlier = np.zeros(len(frames), bool)

@@ -34,6 +34,12 @@ SKIP_REASON = (
 
 
 @pytest.fixture(scope="session")
+def integration_harness():
+    """The harness module (harness.py), for its prompt helpers."""
+    return harness
+
+
+@pytest.fixture(scope="session")
 def comfyui():
     """A running ComfyUI with this pack (harness.ComfyUIServer) and the test-only FUSETestZeroConditioning node; .client is a ComfyClient."""
     comfyui_path = os.environ.get("COMFYUI_PATH")

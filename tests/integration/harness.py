@@ -64,6 +64,21 @@ IMPORT_TIME_LINE = re.compile(r"^\s*\d+\.\d seconds(?: \(IMPORT FAILED\))?: (.+)
 IMPORT_FAILURE_MARKERS = ("IMPORT FAILED", "Cannot import", "Skip ")
 
 
+def node_id(prompt: dict, class_type: str) -> str:
+    """The id of the (first) node of this class in an API-format prompt."""
+    return next(key for key, node in prompt.items() if node["class_type"] == class_type)
+
+
+def pass_through_video_prompt(prompt: dict, **process_inputs) -> dict:
+    """The bundled long_video_restore prompt with its restorer taken out (faces pasted back
+    unprocessed) and FUSE Process Video Faces' inputs updated with process_inputs."""
+    prompt = {key: {**node, "inputs": dict(node["inputs"])} for key, node in prompt.items()}
+    process = node_id(prompt, "FUSEVideoProcessFaces")
+    del prompt[node_id(prompt, "FUSERestoreProcessor")], prompt[process]["inputs"]["processor"]
+    prompt[process]["inputs"].update(process_inputs)
+    return prompt
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

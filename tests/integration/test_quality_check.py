@@ -106,14 +106,13 @@ def test_quality_check_puts_the_original_face_back_after_a_bad_restore(comfyui, 
     assert restored > 2000 and remaining < 0.05 * restored, f"{remaining} of the {restored} pixels the restorer changed still differ: the original faces were not put back"
 
 
-def test_video_quality_check_and_the_command_line_on_the_video_path_output(comfyui, tmp_path, syncnet_model):
+def test_video_quality_check_and_the_command_line_on_the_video_path_output(comfyui, integration_harness, tmp_path, syncnet_model):
     source = tmp_path / "long clip.mp4"
     write_clip(source, 30, (240, 424))
-    prompt = json.loads((WORKFLOWS / "long_video_restore.json").read_text())
-    node = {key: value["class_type"] for key, value in prompt.items()}
-    load, track, process, restorer, save = (next(k for k, c in node.items() if c == name) for name in ("LoadVideo", "FUSEVideoTrackFaces", "FUSEVideoProcessFaces", "FUSERestoreProcessor", "SaveVideo"))
-    del prompt[restorer], prompt[process]["inputs"]["processor"]
-    prompt[process]["inputs"].update(codec="h264_lossless", window_frames=8, overlap_frames=2, face_size=128)
+    prompt = integration_harness.pass_through_video_prompt(
+        json.loads((WORKFLOWS / "long_video_restore.json").read_text()), codec="h264_lossless", window_frames=8, overlap_frames=2, face_size=128,
+    )
+    load, track, process, save = (integration_harness.node_id(prompt, name) for name in ("LoadVideo", "FUSEVideoTrackFaces", "FUSEVideoProcessFaces", "SaveVideo"))
     # a random SyncNet scores a tone at random, and Haar boxes jitter: measured, not judged here
     unjudged = {"min_lse_c": 0.0, "max_av_offset": -1, "max_jitter": 0.0}
     prompt["100"] = {"class_type": "FUSEVideoQualityCheck", "inputs": {

@@ -22,7 +22,7 @@ from comfyui_fuse.media.video import write_video
 WORKFLOW = Path(__file__).resolve().parents[2] / "workflows" / "api" / "long_video_restore.json"
 
 
-def test_video_path_round_trip_is_exact_with_audio_and_fps(comfyui, tmp_path):
+def test_video_path_round_trip_is_exact_with_audio_and_fps(comfyui, integration_harness, tmp_path):
     import torch
 
     scene = synthetic.demo_scene(frame_count=30, frame_size=(240, 424))
@@ -31,11 +31,7 @@ def test_video_path_round_trip_is_exact_with_audio_and_fps(comfyui, tmp_path):
     tone = (0.3 * torch.sin(2 * torch.pi * 440 * t)).float()
     source = tmp_path / "long clip.mp4"
     write_video(source, synthetic.render(scene), scene.fps, {"waveform": torch.stack([tone, tone])[None], "sample_rate": 48000})
-    prompt = json.loads(WORKFLOW.read_text())
-    process = next(key for key, node in prompt.items() if node["class_type"] == "FUSEVideoProcessFaces")
-    restorer = next(key for key, node in prompt.items() if node["class_type"] == "FUSERestoreProcessor")
-    del prompt[restorer], prompt[process]["inputs"]["processor"]
-    prompt[process]["inputs"].update(codec="h264_lossless", window_frames=8, overlap_frames=2, face_size=128)
+    prompt = integration_harness.pass_through_video_prompt(json.loads(WORKFLOW.read_text()), codec="h264_lossless", window_frames=8, overlap_frames=2, face_size=128)
     workflow = tmp_path / "video_path.json"
     workflow.write_text(json.dumps(prompt))
     out = tmp_path / "out"
