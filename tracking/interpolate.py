@@ -25,6 +25,25 @@ from ..core.types import DETECTED, INTERPOLATED
 INTERPOLATED_SCORE_DECAY = 0.95  # per frame away from the nearest detection
 
 
+def fillable_gaps(
+    frames: np.ndarray, xyxy: np.ndarray, sampled: np.ndarray, frame_size: tuple[int, int], max_gap: int, cuts: np.ndarray | None = None, breaks: np.ndarray | None = None
+) -> np.ndarray:
+    """(m-1,) bool: between detections j and j+1 (frames (m,) strictly increasing, xyxy (m,4)) lie
+    frames where the face was most likely there all along (the module docstring's rules)."""
+    frames = np.asarray(frames, np.int64)
+    if len(frames) < 2:
+        return np.zeros(0, bool)
+    cuts = np.zeros(0, np.int64) if cuts is None else np.asarray(cuts, np.int64)
+    breaks = np.zeros(len(frames) - 1, bool) if breaks is None else np.asarray(breaks, bool)
+    shot = shot_of_frames(cuts, frames)
+    border = touches_border(np.asarray(xyxy, np.float64), frame_size)
+    sampled_before = np.concatenate([[0], np.cumsum(sampled)])  # sampled frames before each frame
+    missed = sampled_before[frames[1:]] - sampled_before[frames[:-1] + 1]
+    left_the_picture = border[:-1] & border[1:]
+    gap = np.diff(frames) > 1
+    return gap & (shot[:-1] == shot[1:]) & ~breaks & ((missed == 0) | ((missed <= max_gap) & ~left_the_picture))
+
+
 def fill_track(
     frames: np.ndarray,
     xyxy: np.ndarray,
@@ -50,18 +69,9 @@ def fill_track(
     score = np.asarray(score, np.float32)
     cuts = np.zeros(0, np.int64) if cuts is None else np.asarray(cuts, np.int64)
     frame_count = len(sampled)
-    border = touches_border(xyxy, frame_size)
     shot = shot_of_frames(cuts, frames)
-    breaks = np.zeros(max(len(frames) - 1, 0), bool) if breaks is None else np.asarray(breaks, bool)
     # interpolation pieces: (first frame, last frame, left detection, right detection)
-    pieces: list[tuple[int, int, int, int]] = []
-    for i in np.flatnonzero(np.diff(frames) > 1):
-        a, b = int(frames[i]), int(frames[i + 1])
-        missed = int(sampled[a + 1 : b].sum())
-        left_the_picture = bool(border[i] and border[i + 1])
-        if shot[i] != shot[i + 1] or breaks[i] or (missed and (missed > max_gap or left_the_picture)):
-            continue
-        pieces.append((a + 1, b - 1, int(i), int(i) + 1))
+    pieces = [(int(frames[i]) + 1, int(frames[i + 1]) - 1, int(i), int(i) + 1) for i in np.flatnonzero(fillable_gaps(frames, xyxy, sampled, frame_size, max_gap, cuts, breaks))]
     shot_start = int(np.concatenate([[0], cuts])[shot[0]])
     shot_stop = int(np.concatenate([cuts, [frame_count]])[shot[-1]])
     first, last = int(frames[0]), int(frames[-1])

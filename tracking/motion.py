@@ -33,7 +33,11 @@ which costs little: nothing is drawn there) when
 - it strays from the line through the two detections before it on its own side (after it, for
   the first box after a jump) by more than the track's own noise explains: EDGE_NOISE_FACTOR
   times the median of the same deviation over the track's other detections, at least
-  EDGE_MIN_DEVIATION face sizes, plus BREAK_DEVIATION_PER_FRAME per frame it is extrapolated.
+  EDGE_MIN_DEVIATION face sizes, plus BREAK_DEVIATION_PER_FRAME per frame it is extrapolated;
+- its own side does not confirm it: the nearest box on its side is more than EDGE_CONFIRM_STEPS
+  of the track's usual detection steps away (a face missed on the two frames next to its jump is
+  rarer than a stray box where the face is about to land, or has just been, and a ghost box is
+  drawn where a dropped one only leaves the frame unprocessed).
 Deviations count the centre distance in face sizes plus the log size ratio, as for outliers.
 """
 
@@ -53,6 +57,7 @@ EDGE_SCORE_RATIO = 2 / 3  # a box next to a jump scoring less than this share of
 EDGE_EMBEDDING_VETO = 0.3  # cosine to its side's appearance under which a box next to a jump is doubtful (as a jump's veto)
 EDGE_NOISE_FACTOR = 2.0  # times the track's median extrapolation deviation a box next to a jump may stray
 EDGE_MIN_DEVIATION = 0.35  # face sizes a box next to a jump may always stray from its side's line
+EDGE_CONFIRM_STEPS = 2  # detection steps (the track's usual spacing) a box next to a jump may stand apart from its side
 
 
 def _side_medians(velocity: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +154,7 @@ def _excursions(frames: np.ndarray, cxcywh: np.ndarray, breaks: np.ndarray) -> n
     return excursion
 
 
-def _deviation(cxcywh: np.ndarray, expected: np.ndarray) -> np.ndarray:
+def deviation(cxcywh: np.ndarray, expected: np.ndarray) -> np.ndarray:
     """(..., 4) boxes against (..., 4) expected boxes: centre distance in expected face sizes plus
     the |log size ratio|."""
     size = np.sqrt(cxcywh[..., 2] * cxcywh[..., 3]).clip(1.0)
@@ -175,7 +180,7 @@ def _extrapolation_noise(frames: np.ndarray, cxcywh: np.ndarray, breaks: np.ndar
     k = np.flatnonzero(inside) + 2
     weight = ((frames[k] - frames[k - 1]) / (frames[k - 1] - frames[k - 2]))[:, None]
     expected = cxcywh[k - 1] + weight * (cxcywh[k - 1] - cxcywh[k - 2])
-    return float(np.median(_deviation(cxcywh[k], expected)))
+    return float(np.median(deviation(cxcywh[k], expected)))
 
 
 def _neighbours(breaks: np.ndarray, edge: int, side: int, count: int) -> list[int]:
@@ -207,6 +212,7 @@ def doubtful_edges(
     if not breaks.any():
         return doubtful
     median_score = float(np.median(score))
+    usual_step = float(np.median(np.diff(frames)))
     tolerance = max(EDGE_MIN_DEVIATION, EDGE_NOISE_FACTOR * _extrapolation_noise(frames, cxcywh, breaks))
 
     def allowed(at: int, extrapolated_from: int) -> float:  # the tolerance grows with the frames extrapolated over
@@ -219,12 +225,13 @@ def doubtful_edges(
             there = _side_line(frames, cxcywh, across[0], across[1] if len(across) > 1 else None, frames[edge])
             others = boxes_at(int(frames[edge]))
             others = others[~(others == cxcywh[edge]).all(axis=1)]  # the other detections of its frame
-            seen_across = len(others) > 0 and _deviation(others, there[None]).min() <= allowed(edge, across[0])
+            seen_across = len(others) > 0 and deviation(others, there[None]).min() <= allowed(edge, across[0])
             low_score = score[edge] < EDGE_SCORE_RATIO * median_score
             unlike = False
             if embedding is not None and own:
                 appearance = embedding[own].mean(axis=0)
                 unlike = appearance @ embedding[edge] < EDGE_EMBEDDING_VETO * max(float(np.linalg.norm(appearance)), 1e-12)
-            off_line = len(own) == 2 and _deviation(cxcywh[edge], _side_line(frames, cxcywh, own[0], own[1], frames[edge])) > allowed(edge, own[0])
-            doubtful[edge] |= seen_across or low_score or unlike or off_line
+            off_line = len(own) == 2 and deviation(cxcywh[edge], _side_line(frames, cxcywh, own[0], own[1], frames[edge])) > allowed(edge, own[0])
+            unconfirmed = bool(own) and abs(frames[own[0]] - frames[edge]) > EDGE_CONFIRM_STEPS * usual_step
+            doubtful[edge] |= seen_across or low_score or unlike or off_line or unconfirmed
     return doubtful

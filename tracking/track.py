@@ -6,15 +6,18 @@
    prediction, jumps of up to max_jump face sizes taken when unambiguous and confirmed;
 2. offline linking (link.py): tracklets of one face joined across longer gaps of one shot when
    unambiguous, and across shots by appearance when detections carry embeddings;
-3. gap filling (interpolate.py): state INTERPOLATED where the face was there but not detected,
+3. gap rescue (rescue.py): detections no tracklet took, lying on the curve through a gap that
+   gap filling would fill, given back to the track (a face that turned while missed every
+   other frame, which the online pass lost);
+4. gap filling (interpolate.py): state INTERPOLATED where the face was there but not detected,
    never across a cut or a motion break (motion.py); a detection that jumps out and straight
    back (a false positive the track took) is dropped first and its frame filled like a miss, and
    so is a box next to a jump that nothing vouches for (motion.doubtful_edges: the face seen
-   across the jump on its frame, a low score, another appearance, off its side's line): that
-   frame stays absent;
-4. smoothing (smooth.py): zero-phase, centre and size apart, segments split at cuts and motion
+   across the jump on its frame, a low score, another appearance, off its side's line, not
+   confirmed by its side): that frame stays absent;
+5. smoothing (smooth.py): zero-phase, centre and size apart, segments split at cuts and motion
    breaks, landmarks follow their box;
-5. ids 1..k by first frame, then left edge, then top edge. Same input, same output.
+6. ids 1..k by first frame, then left edge, then top edge. Same input, same output.
 
 Tracks are built row by row (only the frames where a face is present), so time and memory grow
 with the number of detections, not with tracks x frames.
@@ -29,10 +32,11 @@ import numpy as np
 
 from .boxes import xyxy_to_cxcywh
 from .cuts import resolve_cuts
-from .interpolate import fill_track
+from .interpolate import fill_track, fillable_gaps
 from .lifecycle import Tracklet, follow_tracks
 from .link import link_tracklets
 from .motion import doubtful_edges, motion_breaks, motion_outliers
+from .rescue import rescue_rows
 from .smooth import follow_boxes, smooth_track
 from .spec import TrackSpec
 from ..core.types import FaceDetections, FaceTracks
@@ -82,24 +86,46 @@ class _Boxes:
 
     def boxes_at(self, frame: int) -> np.ndarray:
         """(k,4) cxcywh of every detection of `frame`."""
-        return self.cxcywh[self._order[self._starts[frame] : self._starts[frame + 1]]]
+        return self.cxcywh[self.rows_between(frame, frame + 1)]
+
+    def rows_between(self, start: int, stop: int) -> np.ndarray:
+        """The rows of every detection of frames start..stop-1."""
+        return self._order[self._starts[start] : self._starts[stop]]
 
 
-def _build_track(chain: list[int], tracklets: list[Tracklet], detections: FaceDetections, clip: _Boxes, spec: TrackSpec, cuts: np.ndarray) -> TrackRows | None:
-    """The rows of one face: its detections (outliers and doubtful jump edges dropped), gaps
-    filled, boxes smoothed; None when no detection of it is kept."""
-    rows = np.concatenate([tracklets[index].rows for index in chain])
+def _in_order(rows: np.ndarray, detections: FaceDetections, clip: _Boxes) -> tuple[np.ndarray, np.ndarray]:
+    """rows in frame order without the motion outliers, and their motion breaks."""
     rows = rows[np.argsort(detections.frame[rows], kind="stable")]
     rows = rows[~motion_outliers(detections.frame[rows], clip.cxcywh[rows])]
+    return rows, motion_breaks(detections.frame[rows], clip.cxcywh[rows])
+
+
+def _face_rows(chain: list[int], tracklets: list[Tracklet], detections: FaceDetections, clip: _Boxes, spec: TrackSpec, cuts: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The detection rows of one face in frame order and their motion breaks: its tracklets'
+    rows, outliers dropped, free detections in its gaps given back (marked taken in `free`),
+    doubtful jump edges dropped."""
+    rows, breaks = _in_order(np.concatenate([tracklets[index].rows for index in chain]), detections, clip)
     if not len(rows):
-        return None
-    breaks = motion_breaks(detections.frame[rows], clip.cxcywh[rows])
+        return rows, breaks
+    gaps = fillable_gaps(detections.frame[rows], detections.xyxy[rows], detections.is_sampled, detections.frame_size, spec.max_gap, cuts, breaks)
+    rescued = rescue_rows(rows, detections.frame, clip.cxcywh, detections.score, gaps, breaks, clip.rows_between, free)
+    if len(rescued):
+        rows, breaks = _in_order(np.concatenate([rows, rescued]), detections, clip)
     if breaks.any():
         embedding = None if clip.embedding is None else clip.embedding[rows]
         doubtful = doubtful_edges(detections.frame[rows], clip.cxcywh[rows], detections.score[rows], breaks, clip.boxes_at, embedding)
         if doubtful.any():
             rows = rows[~doubtful]
             breaks = motion_breaks(detections.frame[rows], clip.cxcywh[rows])
+    return rows, breaks
+
+
+def _build_track(chain: list[int], tracklets: list[Tracklet], detections: FaceDetections, clip: _Boxes, spec: TrackSpec, cuts: np.ndarray, free: np.ndarray) -> TrackRows | None:
+    """The rows of one face (_face_rows), gaps filled, boxes smoothed; None when no detection of
+    it is kept."""
+    rows, breaks = _face_rows(chain, tracklets, detections, clip, spec, cuts, free)
+    if not len(rows):
+        return None
     frames = detections.frame[rows]
     landmarks = None if detections.landmarks is None else detections.landmarks[rows]
     frames, xyxy, state, score, track_landmarks = fill_track(
@@ -184,6 +210,9 @@ def track_faces(
     else:
         chains = [[index] for index in range(len(tracklets))]
     clip = _Boxes(detections)
-    tracks = [_build_track(chain, tracklets, detections, clip, spec, cuts) for chain in chains]
+    free = np.ones(len(detections), bool)
+    for tracklet in tracklets:
+        free[tracklet.rows] = False
+    tracks = [_build_track(chain, tracklets, detections, clip, spec, cuts, free) for chain in chains]
     tracks = [track for track in tracks if track is not None and len(track[0]) >= spec.min_track_length]
     return _assemble(tracks, detections, spec, known)

@@ -151,3 +151,25 @@ def test_a_box_next_to_a_jump_is_doubtful_when_it_strays_from_its_side():
     breaks = motion_breaks(frames, boxes)
     assert np.flatnonzero(breaks).tolist() == [14]
     assert np.flatnonzero(doubtful_edges(frames, boxes, score, breaks, nothing_else)).tolist() == [14]
+
+
+def test_a_box_after_a_jump_is_doubtful_when_its_side_does_not_confirm_it():
+    frames, boxes, score = jump_track()
+    keep = np.ones(len(frames), bool)
+    keep[[16, 17]] = False  # the face is missed on the two frames after the first box where it lands
+    frames, boxes, score = frames[keep], boxes[keep], score[keep]
+    breaks = motion_breaks(frames, boxes)
+    assert np.flatnonzero(breaks).tolist() == [14]
+    assert np.flatnonzero(doubtful_edges(frames, boxes, score, breaks, nothing_else)).tolist() == [15]
+
+
+def test_one_miss_after_a_jump_or_sparse_detection_leaves_the_edges_alone():
+    frames, boxes, score = jump_track()
+    keep = np.arange(len(frames)) != 16  # one frame missed after the landing box: still confirmed
+    breaks = motion_breaks(frames[keep], boxes[keep])
+    assert not doubtful_edges(frames[keep], boxes[keep], score[keep], breaks, nothing_else).any()
+    frames, boxes, score = jump_track(jump_at=45, count=90)
+    every_fifth = frames % 5 == 0  # detection on every 5th frame: 5 frames apart is the usual step
+    breaks = motion_breaks(frames[every_fifth], boxes[every_fifth])
+    assert breaks.sum() == 1
+    assert not doubtful_edges(frames[every_fifth], boxes[every_fifth], score[every_fifth], breaks, nothing_else).any()

@@ -458,3 +458,21 @@ def test_the_cut_list_changes_the_detected_cuts(builders):
         track_faces(detections, cuts="60")
     with pytest.raises(ValueError, match="removes no cut"):
         track_faces(detections, cuts="-30")
+
+
+def test_a_face_turning_sharply_while_missed_every_other_frame_keeps_its_own_boxes(builders):
+    """The face swings left and turns down at ~45 px/frame. Missed on two frames, then every other
+    frame, the online pass loses it (each lone hit is thrown off probation) and the linker joins the
+    pieces across the turn: the straight chord between them ran half a face beside the face. Its
+    own detections in the gap are given back, so every box drawn stays on the face."""
+    t = np.arange(60, dtype=np.float64)
+    cx = 400 + 300 * np.cos(2 * np.pi * t / 50)  # leftmost (turning) at frame 25
+    cy = 360 + 180 * np.sin(2 * np.pi * t / 50)
+    truth = np.stack([cx - 55, cy - 65, cx + 55, cy + 65], axis=1)
+    path = builders.drop(truth, [21, 22, 24, 26, 29, 30])
+    tracks = track_faces(builders.detections([path]))
+    assert len(tracks) == 1
+    drawn = np.flatnonzero(tracks.present[0])
+    overlap = np.array([iou_matrix(truth[f][None], tracks.xyxy[0, f][None])[0, 0] for f in drawn])
+    assert overlap.min() >= 0.5, f"boxes beside the face at frames {drawn[overlap < 0.5].tolist()}"
+    assert tracks.state[0, [23, 25, 27, 28]].tolist() == [DETECTED] * 4, "the face's own detections in the gap were not given back"
