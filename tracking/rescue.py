@@ -100,4 +100,4 @@ def rescue_rows(rows: np.ndarray, frame: np.ndarray, cxcywh: np.ndarray, score: 
             row = int(candidates[of_frame][best])
             free[row] = False
             rescued.append(row)
-    return np.array(sorted(rescued, key=lambda r: frame[r]), np.int64)
+    return np.array(rescued, np.int64)  # gaps and frames in order: already in frame order
