@@ -15,7 +15,8 @@ detection that jumps, and a detection that the track jumps to and straight away 
 its steps are breaks: a face that jumps lands and stays, so one box alone between two jumps is a
 false positive the track took). The same holds for a short run of up to EXCURSION_MAX_DETECTIONS
 boxes between two breaks when the track before and after it agrees with itself across the run
-(bridging the run is no break): a false positive that held the track for a few frames while the
+(bridging the run is no break, with no allowance for a turn: noisy velocities beside a real
+jump must not excuse it): a false positive that held the track for a few frames while the
 face was missed. A track made only of such boxes is no face.
 
 Jump edges (doubtful_edges). At a jump the box on either side of the break is the one geometry
@@ -76,9 +77,10 @@ def _side_medians(velocity: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarr
     return np.where(found[:, None], (low + high) / 2, 0.0), found
 
 
-def motion_breaks(frames: np.ndarray, cxcywh: np.ndarray) -> np.ndarray:
+def motion_breaks(frames: np.ndarray, cxcywh: np.ndarray, allow_turns: bool = True) -> np.ndarray:
     """(m-1,) bool: step j (detection j -> j+1) is a break. frames (m,) strictly increasing,
-    cxcywh (m,4) source pixels (centre, width, height)."""
+    cxcywh (m,4) source pixels (centre, width, height). allow_turns=False leaves out the
+    allowance for a change of velocity across the step (see _excursions)."""
     frames = np.asarray(frames, np.float64)
     cxcywh = np.asarray(cxcywh, np.float64)
     if len(frames) < 2:
@@ -95,7 +97,9 @@ def motion_breaks(frames: np.ndarray, cxcywh: np.ndarray) -> np.ndarray:
     size = np.sqrt(cxcywh[:, 2] * cxcywh[:, 3]).clip(1.0)
     step_size = np.sqrt(size[:-1] * size[1:])
     deviation = np.linalg.norm(velocity - local, axis=1) * gap / step_size
-    tolerance = BREAK_DEVIATION + BREAK_DEVIATION_PER_FRAME * gap + np.linalg.norm(change, axis=1) * gap / 2 / step_size
+    tolerance = BREAK_DEVIATION + BREAK_DEVIATION_PER_FRAME * gap
+    if allow_turns:
+        tolerance = tolerance + np.linalg.norm(change, axis=1) * gap / 2 / step_size
     return deviation > tolerance
 
 
@@ -149,7 +153,7 @@ def _excursions(frames: np.ndarray, cxcywh: np.ndarray, breaks: np.ndarray) -> n
         before = np.arange(max(0, first - BREAK_CONTEXT - 1), first)
         after = np.arange(stop, min(len(frames), stop + BREAK_CONTEXT + 1))
         kept = np.concatenate([before, after])
-        if not motion_breaks(frames[kept], cxcywh[kept])[len(before) - 1]:
+        if not motion_breaks(frames[kept], cxcywh[kept], allow_turns=False)[len(before) - 1]:
             excursion[first:stop] = True
     return excursion
 
