@@ -5,7 +5,9 @@ but nothing lies between: gap filling must not draw a box through the background
 places, and smoothing must not spread the jump over its neighbours. A step between consecutive
 detections j and j+1 (g frames apart) is a break when it strays from the local motion by more
 than BREAK_DEVIATION + BREAK_DEVIATION_PER_FRAME * g face sizes, plus half the change of
-velocity across it times g (a face that slows into a turn during a gap is not a jump). The
+velocity across it times g, g counted up to BREAK_TURN_FRAMES (a face that slows into a turn
+during a gap is not a jump; over a longer gap the measured change of velocity is mostly the
+detector's jitter, and crediting it frame after frame excused a jump of two face sizes). The
 velocity before and after are the medians of the step velocities of the BREAK_CONTEXT steps on
 each side (not the step itself), so one jump, or one noisy box, cannot hide another; the local
 motion is their mean.
@@ -52,6 +54,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 BREAK_DEVIATION = 0.5  # face sizes a step may stray from the local motion (noise, acceleration)
 BREAK_DEVIATION_PER_FRAME = 0.05  # ... plus this per frame of the step (motion changes over a gap)
 BREAK_CONTEXT = 3  # steps on each side that give the local velocity
+BREAK_TURN_FRAMES = 4  # frames of a gap over which a change of velocity is allowed for (noise beyond)
 OUTLIER_DEVIATION = 0.35  # face sizes a detection may lie off the line between its neighbours
 EXCURSION_MAX_DETECTIONS = 4  # boxes between two breaks that are dropped when the track agrees with itself across them
 EDGE_SCORE_RATIO = 2 / 3  # a box next to a jump scoring less than this share of the track's median is doubtful
@@ -99,7 +102,7 @@ def motion_breaks(frames: np.ndarray, cxcywh: np.ndarray, allow_turns: bool = Tr
     deviation = np.linalg.norm(velocity - local, axis=1) * gap / step_size
     tolerance = BREAK_DEVIATION + BREAK_DEVIATION_PER_FRAME * gap
     if allow_turns:
-        tolerance = tolerance + np.linalg.norm(change, axis=1) * gap / 2 / step_size
+        tolerance = tolerance + np.linalg.norm(change, axis=1) * np.minimum(gap, BREAK_TURN_FRAMES) / 2 / step_size
     return deviation > tolerance
 
 

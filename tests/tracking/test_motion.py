@@ -191,3 +191,19 @@ def test_a_noisy_face_before_its_jump_is_no_excursion():
          [582, 342, 103, 128]], np.float64)
     dropped = frames[motion_outliers(frames, boxes)].tolist()
     assert 17 not in dropped and 19 not in dropped, f"the face's own boxes before its jump were dropped: {dropped}"
+
+
+def test_the_allowance_for_a_turn_stops_growing_over_a_long_gap():
+    """A face that stands still, is missed for 9 frames, and then moves at 10 px/frame: speeding
+    up during the gap explains a few dozen px, not 190 (1.9 face sizes). Crediting half the change
+    of velocity for every frame of the gap (1.5 face sizes in all here) let that jump pass, and
+    detector jitter, which makes the measured change, grows the same way."""
+    before = np.arange(0, 6)
+    after = np.arange(15, 21)
+    frames = np.concatenate([before, after])
+    boxes = np.concatenate([path(before), path(after - 15, vx=10)])
+    boxes[len(before):, 0] += 190  # where the face is seen again
+    breaks = motion_breaks(frames, boxes)
+    assert breaks.tolist() == [False] * 5 + [True] + [False] * 5
+    boxes[len(before):, 0] -= 140  # 50 px: what speeding up to 10 px/frame during the gap gives
+    assert not motion_breaks(frames, boxes).any()
