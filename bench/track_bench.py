@@ -1,10 +1,11 @@
 """Tracking benchmark: FUSE against the seed tracker, ByteTrack and BoT-SORT on the same detections.
 
-    python bench/track_bench.py [--quick] [--seed 0] [--seeds 5] [--scale-frames 50000]
+    python bench/track_bench.py [--quick] [--seed 0] [--seeds 5] [--scale-frames 50000] [--noisy 0.05,0.15,0.3]
 
 Box-level synthetic scenarios with ground truth (bench/tracking_scenarios.py) go through a
 simulated detector twice: clean (1% jitter) and noisy (5% jitter, 15% missed, 0.3 false positives
-per frame). Every tracker gets the same detections. Edited footage (cuts, cut and return, whip
+per frame; --noisy sets other noise, to see how a tracker holds up beyond it). Every tracker
+gets the same detections. Edited footage (cuts, cut and return, whip
 pans, head turns) is also drawn at 256x144 and PySceneDetect (media/shots.py, node defaults)
 finds the cuts on those pixels; the detections carry the cuts found, as FUSE Face Detector's do.
 
@@ -43,7 +44,7 @@ from scipy.optimize import linear_sum_assignment  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tracking_peers import TRACKERS  # noqa: E402
-from tracking_scenarios import CLEAN, EDITED_SCENARIOS, NOISY, SCENARIOS, cut_and_return, long_clip, many_short_tracks, render_small  # noqa: E402
+from tracking_scenarios import CLEAN, EDITED_SCENARIOS, NOISY, SCENARIOS, Noise, cut_and_return, long_clip, many_short_tracks, render_small  # noqa: E402
 from tracking_scenarios import simulate_detector  # noqa: E402
 
 from comfyui_fuse.core.types import FaceDetections  # noqa: E402
@@ -206,9 +207,10 @@ def _make(entry, rng, quick):
     return (long_clip(rng, 500) if (quick and entry is long_clip) else entry(rng)), None
 
 
-def run(seeds: list[int], quick: bool):
+def run(seeds: list[int], quick: bool, noisy: Noise = NOISY):
     """results[(scenario, noise, tracker)] -> metric dicts (one per seed); seconds per frame;
-    peak MB per tracker; cut counts per scenario; shot detection seconds per frame; names."""
+    peak MB per tracker; cut counts per scenario; shot detection seconds per frame; names.
+    noisy: the detector noise of the "noisy" columns."""
     results = defaultdict(list)
     seconds, cpu_seconds, frames_done = defaultdict(float), defaultdict(float), 0
     memory = defaultdict(float)
@@ -231,8 +233,8 @@ def run(seeds: list[int], quick: bool):
             shot_frames += len(frames_small)
             cut_results[name] += cut_counts(cuts, scenario.cuts)
             truth_xyxy, present = scenario.truth()
-            for noise in (CLEAN, NOISY):
-                simulated = simulate_detector(scenario, noise, np.random.default_rng([seed, position, 1 + (noise is NOISY)]), embedding_size)
+            for noise in (CLEAN, noisy):
+                simulated = simulate_detector(scenario, noise, np.random.default_rng([seed, position, 1 + (noise is noisy)]), embedding_size)
                 detections = with_cuts(simulated.detections, cuts)
                 results[(name, noise.name, "ground truth")].append({"jitter": truth_jitter(truth_xyxy, present, scenario.cuts)})
                 results[(name, noise.name, "raw detections")].append({"jitter": raw_jitter(simulated, scenario.cuts)})
@@ -243,7 +245,7 @@ def run(seeds: list[int], quick: bool):
                     seconds[tracker_name] += time.perf_counter() - start
                     cpu_seconds[tracker_name] += time.process_time() - cpu_start
                     results[(name, noise.name, tracker_name)].append(evaluate(truth_xyxy, present, output, scenario.cuts))
-                    if seed == seeds[0] and noise is NOISY:
+                    if seed == seeds[0] and noise is noisy:
                         memory[tracker_name] = max(memory[tracker_name], peak_mb(lambda: tracker(detections)))
     per_frame = {name: (seconds[name] / frames_done, cpu_seconds[name] / frames_done) for name in TRACKERS}
     return results, per_frame, dict(memory), dict(cut_results), shot_seconds / max(shot_frames, 1), scenario_names
@@ -350,6 +352,17 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def noise_from_text(text: str) -> Noise:
+    """--noisy "JITTER,MISS,FP" -> the noisy columns' Noise."""
+    try:
+        jitter, miss, false_positives = (float(value) for value in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three numbers JITTER,MISS,FP such as 0.05,0.15,0.3, but got {text!r}") from None
+    if not (0 <= jitter and 0 <= miss < 1 and 0 <= false_positives):
+        raise argparse.ArgumentTypeError(f"jitter and false positives must be >= 0 and the miss rate in [0, 1), but got {text!r}")
+    return Noise("noisy", centre_jitter=jitter, size_jitter=jitter, miss_rate=miss, false_positives=false_positives)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds, a 500-frame long clip and a 5,000-frame scale run")
@@ -358,6 +371,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale-frames", type=int, default=None, help="frames of the scale run (default 50000, --quick 5000; 0 = skip)")
     parser.add_argument("--scale-peers", action="store_true", help="run the peers on the scale clip too (minutes)")
     parser.add_argument("--scale-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--noisy", type=noise_from_text, default=NOISY, metavar="JITTER,MISS,FP",
+                        help="the noisy columns' detector: centre and size jitter (fraction of the face size), miss rate, false positives per frame (default 0.05,0.15,0.3)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     if args.scale_child:
@@ -367,10 +382,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     count = args.seeds or (2 if args.quick else 5)
     seeds = list(range(args.seed, args.seed + count))
-    results, per_frame, memory, cut_results, shot_per_frame, scenario_names = run(seeds, args.quick)
+    noisy = args.noisy
+    results, per_frame, memory, cut_results, shot_per_frame, scenario_names = run(seeds, args.quick, noisy)
     old_names = scenario_names[: len(SCENARIOS)]
     edited_names = scenario_names[len(SCENARIOS) :]
-    print(f"Tracking benchmark, seeds {seeds[0]}..{seeds[-1]} (mean over {count}); jitter in % of face size; ghosts and carries per clip\n")
+    print(f"Tracking benchmark, seeds {seeds[0]}..{seeds[-1]} (mean over {count}); noisy = {noisy}; jitter in % of face size; ghosts and carries per clip\n")
     text, overall = table(results, scenario_names, old_names)
     print("### Scenarios without cuts\n")
     print(text)
