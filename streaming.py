@@ -46,6 +46,7 @@ from .core.threads import one_torch_thread
 from .core.types import FaceDetections, FaceTracks
 from .media.stream import SEGMENT_EXTENSION, DecodeReport, SegmentWriter, VideoInfo, check_output_path, finish_video, iter_frames, probe_video
 from .media.shots import ShotDetector
+from .media.video import frames_to_image
 from .models.face_detectors import detect_faces
 from .tracking.report import tracks_to_dict
 from .tracking.track import track_faces
@@ -196,10 +197,6 @@ def plan_windows(frame_count: int, window_frames: int, overlap_frames: int) -> l
         if stop >= frame_count:
             return windows
         start = stop - int(overlap_frames)
-
-
-def image_from_uint8(frames_uint8: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(frames_uint8).to(torch.float32).div_(255.0)
 
 
 class WindowReader:
@@ -479,7 +476,7 @@ def paste_chunk(frames_uint8, processed, edit_mask, plan: CropPlan, rows: np.nda
     regions = face_regions(plan)
     frames = torch.zeros(frames_uint8.shape[:3] + (3,), dtype=torch.float32) if canvas is None else canvas[: len(frames_uint8)]  # pixels outside the regions are never read
     for frame, (x0, y0, x1, y1) in regions.items():
-        frames[frame, y0:y1, x0:x1] = image_from_uint8(frames_uint8[frame, y0:y1, x0:x1, :3])
+        frames[frame, y0:y1, x0:x1].copy_(torch.from_numpy(frames_uint8[frame, y0:y1, x0:x1, :3])).div_(255.0)  # in place, as frames_to_image converts
     plan = dataclasses.replace(plan, fingerprint=fingerprint_frames(frames))  # the plan is of these frames (paste checks it)
     pasted = paste_faces(
         frames, processed[index], plan, dataclasses.replace(paste, fade_frames=0), crop_mask=weights[:, None, None].expand(len(weights), height, width),
@@ -623,7 +620,7 @@ def draw_preview(
         with SegmentWriter(segment, fps=info.fps, size=(info.width, info.height), crf=crf) as writer:
             for start, frames in iter_frames(source, chunk_frames=PASTE_CHUNK, info=info, check_interrupt=check_interrupt):
                 with one_torch_thread():
-                    drawn = draw_tracks(image_from_uint8(frames), tracks_window(tracks, start, start + len(frames)))
+                    drawn = draw_tracks(frames_to_image(frames), tracks_window(tracks, start, start + len(frames)))
                 writer.write(image_to_uint8(drawn))
                 if on_progress is not None:
                     on_progress(len(frames))

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..core.checks import check_number
 from ..core.types import ABSENT, FaceTracks
+from ..core.vectors import unit_rows
 from .selection import ALL_FACES, TRACK_ID
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,6 @@ DEFAULT_THRESHOLD = 0.5  # cosine similarity (the service's default)
 MAX_REFERENCES = 15  # reference faces per character
 UNKNOWN_PREFIX = "face_"
 _UNKNOWN_NAME = re.compile(r"face_\d+")
-
-
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """(m,D) rows scaled to length 1 (float64); all-zero rows stay zero."""
-    vectors = np.asarray(vectors, np.float64)
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
 
 def check_character_name(name) -> str:

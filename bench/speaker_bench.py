@@ -127,7 +127,8 @@ def run_random_weights(seed: int = 0) -> dict:
     from comfyui_fuse.lipsync.syncnet import SyncNet
     from comfyui_fuse.media.synthetic import Scene, render
     from comfyui_fuse.models.face_landmarks import load_landmarker_3d
-    from comfyui_fuse.speaker.analyse import image_chunks
+    from comfyui_fuse.core.images import uint8_chunks
+    from comfyui_fuse.speaker.analyse import CHUNK_FRAMES
     from comfyui_fuse.speaker.scorers import SyncNetScorer, collect_signals
     from fuse_insightface_models import landmark_3d68_onnx
 
@@ -144,7 +145,7 @@ def run_random_weights(seed: int = 0) -> dict:
         tallies = {}
         for path, scorer in scorers.items():
             start = time.perf_counter()
-            signals = collect_signals(scorer, tracks, image_chunks(frames))
+            signals = collect_signals(scorer, tracks, uint8_chunks(frames, CHUNK_FRAMES))
             speakers = detect_active_speakers(tracks, signals, scorer, audio_dict(dialogue.mix, dialogue.sample_rate))
             tally = tallies.setdefault((path, f"{name} (6 s, rendered)"), Tally())
             tally.add(speakers.speaking, truth)

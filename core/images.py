@@ -8,7 +8,7 @@ on first use, so a module that only lists options (the detectors' registry) stay
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -70,3 +70,9 @@ def image_to_uint8(images, frames: Sequence[int] | np.ndarray | None = None) -> 
         out[position] = frame_to_uint8(images[index])
     return out
 
+
+def uint8_chunks(images, chunk_frames: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(first frame, (n,H,W,3) uint8 RGB) chunks of an IMAGE batch, chunk_frames at a time, so a
+    long batch is never converted whole."""
+    for start in range(0, int(images.shape[0]), chunk_frames):
+        yield start, image_to_uint8(images[start : start + chunk_frames])

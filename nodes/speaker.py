@@ -8,7 +8,8 @@ import torch
 
 from ..media.stream import iter_frames, probe_video
 from ..speaker.active import SpeakerSettings
-from ..speaker.analyse import CHUNK_FRAMES, check_frames_match_tracks, find_active_speakers, image_chunks
+from ..core.images import uint8_chunks
+from ..speaker.analyse import CHUNK_FRAMES, check_frames_match_tracks, find_active_speakers
 from ..speaker.scorers import load_sync_scorer, sync_model_fingerprint, sync_model_options
 from ..speaker.timeline import timeline_image
 from . import host
@@ -78,7 +79,7 @@ class FUSEActiveSpeaker:
         scorer = load_sync_scorer(sync_model, host.model_store(), device=host.torch_device())
         if images is not None:
             check_frames_match_tracks(int(images.shape[0]), tuple(images.shape[1:3]), tracks, "images")
-            chunks = image_chunks(images)
+            chunks = uint8_chunks(images, CHUNK_FRAMES)
         else:
             path = host.video_file(video)
             info = probe_video(path)

@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..core.images import image_to_uint8
+from ..core.images import uint8_chunks
 
 
 class ImageFrames:
@@ -26,8 +26,7 @@ class ImageFrames:
         self.frame_size = (shape[1], shape[2])
 
     def chunks(self, chunk_frames: int) -> Iterator[tuple[int, np.ndarray]]:
-        for start in range(0, self.frame_count, chunk_frames):
-            yield start, image_to_uint8(self.images[start : start + chunk_frames])
+        return uint8_chunks(self.images, chunk_frames)
 
 
 class VideoFrames:

@@ -12,7 +12,6 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..core.images import image_to_uint8
 from ..core.types import FaceTracks
 from .active import ActiveSpeakers, SpeakerSettings, detect_active_speakers
 from .report import build_speaker_report
@@ -25,12 +24,6 @@ CHUNK_FRAMES = 32
 class SpeakerRun:
     speakers: ActiveSpeakers
     report: dict
-
-
-def image_chunks(images, chunk_frames: int = CHUNK_FRAMES) -> Iterable[tuple[int, np.ndarray]]:
-    """(first frame, uint8 (n,H,W,3)) chunks of an IMAGE batch (float 0..1 [N,H,W,C])."""
-    for start in range(0, int(images.shape[0]), chunk_frames):
-        yield start, image_to_uint8(images[start : start + chunk_frames])
 
 
 def check_frames_match_tracks(frame_count: int, frame_size, tracks: FaceTracks, source: str) -> None:

@@ -289,6 +289,7 @@ def test_cutting_and_pasting_face_regions_gives_the_bits_of_whole_float_frames(p
     from comfyui_fuse.compositing.paste import PasteSpec, paste_faces
     from comfyui_fuse.compositing.warp import crop_faces
     from comfyui_fuse.core.fingerprint import fingerprint_frames
+    from comfyui_fuse.media.video import frames_to_image
 
     tracks = moving_tracks(frame_count=8)
     xyxy = tracks.xyxy.copy()
@@ -296,7 +297,7 @@ def test_cutting_and_pasting_face_regions_gives_the_bits_of_whole_float_frames(p
     tracks = FaceTracks(track_id=tracks.track_id, xyxy=xyxy, state=tracks.state, score=tracks.score, frame_count=8, frame_size=SIZE, fps=FPS)
     frames = np.random.default_rng(0).integers(0, 256, (8, *SIZE, 3), dtype=np.uint8)
     plan = plan_crops(tracks, fingerprint_frames(frames), CropSpec(face_size=48, face_padding=4))
-    image = streaming.image_from_uint8(frames)
+    image = frames_to_image(frames)
     crops = streaming.cut_crops(frames, plan, None)
     torch.testing.assert_close(crops, crop_faces(image, plan), rtol=0, atol=0)
     processed = crops.flip(-1)  # a change the paste must carry, colours swapped

@@ -35,6 +35,7 @@ import numpy as np
 
 from .associate import assign, association_cost
 from .boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
+from ..core.vectors import unit_rows
 from ..core.types import FaceDetections, shot_ranges
 
 MOTION_HISTORY = 5  # hits used to fit the constant-velocity motion model
@@ -183,10 +184,7 @@ class _Clip:
         self.xyxy = detections.xyxy
         self.cxcywh = xyxy_to_cxcywh(detections.xyxy)
         self.sampled = detections.is_sampled
-        self.embedding = None
-        if detections.embedding is not None:
-            norm = np.linalg.norm(detections.embedding, axis=1, keepdims=True)
-            self.embedding = detections.embedding / np.where(norm > 0, norm, 1)
+        self.embedding = None if detections.embedding is None else unit_rows(detections.embedding, np.float32)
         self.iou_threshold = iou_threshold
         self.distance_threshold = distance_threshold
 

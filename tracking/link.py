@@ -36,6 +36,7 @@ import numpy as np
 from .boxes import xyxy_to_cxcywh
 from .cuts import shot_of_frames
 from .lifecycle import MOTION_HISTORY, Tracklet
+from ..core.vectors import unit_rows
 from ..core.types import FaceDetections
 
 LINK_BASE_DISTANCE = 1.0  # face sizes
@@ -217,7 +218,7 @@ def merge_by_appearance(chains: list[list[int]], tracklets: list[Tracklet], embe
     agree (cosine >= EMBEDDING_MATCH) and the two are never present at the same time."""
     if embedding is None or len(chains) < 2:
         return chains
-    unit = embedding.astype(np.float64) / np.linalg.norm(embedding, axis=1, keepdims=True).clip(1e-12)
+    unit = unit_rows(embedding)
     rows = [np.concatenate([tracklets[i].rows for i in chain]) for chain in chains]
     sums = np.stack([unit[r].sum(axis=0) for r in rows])
     eligible = np.flatnonzero(np.array([len(r) for r in rows]) >= APPEARANCE_MIN_ROWS)

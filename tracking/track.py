@@ -39,6 +39,7 @@ from .motion import doubtful_edges, motion_breaks, motion_outliers
 from .rescue import rescue_rows
 from .smooth import follow_boxes, smooth_track
 from .spec import TrackSpec
+from ..core.vectors import unit_rows
 from ..core.types import FaceDetections, FaceTracks
 
 log = logging.getLogger(__name__)
@@ -77,10 +78,7 @@ class _Boxes:
 
     def __init__(self, detections: FaceDetections) -> None:
         self.cxcywh = xyxy_to_cxcywh(detections.xyxy)
-        self.embedding = None
-        if detections.embedding is not None:
-            norm = np.linalg.norm(detections.embedding, axis=1, keepdims=True)
-            self.embedding = detections.embedding / np.where(norm > 0, norm, 1)
+        self.embedding = None if detections.embedding is None else unit_rows(detections.embedding, np.float32)
         self._order = np.argsort(detections.frame, kind="stable")
         self._starts = np.searchsorted(detections.frame[self._order], np.arange(detections.frame_count + 1))
 
