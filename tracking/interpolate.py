@@ -37,8 +37,9 @@ def fillable_gaps(
     breaks = np.zeros(len(frames) - 1, bool) if breaks is None else np.asarray(breaks, bool)
     shot = shot_of_frames(cuts, frames)
     border = touches_border(np.asarray(xyxy, np.float64), frame_size)
-    sampled_before = np.concatenate([[0], np.cumsum(sampled)])  # sampled frames before each frame
-    missed = sampled_before[frames[1:]] - sampled_before[frames[:-1] + 1]
+    first = int(frames[0])
+    sampled_before = np.concatenate([[0], np.cumsum(sampled[first : int(frames[-1]) + 1])])  # over the track's span only
+    missed = sampled_before[frames[1:] - first] - sampled_before[frames[:-1] + 1 - first]  # sampled frames strictly inside each gap
     left_the_picture = border[:-1] & border[1:]
     gap = np.diff(frames) > 1
     return gap & (shot[:-1] == shot[1:]) & ~breaks & ((missed == 0) | ((missed <= max_gap) & ~left_the_picture))

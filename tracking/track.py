@@ -73,11 +73,12 @@ def _warn_short_shots(cuts: np.ndarray, sampled: np.ndarray, min_hits: int) -> N
 
 
 class _Boxes:
-    """The clip's detections as the offline stages look them up: cxcywh (n,4), unit embeddings
-    (n,D) or None, and every box of a frame."""
+    """The clip's detections as the offline stages look them up: cxcywh (n,4), the sampled
+    frames, unit embeddings (n,D) or None, and every box of a frame."""
 
     def __init__(self, detections: FaceDetections) -> None:
         self.cxcywh = xyxy_to_cxcywh(detections.xyxy)
+        self.sampled = detections.is_sampled  # (frame_count,) bool, built once for every track
         self.embedding = None if detections.embedding is None else unit_rows(detections.embedding, np.float32)
         self._order = np.argsort(detections.frame, kind="stable")
         self._starts = np.searchsorted(detections.frame[self._order], np.arange(detections.frame_count + 1))
@@ -105,7 +106,7 @@ def _face_rows(chain: list[int], tracklets: list[Tracklet], detections: FaceDete
     rows, breaks = _in_order(np.concatenate([tracklets[index].rows for index in chain]), detections, clip)
     if not len(rows):
         return rows, breaks
-    gaps = fillable_gaps(detections.frame[rows], detections.xyxy[rows], detections.is_sampled, detections.frame_size, spec.max_gap, cuts, breaks)
+    gaps = fillable_gaps(detections.frame[rows], detections.xyxy[rows], clip.sampled, detections.frame_size, spec.max_gap, cuts, breaks)
     rescued = rescue_rows(rows, detections.frame, clip.cxcywh, detections.score, gaps, breaks, clip.rows_between, free)
     if len(rescued):
         rows, breaks = _in_order(np.concatenate([rows, rescued]), detections, clip)
@@ -128,7 +129,7 @@ def _build_track(chain: list[int], tracklets: list[Tracklet], detections: FaceDe
     landmarks = None if detections.landmarks is None else detections.landmarks[rows]
     frames, xyxy, state, score, track_landmarks = fill_track(
         frames, detections.xyxy[rows], detections.score[rows], landmarks,
-        sampled=detections.is_sampled, frame_size=detections.frame_size, max_gap=spec.max_gap, cuts=cuts, breaks=breaks,
+        sampled=clip.sampled, frame_size=detections.frame_size, max_gap=spec.max_gap, cuts=cuts, breaks=breaks,
     )
     if spec.smooth_boxes:
         split_before = np.concatenate([cuts, detections.frame[rows][1:][breaks]])
@@ -190,8 +191,8 @@ def track_faces(
         if on_progress is not None:
             on_progress(detections.frame_count)
         return FaceTracks.empty(detections.frame_count, detections.frame_size, spec.fps, detections.fingerprint, cuts=known)
-    sampled = detections.is_sampled
-    _warn_short_shots(cuts, sampled, spec.min_hits)
+    clip = _Boxes(detections)
+    _warn_short_shots(cuts, clip.sampled, spec.min_hits)
     tracklets = follow_tracks(
         detections,
         iou_threshold=float(spec.iou_threshold),
@@ -207,7 +208,6 @@ def track_faces(
         chains = link_tracklets(tracklets, detections, fps=spec.fps, max_link_gap=spec.max_link_gap, cuts=cuts, max_jump=float(spec.max_jump))
     else:
         chains = [[index] for index in range(len(tracklets))]
-    clip = _Boxes(detections)
     free = np.ones(len(detections), bool)
     for tracklet in tracklets:
         free[tracklet.rows] = False
